@@ -1,0 +1,5 @@
+"""Allow ``python -m airlock``."""
+
+from airlock.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Small decoders for the encodings every Sigstore format shares (FORMATS.md section 0).
+
+Untrusted JSON is read through these helpers so that a missing field, a wrong type or bad
+base64 becomes a ``FormatError`` naming the field, never a ``KeyError`` or a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from airlock.errors import FormatError
+
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
+)
+
+
+def b64decode(value: Any, what: str) -> bytes:
+    """Standard base64 with padding; Go's protojson also accepts URL-safe and unpadded input."""
+    if not isinstance(value, str):
+        raise FormatError(f"{what}: expected a base64 string")
+    if "\n" in value or "\r" in value:  # Go's decoder skips line breaks (wrapped `base64` output)
+        value = value.replace("\r", "").replace("\n", "")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    if re.fullmatch(r"[A-Za-z0-9_\-]*={0,2}", value):
+        try:
+            return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (binascii.Error, ValueError):
+            pass
+    raise FormatError(f"{what}: invalid base64")
+
+
+def field(obj: Any, name: str, what: str, kind: type | tuple[type, ...] = object, *, snake: str | None = None) -> Any:
+    """A required field of a protojson object (lowerCamelCase, or its snake_case proto name)."""
+    if not isinstance(obj, dict):
+        raise FormatError(f"{what}: expected a JSON object")
+    value = obj.get(name)
+    if value is None and snake:
+        value = obj.get(snake)
+    if value is None:
+        raise FormatError(f"{what}: missing {name}")
+    if kind is not object and not isinstance(value, kind):
+        raise FormatError(f"{what}: {name} has the wrong type")
+    return value
+
+
+def optional(obj: dict, name: str, snake: str | None = None) -> Any:
+    value = obj.get(name)
+    if value is None and snake:
+        value = obj.get(snake)
+    return value
+
+
+def int64(value: Any, what: str, *, minimum: int | None = 0) -> int:
+    """protojson int64: a decimal string (or a JSON number); negative indices are malformed."""
+    if isinstance(value, bool):
+        raise FormatError(f"{what}: expected an integer")
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value):
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    else:
+        raise FormatError(f"{what}: expected an integer")
+    if minimum is not None and number < minimum:
+        raise FormatError(f"{what}: must not be negative")
+    return number
+
+
+def timestamp(value: Any, what: str) -> datetime:
+    """google.protobuf.Timestamp as RFC 3339 (0, 3, 6 or 9 fractional digits)."""
+    match = _RFC3339.match(value) if isinstance(value, str) else None
+    if not match:
+        raise FormatError(f"{what}: not an RFC 3339 time")
+    day, clock, fraction, zone = match.groups()
+    micro = (fraction or "").ljust(6, "0")[:6]
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    try:
+        return datetime.fromisoformat(f"{day}T{clock}.{micro}{zone}").astimezone(UTC)
+    except ValueError as exc:
+        raise FormatError(f"{what}: not an RFC 3339 time") from exc
+
+
+def utc(epoch_seconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, UTC)

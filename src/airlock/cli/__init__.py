@@ -1,0 +1,70 @@
+"""The ``airlock`` command line: argument parsing and printing only.
+
+Start-up time matters (a CI gate runs ``airlock verify-blob`` per artifact), so this module
+imports nothing heavy: each command's module, and through it ``cryptography``, is imported
+only when that command runs. Every ``AirlockError`` becomes one line on stderr and a non-zero
+exit code; nothing else escapes as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from airlock import __version__
+
+EPILOG = "Commands and flags follow cosign's; see `airlock COMMAND --help`."
+
+
+def go_bool(text: str) -> bool:
+    """Go-style boolean flag values, so ``--offline=false`` works as it does for cosign."""
+    lowered = text.lower()
+    if lowered in ("1", "t", "true", "yes"):
+        return True
+    if lowered in ("0", "f", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def bool_flag(parser: argparse.ArgumentParser, name: str, help: str, default: bool = False) -> None:
+    parser.add_argument(name, nargs="?", const=True, default=default, type=go_bool, metavar="BOOL", help=help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airlock",
+        description="Sign container images and verify Sigstore/cosign signatures completely offline.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"airlock {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from airlock.cli import verify_blob
+
+    verify_blob.register(commands)
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(run=lambda args: print(f"airlock {__version__}") or 0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from airlock.errors import AirlockError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except AirlockError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # fail closed, and still one line
+        print(f"Error: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,83 @@
+"""Public keys and raw signature checks, with the hash each key type implies (FORMATS.md 0.8).
+
+Every signature in Sigstore is verified here, so this is the one place that knows that a
+P-384 key means SHA-384, that Ed25519 signs the message itself, and that RSA means PKCS#1 v1.5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from airlock.errors import FormatError
+
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
+
+_CURVE_HASH = {"secp256r1": "sha256", "secp384r1": "sha384", "secp521r1": "sha512"}
+_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+
+
+def load_public_key(data: bytes, what: str = "public key") -> PublicKey:
+    """A PEM (PUBLIC KEY / RSA PUBLIC KEY) or DER SubjectPublicKeyInfo of a supported type."""
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            key = serialization.load_pem_public_key(data)
+        else:
+            key = serialization.load_der_public_key(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise FormatError(f"{what}: not a PEM or DER public key") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+        raise FormatError(f"{what}: unsupported key type {type(key).__name__}")
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in _CURVE_HASH:
+        raise FormatError(f"{what}: unsupported curve {key.curve.name}")
+    return key
+
+
+def spki_der(key: PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def default_hash(key: PublicKey) -> str:
+    """The message digest a key implies: the curve's for ECDSA, SHA-256 for RSA and Ed25519ph."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return _CURVE_HASH[key.curve.name]
+    return "sha256"
+
+
+def digest(algorithm: str, data: bytes) -> bytes:
+    return hashlib.new(algorithm, data).digest()
+
+
+def verify_message(key: PublicKey, signature: bytes, message: bytes, hash_name: str | None = None) -> bool:
+    """Check ``signature`` over ``message``; ``hash_name`` overrides the key's default digest."""
+    try:
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, message)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message, ec.ECDSA(_HASHES[hash_name or default_hash(key)]()))
+        else:
+            key.verify(signature, message, padding.PKCS1v15(), _HASHES[hash_name or "sha256"]())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify_digest(key: PublicKey, signature: bytes, hash_name: str, message_digest: bytes) -> bool:
+    """Check a signature made over a message whose digest is all we have (``sha256:<hex>`` input)."""
+    algorithm = _HASHES[hash_name]()
+    if len(message_digest) != algorithm.digest_size:
+        return False
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message_digest, ec.ECDSA(Prehashed(algorithm)))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, message_digest, padding.PKCS1v15(), Prehashed(algorithm))
+        else:
+            return False  # Ed25519 signs the message itself; a digest cannot be checked
+    except (InvalidSignature, ValueError):
+        return False
+    return True

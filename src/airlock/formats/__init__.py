@@ -1,0 +1,1 @@
+"""Parsers at the edge: every wire format is translated into ``airlock.verify.material``."""

@@ -1,0 +1,292 @@
+"""Sigstore bundles (v0.1-v0.3) and cosign's legacy ``--bundle`` files, read into ``Material``.
+
+Both formats arrive through ``parse_signature_file``, which tells them apart by their fields
+(a Sigstore bundle has ``mediaType``; a legacy cosign bundle has ``base64Signature`` /
+``rekorBundle``). The structural rules of each bundle version are enforced here, at the edge,
+so the checks never see a shape the format forbids (FORMATS.md 4.2):
+
+- v0.1: every log entry carries an inclusion promise (SET); a proof is optional.
+- v0.2 and later: every log entry carries an inclusion proof with a checkpoint.
+- v0.3: keyless material is one leaf ``certificate``; a chain is not allowed.
+- a certificate chain must not be empty and must not carry a self-signed root: trust anchors
+  come from the trusted root, never from the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cryptography import x509
+
+from airlock import _wire
+from airlock.errors import FormatError
+from airlock.formats.rekor import pem_or_der_to_der
+from airlock.verify.material import (
+    DsseEnvelope,
+    InclusionProof,
+    Material,
+    MessageSignature,
+    TlogEntry,
+)
+
+MAX_BUNDLE_BYTES = 32 * 1024 * 1024
+_VERSIONS = {
+    "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3": "0.3",
+    "application/vnd.dev.sigstore.bundle.v0.3+json": "0.3",
+}
+_DIGESTS = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
+
+
+def parse_signature_file(data: bytes) -> Material:
+    """Read a Sigstore bundle or a legacy cosign bundle, whichever ``data`` is."""
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise FormatError(f"bundle: larger than {MAX_BUNDLE_BYTES} bytes")
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError(f"bundle: not valid JSON ({exc.__class__.__name__})") from exc
+    if not isinstance(document, dict):
+        raise FormatError("bundle: expected a JSON object")
+    if "mediaType" in document or "media_type" in document:
+        return parse_bundle(document)
+    lowered = {key.lower() for key in document}
+    if lowered & {"base64signature", "rekorbundle", "cert"}:
+        return parse_legacy_bundle(document)
+    raise FormatError("bundle: neither a Sigstore bundle nor a cosign bundle")
+
+
+def parse_bundle(document: dict) -> Material:
+    media_type = _wire.optional(document, "mediaType", "media_type")
+    version = _VERSIONS.get(media_type)
+    if version is None:
+        raise FormatError(f"bundle: unsupported bundle mediaType {media_type!r}")
+    where = f"bundle v{version}"
+    material = _wire.field(document, "verificationMaterial", where, dict, snake="verification_material")
+
+    chain: tuple[x509.Certificate, ...] = ()
+    key_hint = None
+    if (single := material.get("certificate")) is not None:
+        chain = (_certificate(_wire.field(single, "rawBytes", f"{where}: certificate", snake="raw_bytes"),
+                              f"{where}: certificate"),)
+    elif (multiple := _wire.optional(material, "x509CertificateChain", "x509_certificate_chain")) is not None:
+        if version == "0.3":
+            raise FormatError(f"{where}: x509CertificateChain is not allowed in v0.3 bundles")
+        certificates = _wire.field(multiple, "certificates", f"{where}: x509CertificateChain", list)
+        if not certificates:
+            raise FormatError(f"{where}: the certificate chain is empty")
+        chain = tuple(
+            _certificate(_wire.field(c, "rawBytes", f"{where}: chain[{i}]", snake="raw_bytes"),
+                         f"{where}: chain[{i}]")
+            for i, c in enumerate(certificates)
+        )
+        for cert in chain:
+            if cert.issuer == cert.subject and _self_signed(cert):
+                raise FormatError(f"{where}: the certificate chain contains a root certificate "
+                                  "(trust anchors must come from the trusted root)")
+    elif (public_key := _wire.optional(material, "publicKey", "public_key")) is not None:
+        key_hint = public_key.get("hint", "") if isinstance(public_key, dict) else ""
+    else:
+        raise FormatError(f"{where}: verificationMaterial has no certificate or public key")
+
+    entries = tuple(
+        _tlog_entry(entry, f"{where}: tlogEntries[{i}]")
+        for i, entry in enumerate(_list(material, "tlogEntries", "tlog_entries", where))
+    )
+    for i, entry in enumerate(entries):
+        if version == "0.1" and entry.signed_entry_timestamp is None:
+            raise FormatError(f"{where}: tlogEntries[{i}] has no inclusion promise (required in v0.1)")
+        if version != "0.1" and (entry.inclusion_proof is None or entry.inclusion_proof.checkpoint is None):
+            raise FormatError(f"{where}: tlogEntries[{i}] has no inclusion proof with a checkpoint "
+                              f"(required from v0.2 on)")
+
+    timestamps = ()
+    tvd = _wire.optional(material, "timestampVerificationData", "timestamp_verification_data")
+    if tvd is not None:
+        items = _list(tvd, "rfc3161Timestamps", "rfc3161_timestamps", where)
+        timestamps = tuple(
+            _wire.b64decode(_wire.field(t, "signedTimestamp", f"{where}: rfc3161Timestamps[{i}]",
+                                        snake="signed_timestamp"), "signedTimestamp")
+            for i, t in enumerate(items)
+        )
+
+    content: MessageSignature | DsseEnvelope
+    if (message := _wire.optional(document, "messageSignature", "message_signature")) is not None:
+        content = _message_signature(message, where)
+    elif (envelope := _wire.optional(document, "dsseEnvelope", "dsse_envelope")) is not None:
+        content = parse_dsse(envelope, where)
+        if len(content.signatures) != 1:
+            raise FormatError(f"{where}: a DSSE envelope in a bundle must have exactly one signature")
+    else:
+        raise FormatError(f"{where}: no messageSignature or dsseEnvelope")
+
+    return Material(content=content, certificate_chain=chain, public_key_hint=key_hint,
+                    tlog_entries=entries, rfc3161_timestamps=timestamps, format=f"bundle-{version}")
+
+
+def parse_dsse(envelope: Any, where: str) -> DsseEnvelope:
+    what = f"{where}: dsseEnvelope"
+    payload = _wire.b64decode(_wire.field(envelope, "payload", what), f"{what}.payload")
+    payload_type = _wire.field(envelope, "payloadType", what, str, snake="payload_type")
+    signatures = tuple(
+        _wire.b64decode(_wire.field(s, "sig", f"{what}.signatures[{i}]"), f"{what}.signatures[{i}].sig")
+        for i, s in enumerate(_wire.field(envelope, "signatures", what, list))
+    )
+    return DsseEnvelope(payload_type=payload_type, payload=payload, signatures=signatures)
+
+
+def parse_legacy_bundle(document: dict) -> Material:
+    """cosign's ``LocalSignedPayload`` (``sign-blob --bundle`` before v3; FORMATS.md 4.4).
+
+    Go decodes JSON keys case-insensitively, so this reader does too.
+    """
+    where = "cosign bundle"
+    fields = {key.lower(): value for key, value in document.items()}
+    signature = _wire.b64decode(fields.get("base64signature"), f"{where}: base64Signature")
+    chain: tuple[x509.Certificate, ...] = ()
+    cert_text = fields.get("cert")
+    if cert_text:
+        if not isinstance(cert_text, str):
+            raise FormatError(f"{where}: cert must be a string")
+        pem = cert_text.encode() if cert_text.lstrip().startswith("-----BEGIN") else _wire.b64decode(
+            cert_text, f"{where}: cert")
+        if b"CERTIFICATE" in pem.split(b"\n", 1)[0]:
+            chain = (_certificate_der(pem_or_der_to_der(pem, f"{where}: cert"), f"{where}: cert"),)
+    entries: tuple[TlogEntry, ...] = ()
+    rekor_bundle = fields.get("rekorbundle")
+    if rekor_bundle is not None:
+        entries = (_legacy_rekor_bundle(rekor_bundle, where),)
+    return Material(content=MessageSignature(signature=signature), certificate_chain=chain,
+                    tlog_entries=entries, format="cosign-legacy")
+
+
+def parse_legacy_rekor_bundle(value: str | bytes | dict) -> TlogEntry:
+    """The ``dev.sigstore.cosign/bundle`` annotation of an OCI signature layer."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FormatError("cosign rekor bundle: not valid JSON") from exc
+    return _legacy_rekor_bundle(value, "cosign rekor bundle")
+
+
+def _legacy_rekor_bundle(value: Any, where: str) -> TlogEntry:
+    if not isinstance(value, dict):
+        raise FormatError(f"{where}: rekorBundle must be an object")
+    fields = {key.lower(): item for key, item in value.items()}
+    set_bytes = _wire.b64decode(fields.get("signedentrytimestamp"), f"{where}: SignedEntryTimestamp")
+    payload = fields.get("payload")
+    if not isinstance(payload, dict):
+        raise FormatError(f"{where}: rekorBundle has no Payload")
+    payload = {key.lower(): item for key, item in payload.items()}
+    body = _wire.b64decode(payload.get("body"), f"{where}: Payload.body")
+    log_id_hex = payload.get("logid")
+    try:
+        log_id = bytes.fromhex(log_id_hex) if isinstance(log_id_hex, str) else b""
+    except ValueError:
+        log_id = b""
+    if len(log_id) != 32:
+        raise FormatError(f"{where}: Payload.logID must be 64 hex characters")
+    kind, version = _kind_of(body, where)
+    return TlogEntry(
+        log_index=_wire.int64(payload.get("logindex"), f"{where}: Payload.logIndex"),
+        log_id=log_id, kind=kind, version=version, body=body,
+        integrated_time=_wire.int64(payload.get("integratedtime"), f"{where}: Payload.integratedTime"),
+        signed_entry_timestamp=set_bytes,
+    )
+
+
+def _kind_of(body: bytes, where: str) -> tuple[str, str]:
+    try:
+        document = json.loads(body)
+        return str(document["kind"]), str(document["apiVersion"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{where}: the log entry body is not a Rekor entry") from exc
+
+
+def _tlog_entry(entry: Any, what: str) -> TlogEntry:
+    if not isinstance(entry, dict):
+        raise FormatError(f"{what}: expected an object")
+    log_id = _wire.b64decode(
+        _wire.field(_wire.field(entry, "logId", what, dict, snake="log_id"), "keyId", what, snake="key_id"),
+        f"{what}.logId.keyId")
+    kind_version = _wire.field(entry, "kindVersion", what, dict, snake="kind_version")
+    body_text = _wire.optional(entry, "canonicalizedBody", "canonicalized_body")
+    if body_text is None:
+        raise FormatError(f"{what}: missing canonicalizedBody")
+    integrated = _wire.optional(entry, "integratedTime", "integrated_time")
+    promise = _wire.optional(entry, "inclusionPromise", "inclusion_promise")
+    proof = _wire.optional(entry, "inclusionProof", "inclusion_proof")
+    return TlogEntry(
+        log_index=_wire.int64(_wire.field(entry, "logIndex", what, snake="log_index"), f"{what}.logIndex"),
+        log_id=log_id,
+        kind=_wire.field(kind_version, "kind", f"{what}.kindVersion", str),
+        version=_wire.field(kind_version, "version", f"{what}.kindVersion", str),
+        body=_wire.b64decode(body_text, f"{what}.canonicalizedBody"),
+        integrated_time=_wire.int64(integrated, f"{what}.integratedTime") if integrated not in (None, "0", 0)
+        else None,
+        signed_entry_timestamp=_wire.b64decode(
+            _wire.field(promise, "signedEntryTimestamp", f"{what}.inclusionPromise",
+                        snake="signed_entry_timestamp"), f"{what}.signedEntryTimestamp")
+        if promise is not None else None,
+        inclusion_proof=_proof(proof, f"{what}.inclusionProof") if proof is not None else None,
+    )
+
+
+def _proof(proof: Any, what: str) -> InclusionProof:
+    checkpoint = _wire.optional(proof, "checkpoint") if isinstance(proof, dict) else None
+    envelope = checkpoint.get("envelope") if isinstance(checkpoint, dict) else None
+    if envelope is not None and not isinstance(envelope, str):
+        raise FormatError(f"{what}: checkpoint envelope must be a string")
+    return InclusionProof(
+        log_index=_wire.int64(_wire.field(proof, "logIndex", what, snake="log_index"), f"{what}.logIndex"),
+        tree_size=_wire.int64(_wire.field(proof, "treeSize", what, snake="tree_size"), f"{what}.treeSize"),
+        root_hash=_wire.b64decode(_wire.field(proof, "rootHash", what, snake="root_hash"), f"{what}.rootHash"),
+        hashes=tuple(_wire.b64decode(h, f"{what}.hashes") for h in _wire.field(proof, "hashes", what, list)),
+        checkpoint=envelope or None,
+    )
+
+
+def _message_signature(message: Any, where: str) -> MessageSignature:
+    what = f"{where}: messageSignature"
+    signature = _wire.b64decode(_wire.field(message, "signature", what), f"{what}.signature")
+    digest_obj = _wire.optional(message, "messageDigest", "message_digest")
+    algorithm = digest = None
+    if digest_obj is not None:
+        name = _wire.field(digest_obj, "algorithm", f"{what}.messageDigest", str)
+        algorithm = _DIGESTS.get(name)
+        if algorithm is None:
+            raise FormatError(f"{what}: unsupported digest algorithm {name}")
+        digest = _wire.b64decode(_wire.field(digest_obj, "digest", f"{what}.messageDigest"),
+                                 f"{what}.messageDigest.digest")
+    return MessageSignature(signature=signature, digest_algorithm=algorithm, digest=digest)
+
+
+def _list(obj: Any, name: str, snake: str, where: str) -> list:
+    value = _wire.optional(obj, name, snake) if isinstance(obj, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FormatError(f"{where}: {name} must be a list")
+    return value
+
+
+def _certificate(raw: Any, what: str) -> x509.Certificate:
+    return _certificate_der(_wire.b64decode(raw, what), what)
+
+
+def _certificate_der(der: bytes, what: str) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise FormatError(f"{what}: not a DER X.509 certificate") from exc
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(cert)
+    except Exception:
+        return False
+    return True

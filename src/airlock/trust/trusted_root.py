@@ -1,0 +1,245 @@
+"""The trusted root: every key and CA airlock trusts, with the window in which it is trusted.
+
+A ``trusted_root.json`` (protojson of ``dev.sigstore.trustroot.v1.TrustedRoot``, FORMATS.md
+section 5) is parsed once into an immutable ``TrustedRoot`` and passed into every check. The
+file has no expiry of its own: each Fulcio CA, Rekor log, CT log and TSA carries a ``validFor``
+window, and a signature is judged against the window at its *signing time*, never "now".
+
+Parsing is strict and fails closed: a log without ``logId``, key bytes or ``validFor.start``
+makes the whole file unusable, as it does for sigstore-go, because a missing bound must not
+silently become "forever".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from cryptography import x509
+
+from airlock import _wire
+from airlock.crypto import PublicKey, load_public_key, spki_der
+from airlock.errors import FormatError, TrustRootError
+
+MEDIA_TYPES = (
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+    "application/vnd.dev.sigstore.trustedroot.v0.1+json",
+    "application/vnd.dev.sigstore.trustedroot.v0.2+json",
+)
+MAX_TRUSTED_ROOT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ValidityWindow:
+    """A closed interval [start, end]; ``None`` means unbounded on that side."""
+
+    start: datetime | None
+    end: datetime | None = None
+
+    def contains(self, when: datetime) -> bool:
+        return (self.start is None or self.start <= when) and (self.end is None or when <= self.end)
+
+    def describe(self) -> str:
+        start = self.start.isoformat() if self.start else "-inf"
+        end = self.end.isoformat() if self.end else "open"
+        return f"[{start}, {end}]"
+
+
+@dataclass(frozen=True)
+class TransparencyLog:
+    """A Rekor log (v1 ECDSA or v2 Ed25519) or a CT log."""
+
+    base_url: str
+    key: PublicKey
+    key_details: str
+    log_id: bytes
+    valid_for: ValidityWindow
+    checkpoint_key_id: bytes | None = None
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.base_url).netloc or self.base_url
+
+    @cached_property
+    def spki(self) -> bytes:
+        return spki_der(self.key)
+
+    @cached_property
+    def note_key_hint(self) -> bytes:
+        """The 4-byte signed-note key hint this log's checkpoints carry (FORMATS.md 7.4)."""
+        if self.checkpoint_key_id:
+            return self.checkpoint_key_id[:4]
+        if self.key_details == "PKIX_ED25519":
+            from cryptography.hazmat.primitives import serialization
+
+            raw = self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            return hashlib.sha256(self.host.encode() + b"\n\x01" + raw).digest()[:4]
+        return hashlib.sha256(self.spki).digest()[:4]
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A Fulcio CA or a TSA: a chain ordered leaf-most first, trust anchor last."""
+
+    chain: tuple[x509.Certificate, ...]
+    valid_for: ValidityWindow
+    uri: str = ""
+
+    @property
+    def anchor(self) -> x509.Certificate:
+        return self.chain[-1]
+
+    @cached_property
+    def links_verified(self) -> bool:
+        """Each certificate of the chain is signed by the next one (checked once, then cached)."""
+        try:
+            for child, parent in zip(self.chain, self.chain[1:], strict=False):
+                child.verify_directly_issued_by(parent)
+        except (ValueError, TypeError, Exception):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class TrustedRoot:
+    tlogs: tuple[TransparencyLog, ...]
+    certificate_authorities: tuple[CertificateAuthority, ...]
+    ctlogs: tuple[TransparencyLog, ...]
+    timestamp_authorities: tuple[CertificateAuthority, ...]
+    source: str = ""
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrustedRoot:
+        path = Path(path)
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_TRUSTED_ROOT_BYTES + 1)
+        except OSError as exc:
+            raise TrustRootError(f"trusted root {path}: {exc.strerror or exc}") from exc
+        if len(data) > MAX_TRUSTED_ROOT_BYTES:
+            raise TrustRootError(f"trusted root {path}: larger than {MAX_TRUSTED_ROOT_BYTES} bytes")
+        return cls.from_json(data, source=str(path))
+
+    @classmethod
+    def from_json(cls, data: bytes | str, source: str = "") -> TrustedRoot:
+        where = f"trusted root {source}" if source else "trusted root"
+        try:
+            document = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TrustRootError(f"{where}: not valid JSON") from exc
+        try:
+            return cls._from_dict(document, source)
+        except TrustRootError:
+            raise
+        except FormatError as exc:
+            raise TrustRootError(f"{where}: {exc}") from exc
+
+    @classmethod
+    def _from_dict(cls, document: Any, source: str) -> TrustedRoot:
+        if not isinstance(document, dict):
+            raise FormatError("expected a JSON object")
+        media_type = _wire.optional(document, "mediaType", "media_type")
+        if media_type not in MEDIA_TYPES:
+            raise FormatError(f"unsupported mediaType {media_type!r}")
+        tlogs = tuple(_log(entry, f"tlogs[{i}]") for i, entry in enumerate(_list(document, "tlogs")))
+        ctlogs = tuple(_log(entry, f"ctlogs[{i}]") for i, entry in enumerate(_list(document, "ctlogs")))
+        cas = tuple(
+            _authority(entry, f"certificateAuthorities[{i}]")
+            for i, entry in enumerate(_list(document, "certificateAuthorities", "certificate_authorities"))
+        )
+        tsas = tuple(
+            _authority(entry, f"timestampAuthorities[{i}]")
+            for i, entry in enumerate(_list(document, "timestampAuthorities", "timestamp_authorities"))
+        )
+        return cls(tlogs=tlogs, certificate_authorities=cas, ctlogs=ctlogs, timestamp_authorities=tsas,
+                   source=source)
+
+    def tlog_by_id(self, log_id: bytes) -> TransparencyLog | None:
+        return next((log for log in self.tlogs if log.log_id == log_id), None)
+
+    def ctlog_by_id(self, log_id: bytes) -> TransparencyLog | None:
+        return next((log for log in self.ctlogs if log.log_id == log_id), None)
+
+
+def _list(document: dict, name: str, snake: str | None = None) -> list:
+    value = _wire.optional(document, name, snake)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FormatError(f"{name} must be a list")
+    return value
+
+
+def _window(obj: Any, what: str, *, start_required: bool) -> ValidityWindow:
+    if obj is None:
+        if start_required:
+            raise FormatError(f"{what}: missing validFor")
+        return ValidityWindow(None, None)
+    if not isinstance(obj, dict):
+        raise FormatError(f"{what}: validFor must be an object")
+    start = obj.get("start")
+    end = obj.get("end")
+    if start is None and start_required:
+        raise FormatError(f"{what}: validFor has no start")
+    window = ValidityWindow(
+        _wire.timestamp(start, f"{what}.validFor.start") if start is not None else None,
+        _wire.timestamp(end, f"{what}.validFor.end") if end is not None else None,
+    )
+    if window.start and window.end and window.end < window.start:
+        raise FormatError(f"{what}: validFor ends before it starts")
+    return window
+
+
+def _log(entry: Any, what: str) -> TransparencyLog:
+    public_key = _wire.field(entry, "publicKey", what, dict, snake="public_key")
+    raw = _wire.b64decode(_wire.field(public_key, "rawBytes", f"{what}.publicKey", snake="raw_bytes"),
+                          f"{what}.publicKey.rawBytes")
+    key_details = _wire.optional(public_key, "keyDetails", "key_details") or ""
+    key = load_public_key(raw, f"{what}.publicKey")
+    log_id = _wire.b64decode(
+        _wire.field(_wire.field(entry, "logId", what, dict, snake="log_id"), "keyId", f"{what}.logId",
+                    snake="key_id"),
+        f"{what}.logId.keyId",
+    )
+    if len(log_id) != 32:
+        raise FormatError(f"{what}: logId.keyId must be 32 bytes")
+    hash_algorithm = _wire.optional(entry, "hashAlgorithm", "hash_algorithm")
+    if hash_algorithm not in (None, "SHA2_256"):
+        raise FormatError(f"{what}: unsupported hashAlgorithm {hash_algorithm}")
+    checkpoint_id = _wire.optional(entry, "checkpointKeyId", "checkpoint_key_id")
+    return TransparencyLog(
+        base_url=_wire.optional(entry, "baseUrl", "base_url") or "",
+        key=key,
+        key_details=key_details,
+        log_id=log_id,
+        valid_for=_window(_wire.optional(public_key, "validFor", "valid_for"), what, start_required=True),
+        checkpoint_key_id=_wire.b64decode(_wire.field(checkpoint_id, "keyId", what, snake="key_id"), what)
+        if checkpoint_id
+        else None,
+    )
+
+
+def _authority(entry: Any, what: str) -> CertificateAuthority:
+    chain_obj = _wire.field(entry, "certChain", what, dict, snake="cert_chain")
+    certificates = _wire.field(chain_obj, "certificates", f"{what}.certChain", list)
+    if not certificates:
+        raise FormatError(f"{what}: certChain is empty")
+    chain = []
+    for i, cert in enumerate(certificates):
+        der = _wire.b64decode(_wire.field(cert, "rawBytes", f"{what}.certChain[{i}]", snake="raw_bytes"),
+                              f"{what}.certChain[{i}]")
+        try:
+            chain.append(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            raise FormatError(f"{what}.certChain[{i}]: not a DER certificate") from exc
+    return CertificateAuthority(
+        chain=tuple(chain),
+        valid_for=_window(_wire.optional(entry, "validFor", "valid_for"), what, start_required=False),
+        uri=_wire.optional(entry, "uri") or "",
+    )

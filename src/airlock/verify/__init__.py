@@ -1,0 +1,1 @@
+"""Offline verification: the material model, the pure checks and the verifier that orders them."""

@@ -1,0 +1,70 @@
+"""What was signed, as the verifier sees it: the bytes of a file, or only their digest.
+
+``verify-blob sha256:<hex>`` verifies a signature without the file. Digests are computed at
+most once per algorithm, and large files are hashed in chunks rather than read whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airlock.errors import FormatError, UsageError
+
+_CHUNK = 1 << 20
+_DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+@dataclass
+class Artifact:
+    data: bytes | None = None
+    path: Path | None = None
+    digests: dict[str, bytes] = field(default_factory=dict)
+    label: str = "artifact"
+
+    @classmethod
+    def from_bytes(cls, data: bytes, label: str = "artifact") -> Artifact:
+        return cls(data=data, label=label)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Artifact:
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+        return cls(path=path, label=str(path))
+
+    @classmethod
+    def from_digest(cls, text: str) -> Artifact:
+        """``sha256:<hex>`` (also sha384 / sha512)."""
+        match = re.fullmatch(r"(sha256|sha384|sha512):([0-9a-fA-F]+)", text)
+        if not match or len(match.group(2)) != 2 * _DIGEST_SIZES[match.group(1)]:
+            raise FormatError(f"{text!r} is not a digest like sha256:<64 hex characters>")
+        return cls(digests={match.group(1): bytes.fromhex(match.group(2))}, label=text)
+
+    @property
+    def has_bytes(self) -> bool:
+        return self.data is not None or self.path is not None
+
+    def read(self) -> bytes | None:
+        if self.data is None and self.path is not None:
+            self.data = self.path.read_bytes()
+        return self.data
+
+    def digest(self, algorithm: str) -> bytes | None:
+        """The digest with ``algorithm``, or None when only another digest is known."""
+        if algorithm in self.digests:
+            return self.digests[algorithm]
+        if self.data is not None:
+            value = hashlib.new(algorithm, self.data).digest()
+        elif self.path is not None:
+            hasher = hashlib.new(algorithm)
+            with self.path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    hasher.update(chunk)
+            value = hasher.digest()
+        else:
+            return None
+        self.digests[algorithm] = value
+        return value

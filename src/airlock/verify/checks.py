@@ -1,0 +1,364 @@
+"""The checks: pure functions of (material, trust root, policy, time) that raise on failure.
+
+Each raises ``VerificationError(check, reason)`` with the name of the check, so a caller can
+tell *which* property failed. None does I/O. The order they run in is the verifier's business
+(see ``airlock.verify.verifier``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.x509 import verification as x509v
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+from airlock import _wire
+from airlock.crypto import PublicKey, default_hash, spki_der, verify_digest, verify_message
+from airlock.errors import FormatError, VerificationError
+from airlock.formats.rekor import EntryClaims, parse_body
+from airlock.trust.trusted_root import CertificateAuthority, TransparencyLog, TrustedRoot
+from airlock.verify import checkpoint as notes
+from airlock.verify import merkle
+from airlock.verify.artifact import Artifact
+from airlock.verify.material import DsseEnvelope, Material, MessageSignature, TlogEntry
+
+IN_TOTO = "application/vnd.in-toto+json"
+STATEMENT_TYPES = ("https://in-toto.io/Statement/v0.1", "https://in-toto.io/Statement/v1")
+_MILLISECOND = timedelta(milliseconds=1)
+_KNOWN_CRITICAL = {
+    ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE, ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+    ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.NAME_CONSTRAINTS, ExtensionOID.POLICY_CONSTRAINTS,
+    ExtensionOID.CERTIFICATE_POLICIES, ExtensionOID.INHIBIT_ANY_POLICY,
+}
+
+
+# -- transparency log ------------------------------------------------------------------------
+
+def find_log(entry: TlogEntry, trusted_root: TrustedRoot) -> TransparencyLog:
+    log = trusted_root.tlog_by_id(entry.log_id)
+    if log is None:
+        raise VerificationError("tlog", f"log entry {entry.log_index} is from a log not in the trusted root "
+                                f"(log id {entry.log_id.hex()})")
+    return log
+
+
+def check_set(entry: TlogEntry, log: TransparencyLog) -> datetime:
+    """The Signed Entry Timestamp: the log's promise to include the entry (FORMATS.md 2.1)."""
+    import rfc8785
+
+    if entry.integrated_time is None or entry.signed_entry_timestamp is None:
+        raise VerificationError("set", "the log entry has no integrated time or SET")
+    when = _wire.utc(entry.integrated_time)
+    if not log.valid_for.contains(when):
+        raise VerificationError("set", f"integrated time {when.isoformat()} is outside the validity of "
+                                f"log {log.base_url} {log.valid_for.describe()}")
+    signed = rfc8785.dumps({
+        "body": base64.b64encode(entry.body).decode(),
+        "integratedTime": entry.integrated_time,
+        "logID": entry.log_id.hex(),
+        "logIndex": entry.log_index,
+    })
+    if not verify_message(log.key, entry.signed_entry_timestamp, signed, "sha256"):
+        raise VerificationError("set", f"the signed entry timestamp does not verify with the key of {log.base_url}")
+    return when
+
+
+def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
+    """The Merkle inclusion proof, and a checkpoint signed by the log for the same root."""
+    proof = entry.inclusion_proof
+    if proof is None:
+        raise VerificationError("inclusion-proof", "the log entry has no inclusion proof")
+    try:
+        merkle.verify_inclusion(proof.log_index, proof.tree_size, merkle.leaf_hash(entry.body),
+                                proof.hashes, proof.root_hash)
+    except merkle.ProofError as exc:
+        raise VerificationError("inclusion-proof", str(exc)) from exc
+    if proof.checkpoint is None:
+        raise VerificationError("checkpoint", "the inclusion proof has no checkpoint")
+    try:
+        checkpoint = notes.parse(proof.checkpoint)
+    except notes.CheckpointError as exc:
+        raise VerificationError("checkpoint", str(exc)) from exc
+    rekor_v2 = log.key_details == "PKIX_ED25519"
+    if rekor_v2 and checkpoint.origin != log.host:
+        raise VerificationError("checkpoint", f"checkpoint origin {checkpoint.origin!r} is not the log {log.host!r}")
+    try:
+        notes.verify(checkpoint, log.key, log.note_key_hint, name=checkpoint.origin if rekor_v2 else None)
+    except notes.CheckpointError as exc:
+        raise VerificationError("checkpoint", str(exc)) from exc
+    if checkpoint.root_hash != proof.root_hash or checkpoint.size != proof.tree_size:
+        raise VerificationError("checkpoint", "the checkpoint is for another tree than the inclusion proof")
+
+
+def check_entry_matches(entry: TlogEntry, material: Material, signer_der: bytes, signer_is_cert: bool,
+                        artifact: Artifact) -> EntryClaims:
+    """The log entry is about *this* signature, signer and artifact (FORMATS.md 2.4)."""
+    try:
+        claims = parse_body(entry.body)
+    except FormatError as exc:
+        raise VerificationError("tlog-entry", str(exc)) from exc
+    if (claims.kind, claims.version) != (entry.kind, entry.version):
+        raise VerificationError("tlog-entry", f"the entry body is {claims.kind} {claims.version} but the bundle "
+                                f"says {entry.kind} {entry.version}")
+    if claims.signatures and material.signature not in claims.signatures:
+        raise VerificationError("tlog-entry", "the log entry records a different signature")
+    if not any(_same_signer(v, signer_der, signer_is_cert) for v in claims.verifiers):
+        raise VerificationError("tlog-entry", "the log entry records a different "
+                                + ("certificate" if signer_is_cert else "public key"))
+    content = material.content
+    if isinstance(content, MessageSignature):
+        if claims.digest is None or claims.digest_algorithm is None:
+            raise VerificationError("tlog-entry", f"a {claims.kind} entry cannot record a message signature")
+        expected = artifact.digest(claims.digest_algorithm)
+        if expected is None:
+            raise VerificationError("tlog-entry", f"the log entry records a {claims.digest_algorithm} digest; "
+                                    "only another digest of the artifact is known")
+        if expected != claims.digest:
+            raise VerificationError("tlog-entry", "the log entry records a different artifact digest")
+    else:
+        if claims.kind == "hashedrekord":
+            pae_digest = hashlib.new(claims.digest_algorithm or "sha256", content.pae()).digest()
+            if claims.digest != pae_digest:
+                raise VerificationError("tlog-entry", "the log entry records a different DSSE envelope")
+        else:
+            if claims.payload_hash is None or claims.payload_hash != hashlib.sha256(content.payload).digest():
+                raise VerificationError("tlog-entry", "the log entry records a different DSSE payload")
+    return claims
+
+
+def _same_signer(recorded: bytes, signer_der: bytes, signer_is_cert: bool) -> bool:
+    if recorded == signer_der:
+        return True
+    if signer_is_cert:
+        return False
+    try:  # a key-signed entry may carry a certificate for the same key
+        return spki_der(x509.load_der_x509_certificate(recorded).public_key()) == signer_der
+    except ValueError:
+        return False
+
+
+# -- timestamps --------------------------------------------------------------------------------
+
+def check_rfc3161(token: bytes, signature: bytes, trusted_root: TrustedRoot) -> tuple[datetime, str]:
+    """An RFC 3161 timestamp over the signature bytes, from a TSA trusted at its own genTime."""
+    import rfc3161_client
+
+    try:
+        response = rfc3161_client.decode_timestamp_response(token)
+    except Exception as exc:
+        raise VerificationError("timestamp", f"the RFC 3161 timestamp does not parse ({_short(exc)})") from exc
+    if not trusted_root.timestamp_authorities:
+        raise VerificationError("timestamp", "the trusted root has no timestamp authorities")
+    reasons = []
+    for tsa in trusted_root.timestamp_authorities:
+        try:
+            _tsa_verifier(tsa).verify_message(response, signature)
+        except Exception as exc:  # rfc3161_client raises several types
+            reasons.append(_short(exc))
+            continue
+        when = response.tst_info.gen_time
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if not tsa.valid_for.contains(when):
+            reasons.append(f"time {when.isoformat()} is outside the TSA validity {tsa.valid_for.describe()}")
+            continue
+        return when, tsa.uri
+    raise VerificationError("timestamp", "the RFC 3161 timestamp does not verify with any trusted TSA"
+                            + (f" ({reasons[-1]})" if reasons else ""))
+
+
+def _short(exc: Exception) -> str:
+    """One readable line from rfc3161_client / OpenSSL errors, which can span pages."""
+    text = str(exc)
+    for marker in ('data: "', 'reason: "'):
+        if marker in text:
+            return text.split(marker, 1)[1].split('"', 1)[0]
+    return text.splitlines()[0][:160] if text else exc.__class__.__name__
+
+
+def _tsa_verifier(tsa: CertificateAuthority):
+    import rfc3161_client
+
+    builder = rfc3161_client.VerifierBuilder()
+    chain = list(tsa.chain)
+    if len(chain) > 1 and not _is_ca(chain[0]):
+        builder = builder.tsa_certificate(chain[0])
+        chain = chain[1:]
+    for cert in chain[:-1]:
+        builder = builder.add_intermediate_certificate(cert)
+    return builder.add_root_certificate(chain[-1]).build()
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+# -- certificates --------------------------------------------------------------------------------
+
+def _require_code_signing(policy: x509v.Policy, cert: x509.Certificate, eku: x509.ExtendedKeyUsage) -> None:
+    if ExtendedKeyUsageOID.CODE_SIGNING not in eku:
+        raise ValueError("the leaf certificate's EKU does not allow code signing")
+
+
+def _require_digital_signature(policy: x509v.Policy, cert: x509.Certificate, ku: x509.KeyUsage) -> None:
+    if not ku.digital_signature:
+        raise ValueError("the leaf certificate's key usage does not allow digital signatures")
+
+
+def _ca_eku(policy: x509v.Policy, cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
+    if eku is not None and ExtendedKeyUsageOID.CODE_SIGNING not in eku and \
+            ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in eku:
+        raise ValueError("an issuing CA's EKU does not allow code signing")
+
+
+_EE_POLICY = (
+    x509v.ExtensionPolicy.permit_all()
+    .require_present(x509.ExtendedKeyUsage, x509v.Criticality.AGNOSTIC, _require_code_signing)
+    .require_present(x509.KeyUsage, x509v.Criticality.AGNOSTIC, _require_digital_signature)
+)
+_CA_POLICY = x509v.ExtensionPolicy.webpki_defaults_ca().may_be_present(
+    x509.ExtendedKeyUsage, x509v.Criticality.AGNOSTIC, _ca_eku)
+
+
+def check_certificate(leaf: x509.Certificate, when: datetime, trusted_root: TrustedRoot) -> x509.Certificate:
+    """Chain the leaf to a Fulcio CA trusted at ``when``; return the certificate that issued it.
+
+    The CA's own chain (intermediate -> anchor) is verified once per trusted root and cached;
+    per signature only the leaf's link is checked, by ``cryptography``'s path validation with
+    the issuer as anchor, plus the validity of every CA certificate at ``when``.
+    """
+    for extension in leaf.extensions:
+        if extension.critical and extension.oid not in _KNOWN_CRITICAL:
+            raise VerificationError("certificate-chain", f"the leaf has an unknown critical extension "
+                                    f"{extension.oid.dotted_string}")
+    reasons = []
+    for ca in trusted_root.certificate_authorities:
+        if not ca.valid_for.contains(when):
+            continue
+        position = next((i for i, c in enumerate(ca.chain) if c.subject == leaf.issuer), None)
+        if position is None:
+            continue
+        if not ca.links_verified:
+            reasons.append(f"the chain of CA {ca.uri or ca.anchor.subject.rfc4514_string()} does not verify")
+            continue
+        issuer = ca.chain[position]
+        expired = [c for c in ca.chain[position:] if not c.not_valid_before_utc <= when <= c.not_valid_after_utc]
+        if expired:
+            reasons.append(f"CA certificate {expired[0].subject.rfc4514_string()} is not valid at {when.isoformat()}")
+            continue
+        verifier = (x509v.PolicyBuilder().store(x509v.Store([issuer])).time(when)
+                    .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY).build_client_verifier())
+        try:
+            verifier.verify(leaf, [])
+        except x509v.VerificationError as exc:
+            reasons.append(_x509_reason(str(exc), leaf, when))
+            continue
+        return issuer
+    if not reasons:
+        reasons.append(f"no trusted CA issued it or was valid at {when.isoformat()}")
+    raise VerificationError("certificate-chain", f"the signing certificate is not trusted: {reasons[0]}")
+
+
+def _x509_reason(message: str, leaf: x509.Certificate, when: datetime) -> str:
+    if not leaf.not_valid_before_utc <= when <= leaf.not_valid_after_utc:
+        return (f"the signing time {when.isoformat()} is outside the certificate's validity "
+                f"[{leaf.not_valid_before_utc.isoformat()}, {leaf.not_valid_after_utc.isoformat()}]")
+    return message.removeprefix("validation failed: ")
+
+
+def check_sct(leaf: x509.Certificate, issuer: x509.Certificate, trusted_root: TrustedRoot) -> None:
+    """At least one embedded SCT from a trusted CT log, over the precertificate (FORMATS.md 6.6)."""
+    try:
+        scts = leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+    except x509.ExtensionNotFound:
+        raise VerificationError("sct", "the certificate has no embedded SCT") from None
+    issuer_key_hash = hashlib.sha256(spki_der(issuer.public_key())).digest()
+    tbs = leaf.tbs_precertificate_bytes
+    seen_logs = 0
+    for sct in scts:
+        log = trusted_root.ctlog_by_id(sct.log_id)
+        if log is None:
+            continue
+        seen_logs += 1
+        timestamp = sct.timestamp.replace(tzinfo=UTC)
+        if not log.valid_for.contains(timestamp):
+            continue
+        millis = (timestamp - datetime(1970, 1, 1, tzinfo=UTC)) // _MILLISECOND
+        extensions = sct.extension_bytes
+        signed = (struct.pack(">BBQH", 0, 0, millis, 1) + issuer_key_hash + len(tbs).to_bytes(3, "big") + tbs
+                  + len(extensions).to_bytes(2, "big") + extensions)
+        hash_name = (sct.signature_hash_algorithm.name if sct.signature_hash_algorithm else "sha256")
+        if hash_name in ("sha256", "sha384", "sha512") and verify_message(log.key, sct.signature, signed, hash_name):
+            return
+    if not seen_logs:
+        raise VerificationError("sct", "no embedded SCT is from a CT log in the trusted root")
+    raise VerificationError("sct", "no embedded SCT verifies with a trusted CT log key")
+
+
+
+# -- the signature itself -------------------------------------------------------------------------
+
+def check_signature(material: Material, key: PublicKey, artifact: Artifact) -> None:
+    content = material.content
+    if isinstance(content, DsseEnvelope):
+        if not verify_message(key, content.signatures[0], content.pae()):
+            raise VerificationError("signature", "the DSSE signature does not verify")
+        check_statement_subject(content, artifact)
+        return
+    algorithm = content.digest_algorithm or default_hash(key)
+    if content.digest is not None:
+        expected = artifact.digest(content.digest_algorithm or "sha256")
+        if expected is not None and expected != content.digest:
+            raise VerificationError("signature", "the bundle's message digest does not match the artifact")
+    if _message_signature_ok(key, content.signature, artifact, algorithm):
+        return
+    if algorithm != "sha256" and _message_signature_ok(key, content.signature, artifact, "sha256"):
+        return  # older clients signed with SHA-256 whatever the curve (FORMATS.md 0.8)
+    raise VerificationError("signature", "the signature does not verify over the artifact")
+
+
+def _message_signature_ok(key: PublicKey, signature: bytes, artifact: Artifact, algorithm: str) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        data = artifact.read()
+        if data is None:
+            raise VerificationError("signature", "an Ed25519 signature needs the artifact itself, not its digest")
+        return verify_message(key, signature, data)
+    value = artifact.digest(algorithm)
+    if value is None:
+        raise VerificationError("signature", f"the signature is over a {algorithm} digest; only another "
+                                "digest of the artifact is known")
+    return verify_digest(key, signature, algorithm, value)
+
+
+def check_statement_subject(envelope: DsseEnvelope, artifact: Artifact) -> None:
+    """A DSSE envelope signs an in-toto statement; the artifact must be one of its subjects."""
+    if envelope.payload_type != IN_TOTO:
+        raise VerificationError("artifact", f"DSSE payload type {envelope.payload_type!r} is not an in-toto statement")
+    try:
+        statement = json.loads(envelope.payload)
+    except (ValueError, UnicodeDecodeError):
+        raise VerificationError("artifact", "the DSSE payload is not JSON") from None
+    if not isinstance(statement, dict) or statement.get("_type") not in STATEMENT_TYPES:
+        raise VerificationError("artifact", "the DSSE payload is not an in-toto statement")
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list):
+        raise VerificationError("artifact", "the in-toto statement has no subjects")
+    for subject in subjects:
+        digests = subject.get("digest") if isinstance(subject, dict) else None
+        if not isinstance(digests, dict):
+            continue
+        for algorithm in ("sha256", "sha384", "sha512"):
+            wanted = digests.get(algorithm)
+            have = artifact.digest(algorithm) if isinstance(wanted, str) else None
+            if have is not None and wanted.lower() == have.hex():
+                return
+    raise VerificationError("artifact", f"{artifact.label} is not a subject of the in-toto statement")

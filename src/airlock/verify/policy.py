@@ -1,0 +1,139 @@
+"""Who must have signed: identity (certificate SAN) and OIDC issuer policy.
+
+Kept apart from the verifier so that callers compose policies without touching the checks.
+Exact values compare as strings; ``*_regexp`` values must match the *whole* value
+(``re.fullmatch``), so an unanchored pattern cannot match a prefix of an attacker's identity.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from airlock.errors import UsageError, VerificationError
+
+FULCIO = "1.3.6.1.4.1.57264.1"
+OID_ISSUER_V1 = x509.ObjectIdentifier(f"{FULCIO}.1")
+OID_ISSUER_V2 = x509.ObjectIdentifier(f"{FULCIO}.8")
+OID_OTHERNAME_SAN = x509.ObjectIdentifier(f"{FULCIO}.7")
+GITHUB_WORKFLOW_OIDS = {
+    "trigger": x509.ObjectIdentifier(f"{FULCIO}.2"),
+    "sha": x509.ObjectIdentifier(f"{FULCIO}.3"),
+    "name": x509.ObjectIdentifier(f"{FULCIO}.4"),
+    "repository": x509.ObjectIdentifier(f"{FULCIO}.5"),
+    "ref": x509.ObjectIdentifier(f"{FULCIO}.6"),
+}
+
+
+def _der_utf8(value: bytes) -> str | None:
+    """Decode a DER UTF8String (tag 0x0C), as Fulcio writes OIDs .1.8 and later."""
+    if len(value) < 2 or value[0] != 0x0C:
+        return None
+    length, offset = value[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or len(value) < 2 + count:
+            return None
+        length, offset = int.from_bytes(value[2 : 2 + count], "big"), 2 + count
+    if offset + length != len(value):
+        return None
+    try:
+        return value[offset:].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def extension_text(cert: x509.Certificate, oid: x509.ObjectIdentifier, *, der: bool) -> str | None:
+    try:
+        value = cert.extensions.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+    raw = getattr(value, "value", b"")
+    if der:
+        return _der_utf8(raw)
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def oidc_issuer(cert: x509.Certificate) -> str | None:
+    """OID .1.8 (DER) when present, else the deprecated raw .1.1 (FORMATS.md 6.4)."""
+    return extension_text(cert, OID_ISSUER_V2, der=True) or extension_text(cert, OID_ISSUER_V1, der=False)
+
+
+def subject_alternative_names(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    names: list[str] = []
+    names += san.get_values_for_type(x509.UniformResourceIdentifier)
+    names += san.get_values_for_type(x509.RFC822Name)
+    for other in san.get_values_for_type(x509.OtherName):
+        if other.type_id == OID_OTHERNAME_SAN and (text := _der_utf8(other.value)) is not None:
+            names.append(text)
+    names += san.get_values_for_type(x509.DNSName)
+    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    return names
+
+
+def _compile(pattern: str | None, flag: str) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"{flag}: invalid regular expression: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class IdentityPolicy:
+    """The signer a keyless signature must come from. Both an identity and an issuer are required."""
+
+    identity: str | None = None
+    identity_regexp: str | None = None
+    issuer: str | None = None
+    issuer_regexp: str | None = None
+    github_workflow: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.identity is None) == (self.identity_regexp is None):
+            raise UsageError("keyless verification needs exactly one of --certificate-identity or "
+                             "--certificate-identity-regexp")
+        if (self.issuer is None) == (self.issuer_regexp is None):
+            raise UsageError("keyless verification needs exactly one of --certificate-oidc-issuer or "
+                             "--certificate-oidc-issuer-regexp")
+        object.__setattr__(self, "_identity_re", _compile(self.identity_regexp, "--certificate-identity-regexp"))
+        object.__setattr__(self, "_issuer_re", _compile(self.issuer_regexp, "--certificate-oidc-issuer-regexp"))
+
+    def describe(self) -> str:
+        who = self.identity if self.identity is not None else f"/{self.identity_regexp}/"
+        issuer = self.issuer if self.issuer is not None else f"/{self.issuer_regexp}/"
+        return f"identity {who} from {issuer}"
+
+    def check(self, cert: x509.Certificate) -> tuple[str, str]:
+        """Return the (identity, issuer) that matched, or raise naming what did not."""
+        names = subject_alternative_names(cert)
+        identity_re: re.Pattern[str] | None = self._identity_re  # type: ignore[attr-defined]
+        if identity_re is not None:
+            matched = next((n for n in names if identity_re.fullmatch(n)), None)
+        else:
+            matched = self.identity if self.identity in names else None
+        if matched is None:
+            raise VerificationError("identity", f"certificate identity {names or ['(none)']} does not match "
+                                    f"{self.identity if self.identity is not None else self.identity_regexp!r}")
+        issuer = oidc_issuer(cert)
+        issuer_re: re.Pattern[str] | None = self._issuer_re  # type: ignore[attr-defined]
+        ok = issuer is not None and (issuer_re.fullmatch(issuer) if issuer_re else issuer == self.issuer)
+        if not ok:
+            raise VerificationError("identity", f"certificate OIDC issuer {issuer!r} does not match "
+                                    f"{self.issuer if self.issuer is not None else self.issuer_regexp!r}")
+        for name, expected in self.github_workflow.items():
+            actual = extension_text(cert, GITHUB_WORKFLOW_OIDS[name], der=False)
+            if actual != expected:
+                raise VerificationError("identity", f"certificate GitHub workflow {name} {actual!r} "
+                                        f"does not match {expected!r}")
+        return matched, issuer or ""

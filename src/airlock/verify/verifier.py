@@ -1,0 +1,175 @@
+"""The verifier: runs every check on one ``Material`` in a fixed order and returns a ``Verdict``.
+
+Order of checks (each named as in ``VerificationError.check``):
+
+1. ``tlog``            every log entry is from a log in the trusted root; at least one entry
+                       unless ``insecure_ignore_tlog``.
+2. ``set``             the Signed Entry Timestamp, within the log key's validity window: its
+                       integrated time becomes a verified signing time.
+3. ``inclusion-proof`` / ``checkpoint``  the Merkle proof and the log's signed checkpoint, where
+                       present (v0.1 bundles and legacy cosign bundles may carry only a SET).
+4. ``tlog-entry``      the entry records this signature, this certificate or key, this artifact.
+5. ``timestamp``       RFC 3161 timestamps over the signature, from trusted TSAs: more verified
+                       times. Rekor v2 entries have no integrated time, so they need one.
+6. ``certificate-chain`` (keyless) the leaf chains to a Fulcio CA valid at *every* verified time,
+                       with the code-signing EKU; the leaf itself is valid at those times.
+7. ``sct``             (keyless) an embedded SCT from a trusted CT log.
+8. ``identity``        (keyless) SAN and OIDC issuer match the policy.
+9. ``signature``       the signature over the artifact (or the DSSE PAE), and for DSSE the
+                       artifact is a subject of the in-toto statement (``artifact``).
+
+Checks are pure: the clock is an input, and nothing here opens a file or a socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from airlock.crypto import PublicKey, load_public_key, spki_der
+from airlock.errors import UsageError, VerificationError
+from airlock.trust.trusted_root import TrustedRoot
+from airlock.verify import checks
+from airlock.verify.artifact import Artifact
+from airlock.verify.material import Material
+from airlock.verify.policy import IdentityPolicy, oidc_issuer
+
+CLOCK_SKEW = timedelta(minutes=5)
+_DER = Encoding.DER
+
+
+@dataclass
+class Verdict:
+    """Which checks ran, what they proved, and (when it failed) which check failed and why."""
+
+    checks: list[tuple[str, str]] = field(default_factory=list)  # (check, what it proved)
+    failure: VerificationError | None = None
+    signing_times: list[datetime] = field(default_factory=list)
+    identity: str | None = None
+    issuer: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def passed(self, check: str, detail: str) -> None:
+        self.checks.append((check, detail))
+
+    def raise_for_failure(self) -> Verdict:
+        if self.failure is not None:
+            raise self.failure
+        return self
+
+
+@dataclass(frozen=True)
+class VerificationOptions:
+    """Switches that weaken verification. Every one is named ``insecure_*`` and is reported."""
+
+    insecure_ignore_tlog: bool = False
+    insecure_ignore_sct: bool = False
+
+
+class Verifier:
+    """Verifies signatures against one trusted root; reuse it, it caches per-CA work."""
+
+    def __init__(self, trusted_root: TrustedRoot, *, clock: datetime | None = None) -> None:
+        self.trusted_root = trusted_root
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock or datetime.now(UTC)
+
+    def verify(self, material: Material, artifact: Artifact, *, policy: IdentityPolicy | None = None,
+               key: PublicKey | bytes | None = None,
+               options: VerificationOptions = VerificationOptions()) -> Verdict:
+        verdict = Verdict()
+        try:
+            self._run(material, artifact, policy, key, options, verdict)
+        except VerificationError as exc:
+            verdict.failure = exc
+        return verdict
+
+    def _run(self, material: Material, artifact: Artifact, policy: IdentityPolicy | None,
+             key: PublicKey | bytes | None, options: VerificationOptions, verdict: Verdict) -> None:
+        leaf = material.leaf
+        if isinstance(key, bytes):
+            key = load_public_key(key, "--key")
+        if key is None and leaf is None:
+            raise VerificationError("signer", "the signature was made with a key; pass the public key with --key")
+        if key is None and policy is None:
+            raise UsageError("keyless verification needs --certificate-identity and --certificate-oidc-issuer")
+        if key is not None and leaf is not None and spki_der(leaf.public_key()) != spki_der(key):
+            raise VerificationError("signer", "the certificate in the bundle is not for the key given with --key")
+        signer_key: PublicKey = key if key is not None else leaf.public_key()
+        signer_der = leaf.public_bytes(_DER) if leaf is not None and key is None else spki_der(signer_key)
+
+        # 1-4: transparency log
+        times: list[datetime] = []
+        if options.insecure_ignore_tlog:
+            verdict.warnings.append("WARNING: --insecure-ignore-tlog: transparency log entries were not checked")
+        else:
+            if not material.tlog_entries:
+                raise VerificationError("tlog", "the signature has no transparency log entry "
+                                        "(use --insecure-ignore-tlog to accept that)")
+            seen: set[tuple[bytes, int]] = set()
+            for entry in material.tlog_entries:
+                if (entry.log_id, entry.log_index) in seen:
+                    raise VerificationError("tlog", f"log entry {entry.log_index} appears twice")
+                seen.add((entry.log_id, entry.log_index))
+                log = checks.find_log(entry, self.trusted_root)
+                if entry.signed_entry_timestamp is not None:
+                    when = checks.check_set(entry, log)
+                    if when > self.now() + CLOCK_SKEW:
+                        raise VerificationError("set", f"integrated time {when.isoformat()} is in the future")
+                    times.append(when)
+                    verdict.passed("set", f"signed entry timestamp from {log.base_url}, integrated {when.isoformat()}")
+                if entry.inclusion_proof is not None and entry.inclusion_proof.checkpoint is not None:
+                    checks.check_inclusion(entry, log)
+                    verdict.passed("inclusion-proof", f"entry {entry.log_index} is in the tree of "
+                                   f"{entry.inclusion_proof.tree_size} entries signed by {log.base_url}")
+                elif entry.signed_entry_timestamp is None:
+                    raise VerificationError("inclusion-proof", f"log entry {entry.log_index} has neither a SET "
+                                            "nor an inclusion proof with a checkpoint")
+                checks.check_entry_matches(entry, material, signer_der, leaf is not None and key is None, artifact)
+                verdict.passed("tlog-entry", f"{entry.kind} {entry.version} entry matches the signature")
+
+        # 5: timestamps
+        tsa_seen: set[str] = set()
+        for token in material.rfc3161_timestamps:
+            when, uri = checks.check_rfc3161(token, material.signature, self.trusted_root)
+            if uri in tsa_seen:
+                continue
+            tsa_seen.add(uri)
+            times.append(when)
+            verdict.passed("timestamp", f"RFC 3161 timestamp {when.isoformat()} from {uri or 'a trusted TSA'}")
+        verdict.signing_times = times
+
+        # 6-8: the certificate
+        if leaf is not None and key is None:
+            if not times:
+                raise VerificationError("timestamp", "no verified signing time (no SET and no trusted RFC 3161 "
+                                        "timestamp): the certificate cannot be checked")
+            issuer = None
+            for when in times:
+                issuer = checks.check_certificate(leaf, when, self.trusted_root)
+            verdict.passed("certificate-chain", "certificate chains to a trusted Fulcio CA at "
+                           + ", ".join(t.isoformat() for t in times))
+            if options.insecure_ignore_sct:
+                verdict.warnings.append("WARNING: --insecure-ignore-sct: certificate transparency was not checked")
+            else:
+                assert issuer is not None
+                checks.check_sct(leaf, issuer, self.trusted_root)
+                verdict.passed("sct", "embedded SCT verified with a trusted CT log")
+            assert policy is not None
+            verdict.identity, verdict.issuer = policy.check(leaf)
+            verdict.passed("identity", f"signed by {verdict.identity} (issuer {verdict.issuer})")
+        elif leaf is not None:
+            verdict.issuer = oidc_issuer(leaf)
+
+        # 9: the signature
+        checks.check_signature(material, signer_key, artifact)
+        verdict.passed("signature", f"signature over {artifact.label} verified")
+
