@@ -32,6 +32,7 @@ MEDIA_TYPES = (
     "application/vnd.dev.sigstore.trustedroot.v0.1+json",
     "application/vnd.dev.sigstore.trustedroot.v0.2+json",
 )
+CLIENT_TRUST_CONFIG = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
 MAX_TRUSTED_ROOT_BYTES = 16 * 1024 * 1024
 
 
@@ -145,6 +146,9 @@ class TrustedRoot:
         if not isinstance(document, dict):
             raise FormatError("expected a JSON object")
         media_type = _wire.optional(document, "mediaType", "media_type")
+        if media_type == CLIENT_TRUST_CONFIG:  # a ClientTrustConfig wraps the trusted root
+            return cls._from_dict(_wire.field(document, "trustedRoot", "client trust config", dict,
+                                              snake="trusted_root"), source)
         if media_type not in MEDIA_TYPES:
             raise FormatError(f"unsupported mediaType {media_type!r}")
         tlogs = tuple(_log(entry, f"tlogs[{i}]") for i, entry in enumerate(_list(document, "tlogs")))

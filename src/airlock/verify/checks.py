@@ -218,8 +218,14 @@ def _ca_eku(policy: x509v.Policy, cert: x509.Certificate, eku: x509.ExtendedKeyU
         raise ValueError("an issuing CA's EKU does not allow code signing")
 
 
+def _not_a_ca(policy: x509v.Policy, cert: x509.Certificate, constraints: x509.BasicConstraints | None) -> None:
+    if constraints is not None and constraints.ca:
+        raise ValueError("the leaf certificate is a CA certificate")
+
+
 _EE_POLICY = (
     x509v.ExtensionPolicy.permit_all()
+    .may_be_present(x509.BasicConstraints, x509v.Criticality.AGNOSTIC, _not_a_ca)
     .require_present(x509.ExtendedKeyUsage, x509v.Criticality.AGNOSTIC, _require_code_signing)
     .require_present(x509.KeyUsage, x509v.Criticality.AGNOSTIC, _require_digital_signature)
 )
@@ -270,7 +276,15 @@ def _x509_reason(message: str, leaf: x509.Certificate, when: datetime) -> str:
     if not leaf.not_valid_before_utc <= when <= leaf.not_valid_after_utc:
         return (f"the signing time {when.isoformat()} is outside the certificate's validity "
                 f"[{leaf.not_valid_before_utc.isoformat()}, {leaf.not_valid_after_utc.isoformat()}]")
-    return message.removeprefix("validation failed: ")
+    message = message.removeprefix("validation failed: ").split(" (encountered processing", 1)[0]
+    message = message.split("Python extension validator failed: ValueError: ", 1)[-1]
+    for oid, name in _EXTENSION_NAMES.items():
+        message = message.replace(f"invalid extension: {oid}:", f"{name}:")
+    return message
+
+
+_EXTENSION_NAMES = {"2.5.29.37": "extended key usage", "2.5.29.15": "key usage", "2.5.29.19": "basic constraints",
+                    "2.5.29.17": "subject alternative name"}
 
 
 def check_sct(leaf: x509.Certificate, issuer: x509.Certificate, trusted_root: TrustedRoot) -> None:

@@ -1,0 +1,75 @@
+"""Shared fixtures: where ../shared lives, and running the CLI in-process or as a real process."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("AIRLOCK_SHARED", REPO.parent / "shared"))
+CONFORMANCE = SHARED / "fixtures" / "sigstore-conformance"
+PRODUCTION_ROOT = CONFORMANCE / "default-trusted-root" / "production" / "trusted_root.json"
+STAGING_ROOT = CONFORMANCE / "default-trusted-root" / "staging" / "trusted_root.json"
+SIGSTORE_PYTHON = SHARED / "fixtures" / "sigstore-python" / "test" / "assets"
+VECTORS = SHARED / "fixtures" / "vectors"
+
+
+def shared(path: Path) -> Path:
+    """A file under ../shared, or skip the test with a message saying what is missing."""
+    if not path.exists():
+        pytest.skip(f"needs {path} (../shared is not beside the checkout)")
+    return path
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*argv: str | os.PathLike) -> Result:
+    """Run ``airlock`` in-process (fast) and capture what it prints."""
+    from airlock.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def airlock_exe() -> list[str]:
+    exe = shutil.which("airlock", path=str(Path(sys.executable).parent)) or shutil.which("airlock")
+    return [exe] if exe else [sys.executable, "-m", "airlock"]
+
+
+def run_process(*argv: str | os.PathLike, net: bool = True, timeout: float = 60) -> Result:
+    """Run ``airlock`` as a real process; ``net=False`` runs it with no network (unshare --net)."""
+    command = [*airlock_exe(), *map(str, argv)]
+    if not net:
+        if not shutil.which("unshare") or subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode:
+            pytest.skip("unshare --net is not available here (needs root or user namespaces)")
+        command = ["unshare", "--net", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def one_line_error(result: Result) -> str:
+    """Assert the failure contract: non-zero exit, exactly one line on stderr, no traceback."""
+    assert result.code != 0, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
