@@ -70,6 +70,14 @@ def test_no_tlog_entry_is_refused_unless_insecure(inst):
     assert any("--insecure-ignore-tlog" in w for w in verdict.warnings)
 
 
+def test_too_many_entries_refused(inst):
+    bundle = inst.sign_blob(DATA)
+    entries = bundle["verificationMaterial"]["tlogEntries"]
+    entries.extend(dict(entries[0]) for _ in range(16))
+    with pytest.raises(FormatError, match="17 log entries, more than the 16 accepted"):
+        parse_bundle(bundle)
+
+
 def test_duplicate_entries_rejected(inst):
     bundle = inst.sign_blob(DATA, version="0.1")
     entries = bundle["verificationMaterial"]["tlogEntries"]

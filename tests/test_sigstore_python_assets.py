@@ -61,6 +61,13 @@ def test_broken_bundle_fails_for_the_right_reason(bundle, artifact, root, reason
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_too_many_timestamps_refused():
+    base = shared(SIGSTORE_PYTHON / "tsa")
+    result = run_cli("verify-blob", base / "bundle.txt", "--bundle", base / "bundle.many_timestamp.sigstore",
+                     "--trusted-root", base / "trust_config.json", *ANY)
+    assert result.code == 1 and "33 RFC 3161 timestamps, more than the 32 accepted" in result.stderr
+
+
 def test_tsa_bundle_with_timestamp_before_tsa_certificate():
     """tsa/bundle.txt's timestamps (2024-10-31) predate its TSA certificate (from 2024-11-07)."""
     base = shared(SIGSTORE_PYTHON / "tsa")

@@ -31,6 +31,8 @@ from airlock.verify.material import (
 )
 
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
+MAX_TLOG_ENTRIES = 16  # every entry costs signature checks: bound the work an input can demand
+MAX_TIMESTAMPS = 32
 _VERSIONS = {
     "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
     "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
@@ -91,10 +93,10 @@ def parse_bundle(document: dict) -> Material:
     else:
         raise FormatError(f"{where}: verificationMaterial has no certificate or public key")
 
-    entries = tuple(
-        _tlog_entry(entry, f"{where}: tlogEntries[{i}]")
-        for i, entry in enumerate(_list(material, "tlogEntries", "tlog_entries", where))
-    )
+    raw_entries = _list(material, "tlogEntries", "tlog_entries", where)
+    if len(raw_entries) > MAX_TLOG_ENTRIES:
+        raise FormatError(f"{where}: {len(raw_entries)} log entries, more than the {MAX_TLOG_ENTRIES} accepted")
+    entries = tuple(_tlog_entry(entry, f"{where}: tlogEntries[{i}]") for i, entry in enumerate(raw_entries))
     for i, entry in enumerate(entries):
         if version == "0.1" and entry.signed_entry_timestamp is None:
             raise FormatError(f"{where}: tlogEntries[{i}] has no inclusion promise (required in v0.1)")
@@ -106,6 +108,8 @@ def parse_bundle(document: dict) -> Material:
     tvd = _wire.optional(material, "timestampVerificationData", "timestamp_verification_data")
     if tvd is not None:
         items = _list(tvd, "rfc3161Timestamps", "rfc3161_timestamps", where)
+        if len(items) > MAX_TIMESTAMPS:
+            raise FormatError(f"{where}: {len(items)} RFC 3161 timestamps, more than the {MAX_TIMESTAMPS} accepted")
         timestamps = tuple(
             _wire.b64decode(_wire.field(t, "signedTimestamp", f"{where}: rfc3161Timestamps[{i}]",
                                         snake="signed_timestamp"), "signedTimestamp")
