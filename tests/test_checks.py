@@ -255,7 +255,8 @@ def test_certificate_from_untrusted_ca(inst):
     other = SigstoreInstance(now=inst.now)
     leaf, key = inst.issue_leaf(issuer_ca=other.fulcio)
     # same CA names as the trusted one, other keys: found by name, rejected by signature
-    fails(verify(inst, inst.sign_blob(DATA, leaf=(leaf, key))), "certificate-chain", "signature does not match")
+    fails(verify(inst, inst.sign_blob(DATA, leaf=(leaf, key))), "certificate-chain",
+          "its signature does not verify with CA certificate")
 
 
 def test_signing_time_outside_ca_window(inst):
@@ -272,12 +273,12 @@ def test_integrated_time_after_certificate_expiry(inst):
 
 def test_leaf_without_code_signing_eku(inst):
     fails(verify(inst, inst.sign_blob(DATA, leaf_options={"code_signing_eku": False})),
-          "certificate-chain", "extended key usage: Certificate is missing required extension")
+          "certificate-chain", "the leaf certificate has no extended key usage")
 
 
 def test_leaf_without_digital_signature_key_usage(inst):
     fails(verify(inst, inst.sign_blob(DATA, leaf_options={"digital_signature": False})),
-          "certificate-chain", "key usage: Certificate is missing required extension")
+          "certificate-chain", "key usage does not allow digital signatures")
 
 
 def test_leaf_with_wrong_eku(inst):
@@ -468,3 +469,15 @@ def test_legacy_key_bundle(inst):
     assert verify(inst, bundle, policy=None, key=key.public_key(), legacy=True).ok
     fails(verify(inst, bundle, policy=None, key=key.public_key(), legacy=True, data=b"other"),
           "tlog-entry", "different artifact digest")
+
+
+def test_set_payload_is_rfc8785(inst):
+    """The hand-built SET payload is byte-identical to the JCS library's output."""
+    import rfc8785
+
+    from airlock.verify.checks import set_payload
+
+    entry = parse_bundle(inst.sign_blob(DATA)).tlog_entries[0]
+    assert set_payload(entry) == rfc8785.dumps({
+        "body": base64.b64encode(entry.body).decode(), "integratedTime": entry.integrated_time,
+        "logID": entry.log_id.hex(), "logIndex": entry.log_index})

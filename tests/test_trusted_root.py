@@ -31,7 +31,7 @@ def test_public_good_root():
     assert root.tlogs[1].note_key_hint == root.tlogs[1].log_id[:4]  # Rekor v2: id = sha256(origin\n\x01key)
     assert len(root.certificate_authorities) == 2 and len(root.ctlogs) == 2
     assert root.certificate_authorities[0].valid_for.end.year == 2022
-    assert all(ca.links_verified for ca in root.certificate_authorities)
+    assert all(ca.chain_problem is None for ca in root.certificate_authorities)
     with pytest.raises(AttributeError):
         root.tlogs = ()  # immutable
 

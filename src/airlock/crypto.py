@@ -52,15 +52,19 @@ def digest(algorithm: str, data: bytes) -> bytes:
     return hashlib.new(algorithm, data).digest()
 
 
+_ECDSA = {name: ec.ECDSA(algorithm()) for name, algorithm in _HASHES.items()}
+_ALGORITHMS = {name: algorithm() for name, algorithm in _HASHES.items()}
+
+
 def verify_message(key: PublicKey, signature: bytes, message: bytes, hash_name: str | None = None) -> bool:
     """Check ``signature`` over ``message``; ``hash_name`` overrides the key's default digest."""
     try:
-        if isinstance(key, ed25519.Ed25519PublicKey):
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, message, _ECDSA[hash_name or _CURVE_HASH[key.curve.name]])
+        elif isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, message)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, message, ec.ECDSA(_HASHES[hash_name or default_hash(key)]()))
         else:
-            key.verify(signature, message, padding.PKCS1v15(), _HASHES[hash_name or "sha256"]())
+            key.verify(signature, message, padding.PKCS1v15(), _ALGORITHMS[hash_name or "sha256"])
     except (InvalidSignature, ValueError):
         return False
     return True

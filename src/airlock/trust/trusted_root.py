@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from airlock import _wire
 from airlock.crypto import PublicKey, load_public_key, spki_der
@@ -97,14 +98,38 @@ class CertificateAuthority:
         return self.chain[-1]
 
     @cached_property
-    def links_verified(self) -> bool:
-        """Each certificate of the chain is signed by the next one (checked once, then cached)."""
-        try:
-            for child, parent in zip(self.chain, self.chain[1:], strict=False):
+    def chain_problem(self) -> str | None:
+        """Why this CA's own chain cannot issue code-signing certificates, or None.
+
+        Checked once per trusted root (then cached): each certificate is signed by the next,
+        and every certificate is a CA allowed to sign certificates and, where it restricts
+        extended key usage, code signing.
+        """
+        name = self.uri or self.anchor.subject.rfc4514_string()
+        for child, parent in zip(self.chain, self.chain[1:], strict=False):
+            try:
                 child.verify_directly_issued_by(parent)
-        except (ValueError, TypeError, Exception):
-            return False
-        return True
+            except Exception:  # InvalidSignature, ValueError (names), TypeError (key types)
+                return f"the chain of CA {name} does not verify ({child.subject.rfc4514_string()})"
+        for cert in self.chain:
+            extensions = cert.extensions
+            try:
+                if not extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+                    return f"CA {name}: {cert.subject.rfc4514_string()} is not a CA certificate"
+            except x509.ExtensionNotFound:
+                return f"CA {name}: {cert.subject.rfc4514_string()} has no basic constraints"
+            try:
+                if not extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
+                    return f"CA {name}: {cert.subject.rfc4514_string()} may not sign certificates"
+            except x509.ExtensionNotFound:
+                pass
+            try:
+                eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+                if not {ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku):
+                    return f"CA {name}: {cert.subject.rfc4514_string()} may not issue code-signing certificates"
+            except x509.ExtensionNotFound:
+                pass
+        return None
 
 
 @dataclass(frozen=True)

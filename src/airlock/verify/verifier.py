@@ -44,7 +44,7 @@ _DER = Encoding.DER
 class Verdict:
     """Which checks ran, what they proved, and (when it failed) which check failed and why."""
 
-    checks: list[tuple[str, str]] = field(default_factory=list)  # (check, what it proved)
+    steps: list[tuple[str, str, tuple]] = field(default_factory=list)  # (check, str.format template, args)
     failure: VerificationError | None = None
     signing_times: list[datetime] = field(default_factory=list)
     identity: str | None = None
@@ -55,8 +55,14 @@ class Verdict:
     def ok(self) -> bool:
         return self.failure is None
 
-    def passed(self, check: str, detail: str) -> None:
-        self.checks.append((check, detail))
+    @property
+    def checks(self) -> list[tuple[str, str]]:
+        """(check, what it proved) for every check that passed, in the order they ran."""
+        return [(check, template.format(*args)) for check, template, args in self.steps]
+
+    def passed(self, check: str, template: str, *args: object) -> None:
+        """Record a passed check; the detail is formatted only if someone reads it."""
+        self.steps.append((check, template, args))
 
     def raise_for_failure(self) -> Verdict:
         if self.failure is not None:
@@ -125,16 +131,17 @@ class Verifier:
                     if when > self.now() + CLOCK_SKEW:
                         raise VerificationError("set", f"integrated time {when.isoformat()} is in the future")
                     times.append(when)
-                    verdict.passed("set", f"signed entry timestamp from {log.base_url}, integrated {when.isoformat()}")
+                    verdict.passed("set", "signed entry timestamp from {}, integrated {:%Y-%m-%dT%H:%M:%SZ}",
+                                   log.base_url, when)
                 if entry.inclusion_proof is not None and entry.inclusion_proof.checkpoint is not None:
                     checks.check_inclusion(entry, log)
-                    verdict.passed("inclusion-proof", f"entry {entry.log_index} is in the tree of "
-                                   f"{entry.inclusion_proof.tree_size} entries signed by {log.base_url}")
+                    verdict.passed("inclusion-proof", "entry {} is in the tree of {} entries signed by {}",
+                                   entry.log_index, entry.inclusion_proof.tree_size, log.base_url)
                 elif entry.signed_entry_timestamp is None:
                     raise VerificationError("inclusion-proof", f"log entry {entry.log_index} has neither a SET "
                                             "nor an inclusion proof with a checkpoint")
                 checks.check_entry_matches(entry, material, signer_der, leaf is not None and key is None, artifact)
-                verdict.passed("tlog-entry", f"{entry.kind} {entry.version} entry matches the signature")
+                verdict.passed("tlog-entry", "{} {} entry matches the signature", entry.kind, entry.version)
 
         # 5: timestamps
         tsa_seen: set[str] = set()
@@ -144,7 +151,8 @@ class Verifier:
                 continue
             tsa_seen.add(uri)
             times.append(when)
-            verdict.passed("timestamp", f"RFC 3161 timestamp {when.isoformat()} from {uri or 'a trusted TSA'}")
+            verdict.passed("timestamp", "RFC 3161 timestamp {:%Y-%m-%dT%H:%M:%SZ} from {}", when,
+                           uri or "a trusted TSA")
         verdict.signing_times = times
 
         # 6-8: the certificate
@@ -155,8 +163,8 @@ class Verifier:
             issuer = None
             for when in times:
                 issuer = checks.check_certificate(leaf, when, self.trusted_root)
-            verdict.passed("certificate-chain", "certificate chains to a trusted Fulcio CA at "
-                           + ", ".join(t.isoformat() for t in times))
+            verdict.passed("certificate-chain", "certificate chains to a trusted Fulcio CA at {}",
+                           _Times(times))
             if options.insecure_ignore_sct:
                 verdict.warnings.append("WARNING: --insecure-ignore-sct: certificate transparency was not checked")
             else:
@@ -165,11 +173,16 @@ class Verifier:
                 verdict.passed("sct", "embedded SCT verified with a trusted CT log")
             assert policy is not None
             verdict.identity, verdict.issuer = policy.check(leaf)
-            verdict.passed("identity", f"signed by {verdict.identity} (issuer {verdict.issuer})")
+            verdict.passed("identity", "signed by {} (issuer {})", verdict.identity, verdict.issuer)
         elif leaf is not None:
             verdict.issuer = oidc_issuer(leaf)
 
         # 9: the signature
         checks.check_signature(material, signer_key, artifact)
-        verdict.passed("signature", f"signature over {artifact.label} verified")
+        verdict.passed("signature", "signature over {} verified", artifact.label)
 
+
+
+class _Times(list):
+    def __format__(self, spec: str) -> str:
+        return ", ".join(f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in self)
