@@ -54,6 +54,7 @@ def digest(algorithm: str, data: bytes) -> bytes:
 
 _ECDSA = {name: ec.ECDSA(algorithm()) for name, algorithm in _HASHES.items()}
 _ALGORITHMS = {name: algorithm() for name, algorithm in _HASHES.items()}
+_ECDSA_PREHASHED = {name: ec.ECDSA(Prehashed(algorithm())) for name, algorithm in _HASHES.items()}
 
 
 def verify_message(key: PublicKey, signature: bytes, message: bytes, hash_name: str | None = None) -> bool:
@@ -72,12 +73,12 @@ def verify_message(key: PublicKey, signature: bytes, message: bytes, hash_name: 
 
 def verify_digest(key: PublicKey, signature: bytes, hash_name: str, message_digest: bytes) -> bool:
     """Check a signature made over a message whose digest is all we have (``sha256:<hex>`` input)."""
-    algorithm = _HASHES[hash_name]()
+    algorithm = _ALGORITHMS[hash_name]
     if len(message_digest) != algorithm.digest_size:
         return False
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, message_digest, ec.ECDSA(Prehashed(algorithm)))
+            key.verify(signature, message_digest, _ECDSA_PREHASHED[hash_name])
         elif isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, message_digest, padding.PKCS1v15(), Prehashed(algorithm))
         else:

@@ -211,13 +211,13 @@ def check_leaf_profile(leaf: x509.Certificate) -> None:
     """A code-signing leaf: EKU codeSigning, key usage digitalSignature, not a CA, and no
     critical extension we do not understand (Fulcio's critical SAN is understood)."""
     eku = usage = None
-    for extension in leaf.extensions:
-        value = extension.value
-        if isinstance(value, x509.ExtendedKeyUsage):
-            eku = value
-        elif isinstance(value, x509.KeyUsage):
-            usage = value
-        elif isinstance(value, x509.BasicConstraints) and value.ca:
+    for extension in leaf.extensions:  # compared by OID: isinstance on extension ABCs is slow
+        oid = extension.oid
+        if oid == ExtensionOID.EXTENDED_KEY_USAGE:
+            eku = extension.value
+        elif oid == ExtensionOID.KEY_USAGE:
+            usage = extension.value
+        elif oid == ExtensionOID.BASIC_CONSTRAINTS and extension.value.ca:
             raise VerificationError("certificate-chain", "the leaf certificate is a CA certificate")
         if extension.critical and extension.oid not in _KNOWN_CRITICAL:
             raise VerificationError("certificate-chain", f"the leaf has an unknown critical extension "
@@ -247,30 +247,26 @@ def check_certificate(leaf: x509.Certificate, when: datetime, trusted_root: Trus
                                 f"certificate's validity [{leaf.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}, "
                                 f"{leaf.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}]")
     reasons = []
-    issuer_name = leaf.issuer
     for ca in trusted_root.certificate_authorities:
         if not ca.valid_for.contains(when):
             continue
-        position = next((i for i, c in enumerate(ca.chain) if c.subject == issuer_name), None)
-        if position is None:
-            continue
-        if ca.chain_problem:
-            reasons.append(ca.chain_problem)
-            continue
-        expired = [c for c in ca.chain[position:] if not c.not_valid_before_utc <= when <= c.not_valid_after_utc]
-        if expired:
-            reasons.append(f"CA certificate {expired[0].subject.rfc4514_string()} is not valid at {when.isoformat()}")
-            continue
-        issuer = ca.chain[position]
-        try:
-            leaf.verify_directly_issued_by(issuer)
-        except InvalidSignature:
-            reasons.append(f"its signature does not verify with CA certificate {issuer.subject.rfc4514_string()}")
-            continue
-        except (ValueError, TypeError) as exc:
-            reasons.append(str(exc))
-            continue
-        return issuer
+        for position, issuer in enumerate(ca.chain):
+            try:  # checks the names in Rust first: cheaper than building x509.Name objects here
+                leaf.verify_directly_issued_by(issuer)
+            except ValueError:
+                continue  # not issued by this certificate
+            except (InvalidSignature, TypeError):
+                reasons.append(f"its signature does not verify with CA certificate {issuer.subject.rfc4514_string()}")
+                break
+            if ca.chain_problem:
+                reasons.append(ca.chain_problem)
+                break
+            expired = [c for c in ca.chain[position:] if not c.not_valid_before_utc <= when <= c.not_valid_after_utc]
+            if expired:
+                reasons.append(f"CA certificate {expired[0].subject.rfc4514_string()} is not valid at "
+                               f"{when:%Y-%m-%dT%H:%M:%SZ}")
+                break
+            return issuer
     if not reasons:
         reasons.append(f"no trusted CA issued it or was valid at {when.isoformat()}")
     raise VerificationError("certificate-chain", f"the signing certificate is not trusted: {reasons[0]}")
@@ -285,7 +281,7 @@ def _key_hash(issuer: x509.Certificate) -> bytes:
 def check_sct(leaf: x509.Certificate, issuer: x509.Certificate, trusted_root: TrustedRoot) -> None:
     """At least one embedded SCT from a trusted CT log, over the precertificate (FORMATS.md 6.6)."""
     try:
-        scts = leaf.extensions.get_extension_for_class(x509.PrecertificateSignedCertificateTimestamps).value
+        scts = leaf.extensions.get_extension_for_oid(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS).value
     except x509.ExtensionNotFound:
         raise VerificationError("sct", "the certificate has no embedded SCT") from None
     issuer_key_hash = _key_hash(issuer)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
 
 from airlock.errors import UsageError, VerificationError
 
@@ -66,7 +67,7 @@ def oidc_issuer(cert: x509.Certificate) -> str | None:
 
 def subject_alternative_names(cert: x509.Certificate) -> list[str]:
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
     except x509.ExtensionNotFound:
         return []
     names: list[str] = []
