@@ -9,11 +9,24 @@ from __future__ import annotations
 import hashlib
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from airlock.errors import FormatError
+
+try:
+    # The loaders `cryptography.hazmat.primitives.serialization` re-exports, without importing that
+    # package's SSH and PKCS#12 modules (and through them dataclasses and inspect): about 15 ms of
+    # the CLI's start-up. Falls back to the public module if the binding ever moves.
+    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+
+    _load_der_public_key = _rust_openssl.keys.load_der_public_key
+    _load_pem_public_key = _rust_openssl.keys.load_pem_public_key
+except (ImportError, AttributeError):  # pragma: no cover
+    from cryptography.hazmat.primitives.serialization import load_der_public_key as _load_der_public_key
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key as _load_pem_public_key
 
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
@@ -24,10 +37,8 @@ _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SH
 def load_public_key(data: bytes, what: str = "public key") -> PublicKey:
     """A PEM (PUBLIC KEY / RSA PUBLIC KEY) or DER SubjectPublicKeyInfo of a supported type."""
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_public_key(data)
-        else:
-            key = serialization.load_der_public_key(data)
+        pem = data.lstrip().startswith(b"-----BEGIN")
+        key = _load_pem_public_key(data) if pem else _load_der_public_key(data)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise FormatError(f"{what}: not a PEM or DER public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
@@ -38,7 +49,11 @@ def load_public_key(data: bytes, what: str = "public key") -> PublicKey:
 
 
 def spki_der(key: PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def raw_public_bytes(key: ed25519.Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def default_hash(key: PublicKey) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from pathlib import Path
 
 HELP = """\
 Verify a signature on a blob (a file, or sha256:<hex> for a digest without the file) with a
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 def _artifact(text: str):
     from airlock.verify.artifact import Artifact
 
-    if text.startswith(("sha256:", "sha384:", "sha512:")) and not Path(text).exists():
+    if text.startswith(("sha256:", "sha384:", "sha512:")) and not os.path.exists(text):
         return Artifact.from_digest(text)
     return Artifact.from_path(text)
 
@@ -99,7 +99,8 @@ def _read(path: str, flag: str) -> bytes:
     from airlock.errors import UsageError
 
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read()
     except OSError as exc:
         raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from exc
 
@@ -107,7 +108,6 @@ def _read(path: str, flag: str) -> bytes:
 def _material(args: argparse.Namespace):
     import base64
     import binascii
-    import dataclasses
 
     from cryptography import x509
 
@@ -117,13 +117,13 @@ def _material(args: argparse.Namespace):
 
     material = parse_signature_file(_read(args.bundle, "--bundle")) if args.bundle else None
     if args.signature:
-        raw = _read(args.signature, "--signature") if Path(args.signature).exists() else args.signature.encode()
+        raw = _read(args.signature, "--signature") if os.path.exists(args.signature) else args.signature.encode()
         try:
             signature = base64.b64decode(raw.strip(), validate=True)
         except (binascii.Error, ValueError):
             signature = raw
         content = MessageSignature(signature=signature)
-        material = dataclasses.replace(material, content=content) if material else Material(content=content)
+        material = material._replace(content=content) if material else Material(content=content)
     if material is None:
         raise UsageError("nothing to verify: pass --bundle (or --signature)")
     if args.certificate:
@@ -136,7 +136,7 @@ def _material(args: argparse.Namespace):
         chain = [leaf]
         if args.certificate_chain:
             chain += x509.load_pem_x509_certificates(_read(args.certificate_chain, "--certificate-chain"))
-        material = dataclasses.replace(material, certificate_chain=tuple(chain))
+        material = material._replace(certificate_chain=tuple(chain))
     return material
 
 

@@ -12,8 +12,7 @@ import base64
 import binascii
 import contextlib
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from airlock import _wire
 from airlock.errors import FormatError
@@ -22,8 +21,7 @@ _HASH_NAMES = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512",
                "SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
 
 
-@dataclass(frozen=True)
-class EntryClaims:
+class EntryClaims(NamedTuple):
     kind: str
     version: str
     signatures: tuple[bytes, ...]

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
 from datetime import datetime
-from functools import cached_property
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from airlock import _wire
-from airlock.crypto import PublicKey, load_public_key, spki_der
+from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
 from airlock.errors import FormatError, TrustRootError
 
 MEDIA_TYPES = (
@@ -37,8 +35,7 @@ CLIENT_TRUST_CONFIG = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
 MAX_TRUSTED_ROOT_BYTES = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ValidityWindow:
+class ValidityWindow(NamedTuple):
     """A closed interval [start, end]; ``None`` means unbounded on that side."""
 
     start: datetime | None
@@ -53,8 +50,7 @@ class ValidityWindow:
         return f"[{start}, {end}]"
 
 
-@dataclass(frozen=True)
-class TransparencyLog:
+class TransparencyLog(NamedTuple):
     """A Rekor log (v1 ECDSA or v2 Ed25519) or a CT log."""
 
     base_url: str
@@ -62,43 +58,47 @@ class TransparencyLog:
     key_details: str
     log_id: bytes
     valid_for: ValidityWindow
-    checkpoint_key_id: bytes | None = None
+    note_key_hint: bytes  # the 4-byte signed-note key hint of this log's checkpoints (FORMATS.md 7.4)
 
     @property
     def host(self) -> str:
         return urlparse(self.base_url).netloc or self.base_url
 
-    @cached_property
-    def spki(self) -> bytes:
-        return spki_der(self.key)
 
-    @cached_property
-    def note_key_hint(self) -> bytes:
-        """The 4-byte signed-note key hint this log's checkpoints carry (FORMATS.md 7.4)."""
-        if self.checkpoint_key_id:
-            return self.checkpoint_key_id[:4]
-        if self.key_details == "PKIX_ED25519":
-            from cryptography.hazmat.primitives import serialization
-
-            raw = self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            return hashlib.sha256(self.host.encode() + b"\n\x01" + raw).digest()[:4]
-        return hashlib.sha256(self.spki).digest()[:4]
+def note_key_hint(base_url: str, key: PublicKey, key_details: str, checkpoint_key_id: bytes | None) -> bytes:
+    """Ed25519 (Rekor v2): SHA-256(name || 0x0A || 0x01 || raw key); ECDSA: SHA-256(SPKI)."""
+    if checkpoint_key_id:
+        return checkpoint_key_id[:4]
+    if key_details == "PKIX_ED25519":
+        host = urlparse(base_url).netloc or base_url
+        raw = raw_public_bytes(key)  # type: ignore[arg-type]
+        return hashlib.sha256(host.encode() + b"\n\x01" + raw).digest()[:4]
+    return hashlib.sha256(spki_der(key)).digest()[:4]
 
 
-@dataclass(frozen=True)
 class CertificateAuthority:
     """A Fulcio CA or a TSA: a chain ordered leaf-most first, trust anchor last."""
 
-    chain: tuple[x509.Certificate, ...]
-    valid_for: ValidityWindow
-    uri: str = ""
+    __slots__ = ("_problem", "chain", "uri", "valid_for")
+    _UNCHECKED = object()
+
+    def __init__(self, chain: tuple[x509.Certificate, ...], valid_for: ValidityWindow, uri: str = "") -> None:
+        self.chain = chain
+        self.valid_for = valid_for
+        self.uri = uri
+        self._problem: object = self._UNCHECKED
 
     @property
     def anchor(self) -> x509.Certificate:
         return self.chain[-1]
 
-    @cached_property
+    @property
     def chain_problem(self) -> str | None:
+        if self._problem is self._UNCHECKED:
+            self._problem = self._find_chain_problem()
+        return self._problem  # type: ignore[return-value]
+
+    def _find_chain_problem(self) -> str | None:
         """Why this CA's own chain cannot issue code-signing certificates, or None.
 
         Checked once per trusted root (then cached): each certificate is signed by the next,
@@ -132,8 +132,7 @@ class CertificateAuthority:
         return None
 
 
-@dataclass(frozen=True)
-class TrustedRoot:
+class TrustedRoot(NamedTuple):
     tlogs: tuple[TransparencyLog, ...]
     certificate_authorities: tuple[CertificateAuthority, ...]
     ctlogs: tuple[TransparencyLog, ...]
@@ -141,10 +140,10 @@ class TrustedRoot:
     source: str = ""
 
     @classmethod
-    def from_file(cls, path: str | Path) -> TrustedRoot:
-        path = Path(path)
+    def from_file(cls, path: str | os.PathLike) -> TrustedRoot:
+        path = os.fspath(path)
         try:
-            with path.open("rb") as handle:
+            with open(path, "rb") as handle:
                 data = handle.read(MAX_TRUSTED_ROOT_BYTES + 1)
         except OSError as exc:
             raise TrustRootError(f"trusted root {path}: {exc.strerror or exc}") from exc
@@ -242,15 +241,16 @@ def _log(entry: Any, what: str) -> TransparencyLog:
     if hash_algorithm not in (None, "SHA2_256"):
         raise FormatError(f"{what}: unsupported hashAlgorithm {hash_algorithm}")
     checkpoint_id = _wire.optional(entry, "checkpointKeyId", "checkpoint_key_id")
+    checkpoint_key_id = (_wire.b64decode(_wire.field(checkpoint_id, "keyId", what, snake="key_id"), what)
+                         if checkpoint_id else None)
+    base_url = _wire.optional(entry, "baseUrl", "base_url") or ""
     return TransparencyLog(
-        base_url=_wire.optional(entry, "baseUrl", "base_url") or "",
+        base_url=base_url,
         key=key,
         key_details=key_details,
         log_id=log_id,
         valid_for=_window(_wire.optional(public_key, "validFor", "valid_for"), what, start_required=True),
-        checkpoint_key_id=_wire.b64decode(_wire.field(checkpoint_id, "keyId", what, snake="key_id"), what)
-        if checkpoint_id
-        else None,
+        note_key_hint=note_key_hint(base_url, key, key_details, checkpoint_key_id),
     )
 
 

@@ -7,9 +7,8 @@ most once per algorithm, and large files are hashed in chunks rather than read w
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from airlock.errors import FormatError, UsageError
 
@@ -17,23 +16,26 @@ _CHUNK = 1 << 20
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
-@dataclass
 class Artifact:
-    data: bytes | None = None
-    path: Path | None = None
-    digests: dict[str, bytes] = field(default_factory=dict)
-    label: str = "artifact"
+    __slots__ = ("data", "digests", "label", "path")
+
+    def __init__(self, data: bytes | None = None, path: str | None = None,
+                 digests: dict[str, bytes] | None = None, label: str = "artifact") -> None:
+        self.data = data
+        self.path = path
+        self.digests = digests or {}
+        self.label = label
 
     @classmethod
     def from_bytes(cls, data: bytes, label: str = "artifact") -> Artifact:
         return cls(data=data, label=label)
 
     @classmethod
-    def from_path(cls, path: str | Path) -> Artifact:
-        path = Path(path)
-        if not path.is_file():
+    def from_path(cls, path: str | os.PathLike) -> Artifact:
+        path = os.fspath(path)
+        if not os.path.isfile(path):
             raise UsageError(f"{path}: no such file")
-        return cls(path=path, label=str(path))
+        return cls(path=path, label=path)
 
     @classmethod
     def from_digest(cls, text: str) -> Artifact:
@@ -49,7 +51,8 @@ class Artifact:
 
     def read(self) -> bytes | None:
         if self.data is None and self.path is not None:
-            self.data = self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                self.data = handle.read()
         return self.data
 
     def digest(self, algorithm: str) -> bytes | None:
@@ -60,7 +63,7 @@ class Artifact:
             value = hashlib.new(algorithm, self.data).digest()
         elif self.path is not None:
             hasher = hashlib.new(algorithm)
-            with self.path.open("rb") as handle:
+            with open(self.path, "rb") as handle:
                 while chunk := handle.read(_CHUNK):
                     hasher.update(chunk)
             value = hasher.digest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from airlock.crypto import PublicKey, verify_message
 
@@ -19,8 +19,7 @@ class CheckpointError(ValueError):
     """A checkpoint that is malformed or not signed by the expected log."""
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(NamedTuple):
     origin: str
     size: int
     root_hash: bytes

@@ -8,7 +8,6 @@ Exact values compare as strings; ``*_regexp`` values must match the *whole* valu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
@@ -90,25 +89,24 @@ def _compile(pattern: str | None, flag: str) -> re.Pattern[str] | None:
         raise UsageError(f"{flag}: invalid regular expression: {exc}") from exc
 
 
-@dataclass(frozen=True)
 class IdentityPolicy:
     """The signer a keyless signature must come from. Both an identity and an issuer are required."""
 
-    identity: str | None = None
-    identity_regexp: str | None = None
-    issuer: str | None = None
-    issuer_regexp: str | None = None
-    github_workflow: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
+    def __init__(self, identity: str | None = None, identity_regexp: str | None = None, issuer: str | None = None,
+                 issuer_regexp: str | None = None, github_workflow: dict[str, str] | None = None) -> None:
+        self.identity = identity
+        self.identity_regexp = identity_regexp
+        self.issuer = issuer
+        self.issuer_regexp = issuer_regexp
+        self.github_workflow = dict(github_workflow or {})
         if (self.identity is None) == (self.identity_regexp is None):
             raise UsageError("keyless verification needs exactly one of --certificate-identity or "
                              "--certificate-identity-regexp")
         if (self.issuer is None) == (self.issuer_regexp is None):
             raise UsageError("keyless verification needs exactly one of --certificate-oidc-issuer or "
                              "--certificate-oidc-issuer-regexp")
-        object.__setattr__(self, "_identity_re", _compile(self.identity_regexp, "--certificate-identity-regexp"))
-        object.__setattr__(self, "_issuer_re", _compile(self.issuer_regexp, "--certificate-oidc-issuer-regexp"))
+        self._identity_re = _compile(identity_regexp, "--certificate-identity-regexp")
+        self._issuer_re = _compile(issuer_regexp, "--certificate-oidc-issuer-regexp")
 
     def describe(self) -> str:
         who = self.identity if self.identity is not None else f"/{self.identity_regexp}/"
@@ -118,7 +116,7 @@ class IdentityPolicy:
     def check(self, cert: x509.Certificate) -> tuple[str, str]:
         """Return the (identity, issuer) that matched, or raise naming what did not."""
         names = subject_alternative_names(cert)
-        identity_re: re.Pattern[str] | None = self._identity_re  # type: ignore[attr-defined]
+        identity_re = self._identity_re
         if identity_re is not None:
             matched = next((n for n in names if identity_re.fullmatch(n)), None)
         else:
@@ -127,7 +125,7 @@ class IdentityPolicy:
             raise VerificationError("identity", f"certificate identity {names or ['(none)']} does not match "
                                     f"{self.identity if self.identity is not None else self.identity_regexp!r}")
         issuer = oidc_issuer(cert)
-        issuer_re: re.Pattern[str] | None = self._issuer_re  # type: ignore[attr-defined]
+        issuer_re = self._issuer_re
         ok = issuer is not None and (issuer_re.fullmatch(issuer) if issuer_re else issuer == self.issuer)
         if not ok:
             raise VerificationError("identity", f"certificate OIDC issuer {issuer!r} does not match "

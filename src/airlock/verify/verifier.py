@@ -23,10 +23,10 @@ Checks are pure: the clock is an input, and nothing here opens a file or a socke
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives._serialization import Encoding
 
 from airlock.crypto import PublicKey, load_public_key, spki_der
 from airlock.errors import UsageError, VerificationError
@@ -40,16 +40,19 @@ CLOCK_SKEW = timedelta(minutes=5)
 _DER = Encoding.DER
 
 
-@dataclass
 class Verdict:
     """Which checks ran, what they proved, and (when it failed) which check failed and why."""
 
-    steps: list[tuple[str, str, tuple]] = field(default_factory=list)  # (check, str.format template, args)
-    failure: VerificationError | None = None
-    signing_times: list[datetime] = field(default_factory=list)
-    identity: str | None = None
-    issuer: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, str, tuple]] = []  # (check, str.format template, args)
+        self.failure: VerificationError | None = None
+        self.signing_times: list[datetime] = []
+        self.identity: str | None = None
+        self.issuer: str | None = None
+        self.warnings: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"Verdict(ok={self.ok}, failure={self.failure!r}, checks={[c for c, _, _ in self.steps]})"
 
     @property
     def ok(self) -> bool:
@@ -70,12 +73,14 @@ class Verdict:
         return self
 
 
-@dataclass(frozen=True)
-class VerificationOptions:
+class VerificationOptions(NamedTuple):
     """Switches that weaken verification. Every one is named ``insecure_*`` and is reported."""
 
     insecure_ignore_tlog: bool = False
     insecure_ignore_sct: bool = False
+
+
+_STRICT = VerificationOptions()
 
 
 class Verifier:
@@ -90,7 +95,7 @@ class Verifier:
 
     def verify(self, material: Material, artifact: Artifact, *, policy: IdentityPolicy | None = None,
                key: PublicKey | bytes | None = None,
-               options: VerificationOptions = VerificationOptions()) -> Verdict:
+               options: VerificationOptions = _STRICT) -> Verdict:
         verdict = Verdict()
         try:
             self._run(material, artifact, policy, key, options, verdict)
