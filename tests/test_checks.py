@@ -481,3 +481,15 @@ def test_set_payload_is_rfc8785(inst):
     assert set_payload(entry) == rfc8785.dumps({
         "body": base64.b64encode(entry.body).decode(), "integratedTime": entry.integrated_time,
         "logID": entry.log_id.hex(), "logIndex": entry.log_index})
+
+
+@pytest.mark.parametrize("make_key", [
+    lambda: ec.generate_private_key(ec.SECP384R1()),
+    lambda: __import__("cryptography.hazmat.primitives.asymmetric.rsa", fromlist=["rsa"]).generate_private_key(
+        public_exponent=65537, key_size=2048),
+], ids=["p384", "rsa2048"])
+def test_other_managed_key_types(inst, make_key):
+    key = make_key()
+    bundle = inst.sign_blob_with_key(DATA, key)
+    assert verify(inst, bundle, policy=None, key=key.public_key()).ok
+    fails(verify(inst, bundle, policy=None, key=key.public_key(), data=b"other"), "tlog-entry", "different artifact")
