@@ -73,3 +73,20 @@ def one_line_error(result: Result) -> str:
     assert "Traceback" not in result.stderr
     assert lines[0].startswith("Error: ")
     return lines[0]
+
+
+@pytest.fixture
+def tuf_repository(tmp_path):
+    """A fresh ``tuf_repo.TufRepo`` in ``tmp_path / "tuf-repo"``, dated by the real clock."""
+    from tuf_repo import TufRepo
+
+    return TufRepo(tmp_path / "tuf-repo")
+
+
+@pytest.fixture
+def tuf_server():
+    """A ``tuf_repo.RepoServer`` on 127.0.0.1 serving nothing until ``tuf_server.serve(repo_or_dir)``."""
+    from tuf_repo import serve
+
+    with serve() as server:
+        yield server

@@ -29,7 +29,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("artifact", metavar="FILE_OR_DIGEST", help="the signed file, or sha256:<hex>")
     parser.add_argument("--bundle", metavar="FILE", help="Sigstore bundle or legacy cosign bundle")
-    parser.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json to verify against")
+    parser.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json to verify against (default: "
+                        "the TUF mirror under $TUF_ROOT, re-verified offline first)")
+    parser.add_argument("--max-age", type=_age, metavar="AGE", help="refuse a TUF mirror older than this (e.g. 90d)")
+    parser.add_argument("--warn-age", type=_age, metavar="AGE", help="warn when the TUF mirror is older (30d)")
     bool_flag(parser, "--offline", "verify without network access (always the case; accepted for cosign "
               "compatibility)", default=True)
     group = parser.add_argument_group("keyless identity")
@@ -53,17 +56,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from airlock.errors import UsageError
-    from airlock.trust.trusted_root import TrustedRoot
     from airlock.verify.policy import IdentityPolicy
     from airlock.verify.verifier import VerificationOptions, Verifier
 
     if args.offline is False:
         print("WARNING: --offline=false: airlock never contacts Rekor or Fulcio; verifying offline",
               file=sys.stderr)
-    if not args.trusted_root:
-        raise UsageError("no trusted root: pass --trusted-root FILE (a trusted_root.json carried across the gap)")
-    trusted_root = TrustedRoot.from_file(args.trusted_root)
+    from airlock.trust import source
+
+    trusted_root, trust_warnings = source.load(args.trusted_root, max_age=args.max_age,
+                                               warn_age=args.warn_age or source.WARN_AGE)
+    for warning in trust_warnings:
+        print(warning, file=sys.stderr)
     material = _material(args)
     artifact = _artifact(args.artifact)
 
@@ -85,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
     verdict.raise_for_failure()
     print("Verified OK", file=sys.stderr)
     return 0
+
+
+def _age(text: str):
+    from airlock.trust.source import parse_age
+
+    return parse_age(text)
 
 
 def _artifact(text: str):

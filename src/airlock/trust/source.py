@@ -1,0 +1,59 @@
+"""Where a verifying command's trust comes from: ``--trusted-root FILE``, else the TUF mirror.
+
+With no ``--trusted-root``, the mirror under ``$TUF_ROOT`` is re-verified offline first
+(``airlock.trust.mirror``) and its ``trusted_root.json`` used. Warnings (something expires
+within ``warn_days``, the mirror is older than ``warn_age``) are returned for the caller to
+print; anything critical raises.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airlock.trust.trusted_root import TrustedRoot
+
+WARN_DAYS = 7
+WARN_AGE = timedelta(days=30)
+
+
+def load(trusted_root_file: str | None, *, tuf_root: str | None = None, now: datetime | None = None,
+         warn_age: timedelta = WARN_AGE, max_age: timedelta | None = None) -> tuple[TrustedRoot, list[str]]:
+    from airlock.trust.trusted_root import TrustedRoot
+
+    if trusted_root_file:
+        return TrustedRoot.from_file(trusted_root_file), []
+    import os
+
+    from airlock.trust import layout
+    from airlock.trust.mirror import verify_mirror
+
+    base = layout.tuf_root(tuf_root)
+    if not os.path.exists(os.path.join(base, "remote.json")):
+        from airlock.errors import UsageError
+
+        raise UsageError(f"no trusted root: pass --trusted-root FILE, or mirror one into {base} with "
+                         "`airlock initialize --mirror URL --root root.json` (TUF_ROOT selects the directory)")
+    now = now or datetime.now(UTC)
+    mirror = verify_mirror(base, now=now, max_age=max_age)
+    warnings = []
+    for role in mirror.roles:
+        if role.rule == "now" and role.expires - now <= timedelta(days=WARN_DAYS):
+            warnings.append(f"WARNING: trust root: TUF {role.role}.json expires on {role.expires:%Y-%m-%d %H:%M:%SZ} "
+                            f"({(role.expires - now).days} days); refresh the mirror")
+    if mirror.age(now) > warn_age:
+        warnings.append(f"WARNING: trust root: the TUF mirror was verified {mirror.age(now).days} days ago")
+    return TrustedRoot.from_json(mirror.trusted_root, source=f"{mirror.directory}/targets/trusted_root.json"), warnings
+
+
+def parse_age(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m`` or a plain number of days."""
+    import argparse
+    import re
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([dhm]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 30d, 12h or 90m")
+    value, unit = float(match.group(1)), match.group(2) or "d"
+    return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: value})
