@@ -20,6 +20,7 @@ PRODUCTION_ROOT = CONFORMANCE / "default-trusted-root" / "production" / "trusted
 STAGING_ROOT = CONFORMANCE / "default-trusted-root" / "staging" / "trusted_root.json"
 SIGSTORE_PYTHON = SHARED / "fixtures" / "sigstore-python" / "test" / "assets"
 VECTORS = SHARED / "fixtures" / "vectors"
+TUF_REPOSITORY = SHARED / "fixtures" / "tuf-public-good" / "repository"
 
 
 def shared(path: Path) -> Path:
@@ -90,3 +91,18 @@ def tuf_server():
 
     with serve() as server:
         yield server
+
+
+def _need_faketime() -> None:
+    if not shutil.which("faketime"):
+        pytest.skip("faketime is not installed (apt-get install faketime)")
+
+
+def at(date: str, *argv: str, tuf_root: Path, net: bool = True) -> subprocess.CompletedProcess:
+    """Run airlock as of ``date`` (the clock starts there and runs on)."""
+    _need_faketime()
+    command = ["faketime", "-f", f"@{date}", *airlock_exe(), *argv]
+    if not net:
+        command = ["unshare", "--net", *command]
+    env = {**os.environ, "TUF_ROOT": str(tuf_root), "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)

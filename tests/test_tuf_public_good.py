@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -19,18 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFORMANCE, SHARED, airlock_exe, shared
+from conftest import CONFORMANCE, TUF_REPOSITORY, at, shared
 
-REPOSITORY = SHARED / "fixtures" / "tuf-public-good" / "repository"
+REPOSITORY = TUF_REPOSITORY
 CASE = CONFORMANCE / "bundle-verify" / "happy-path-v0.3"
 IDENTITY = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
             "extremely-dangerous-oidc-beacon.yml@refs/heads/main")
 ISSUER = "https://token.actions.githubusercontent.com"
-
-
-def _need_faketime() -> None:
-    if not shutil.which("faketime"):
-        pytest.skip("faketime is not installed (apt-get install faketime)")
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +46,6 @@ def server():
     yield url
     proc.terminate()
     proc.wait(timeout=10)
-
-
-def at(date: str, *argv: str, tuf_root: Path, net: bool = True) -> subprocess.CompletedProcess:
-    """Run airlock as of ``date`` (the clock starts there and runs on)."""
-    _need_faketime()
-    command = ["faketime", "-f", f"@{date}", *airlock_exe(), *argv]
-    if not net:
-        command = ["unshare", "--net", *command]
-    env = {**os.environ, "TUF_ROOT": str(tuf_root), "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
 def tree_digest(path: Path) -> str:

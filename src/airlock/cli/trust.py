@@ -51,6 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.add_argument("--prometheus", metavar="FILE", help="also write the figures as a node-exporter textfile")
     status.set_defaults(run=run_status)
     trust.set_defaults(run=lambda args: trust.print_help(sys.stderr) or 2)
+    register_more(commands, trust_commands)
 
 
 def run_initialize(args: argparse.Namespace) -> int:
@@ -97,3 +98,120 @@ def _write_atomic(path: str, text: str) -> None:
     except BaseException:
         os.unlink(temp)
         raise
+
+
+CREATE_HELP = """\
+Create a trusted_root.json for a private Sigstore deployment from PEM files. Repeat a flag for
+several CAs or logs; --*-url/--*-uri values pair with them in order. Times are RFC 3339.
+
+  airlock trusted-root create --certificate-chain fulcio-chain.pem --fulcio-uri https://fulcio.internal \\
+      --rekor-key rekor.pub --rekor-url https://rekor.internal --rekor-start-time 2025-01-01T00:00:00Z \\
+      --ctfe-key ctfe.pub --ctfe-start-time 2025-01-01T00:00:00Z \\
+      --timestamp-certificate-chain tsa-chain.pem --out trusted_root.json
+"""
+
+
+def register_more(commands: argparse._SubParsersAction, trust_commands: argparse._SubParsersAction) -> None:
+    root = commands.add_parser("trusted-root", help="create a trusted_root.json")
+    root_commands = root.add_subparsers(dest="trusted_root_command", metavar="COMMAND")
+    create = root_commands.add_parser("create", help="create a trusted_root.json from PEM files",
+                                      description=CREATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, help_text in (
+        ("--certificate-chain", "Fulcio CA chain PEM, leaf-most first, root last"),
+        ("--fulcio-uri", "URL of that Fulcio CA"),
+        ("--rekor-key", "Rekor public key PEM (ECDSA for Rekor v1, Ed25519 for Rekor v2)"),
+        ("--rekor-url", "base URL of that Rekor log (for Rekor v2 its host is the checkpoint origin)"),
+        ("--ctfe-key", "CT log public key PEM"),
+        ("--ctfe-url", "URL of that CT log"),
+        ("--timestamp-certificate-chain", "TSA chain PEM: signing certificate first, root last"),
+        ("--timestamp-uri", "URL of that TSA"),
+    ):
+        create.add_argument(flag, action="append", default=[], metavar="VALUE", help=help_text)
+    for kind in ("fulcio", "rekor", "ctfe", "timestamp"):
+        create.add_argument(f"--{kind}-start-time", metavar="TIME",
+                            help=f"start of the {kind} validity window (logs default to now)")
+        create.add_argument(f"--{kind}-end-time", metavar="TIME", help=f"end of the {kind} validity window")
+    create.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
+    create.set_defaults(run=run_create)
+    root.set_defaults(run=lambda args: root.print_help(sys.stderr) or 2)
+
+    export = trust_commands.add_parser("export", help="pack the TUF mirror (or a trusted root) into one archive")
+    export.add_argument("--out", required=True, metavar="FILE", help="the archive to write (.tar.gz)")
+    export.add_argument("--trusted-root", metavar="FILE", help="pack this trusted_root.json instead of the mirror")
+    export.add_argument("--tuf-root", metavar="DIR", help="mirror directory (default $TUF_ROOT or ~/.sigstore/root)")
+    export.set_defaults(run=run_export)
+    imp = trust_commands.add_parser("import", help="check an archive's SHA-256 manifest and install it")
+    imp.add_argument("archive", metavar="FILE")
+    imp.add_argument("--tuf-root", metavar="DIR", help="install a mirror here (default $TUF_ROOT or ~/.sigstore/root)")
+    imp.add_argument("--out", metavar="FILE", help="where to write a trusted root (default ./trusted_root.json)")
+    imp.set_defaults(run=run_import)
+
+
+def _timestamp(value: str | None, flag: str):
+    from airlock import _wire
+    from airlock.errors import FormatError, UsageError
+
+    if value is None:
+        return None
+    try:
+        return _wire.timestamp(value, flag)
+    except FormatError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from airlock.errors import UsageError
+    from airlock.trust.create import Window, create
+
+    def window(kind: str, default_start=None):
+        start = _timestamp(getattr(args, f"{kind}_start_time"), f"--{kind}-start-time") or default_start
+        return Window(start, _timestamp(getattr(args, f"{kind}_end_time"), f"--{kind}-end-time"))
+
+    def pairs(files: list[str], urls: list[str], flag: str, url_flag: str, kind: str, default_start=None) -> list:
+        if len(urls) > len(files):
+            raise UsageError(f"more {url_flag} than {flag} values")
+        out = []
+        for i, path in enumerate(files):
+            try:
+                with open(path, "rb") as handle:
+                    pem = handle.read(1 << 20)
+            except OSError as exc:
+                raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from exc
+            out.append((pem, urls[i] if i < len(urls) else "", window(kind, default_start)))
+        return out
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    if not (args.certificate_chain or args.rekor_key):
+        raise UsageError("nothing to put in the trusted root: give --certificate-chain and/or --rekor-key")
+    data = create(
+        cas=pairs(args.certificate_chain, args.fulcio_uri, "--certificate-chain", "--fulcio-uri", "fulcio"),
+        tlogs=pairs(args.rekor_key, args.rekor_url, "--rekor-key", "--rekor-url", "rekor", now),
+        ctlogs=pairs(args.ctfe_key, args.ctfe_url, "--ctfe-key", "--ctfe-url", "ctfe", now),
+        tsas=pairs(args.timestamp_certificate_chain, args.timestamp_uri, "--timestamp-certificate-chain",
+                   "--timestamp-uri", "timestamp"),
+    )
+    if args.out:
+        _write_atomic(args.out, data.decode())
+        print(f"Wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(data.decode())
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from airlock.trust.pack import export
+
+    manifest = export(args.out, tuf_root=args.tuf_root, trusted_root_file=args.trusted_root)
+    print(f"Wrote {args.out}: {manifest['kind']}, {len(manifest['files'])} files with SHA-256 sums", file=sys.stderr)
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from airlock.trust.pack import import_
+
+    manifest = import_(args.archive, tuf_root=args.tuf_root, out=args.out)
+    where = "the TUF mirror" if manifest["kind"] == "tuf-mirror" else (args.out or "trusted_root.json")
+    print(f"Imported {len(manifest['files'])} files into {where}; every SHA-256 matched", file=sys.stderr)
+    return 0

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from airlock.errors import AirlockError
@@ -66,3 +68,19 @@ def mirror_dir(root: str) -> tuple[str, str]:
     if not isinstance(url, str) or not url:
         raise TufError(f"TUF mirror: {root}/remote.json names no mirror")
     return url, os.path.join(root, host_dir(url))
+
+
+def swap_in(staging: str, root_dir: str) -> None:
+    """Put ``staging`` where ``root_dir`` is; the old mirror stays whole until the last step."""
+    if not os.path.exists(root_dir):
+        os.rename(staging, root_dir)
+        return
+    old = tempfile.mkdtemp(prefix=".airlock-tuf-old-", dir=os.path.dirname(root_dir))
+    os.rmdir(old)
+    os.rename(root_dir, old)
+    try:
+        os.rename(staging, root_dir)
+    except OSError:
+        os.rename(old, root_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
-from airlock.trust.layout import DEFAULT_TARGETS, RECORD, REQUIRED_TARGET, TufError, host_dir, tuf_root
+from airlock.trust.layout import DEFAULT_TARGETS, RECORD, REQUIRED_TARGET, TufError, host_dir, swap_in, tuf_root
 
 
 def _fetcher():
@@ -135,7 +135,7 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         _write_json(os.path.join(staging, "remote.json"), {"mirror": mirror})
         _write_json(os.path.join(staging, host_dir(mirror) + ".json"),
                     {"lastTimestamp": now.isoformat().replace("+00:00", "Z")})
-        _swap_in(staging, root_dir)
+        swap_in(staging, root_dir)
         staging = ""
         return record
     finally:
@@ -155,19 +155,3 @@ def _write_json(path: str, value: dict, pretty: bool = False) -> None:
     text = json.dumps(value, indent=2) + "\n" if pretty else json.dumps(value, separators=(",", ":"))
     with open(path, "w") as handle:
         handle.write(text)
-
-
-def _swap_in(staging: str, root_dir: str) -> None:
-    """Put ``staging`` where ``root_dir`` is; the old mirror stays whole until the last step."""
-    if not os.path.exists(root_dir):
-        os.rename(staging, root_dir)
-        return
-    old = tempfile.mkdtemp(prefix=".airlock-tuf-old-", dir=os.path.dirname(root_dir))
-    os.rmdir(old)
-    os.rename(root_dir, old)
-    try:
-        os.rename(staging, root_dir)
-    except OSError:
-        os.rename(old, root_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

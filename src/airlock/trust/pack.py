@@ -1,0 +1,175 @@
+"""``airlock trust export`` / ``import``: carry a TUF mirror, or a plain trusted root, as one file.
+
+The archive is a gzip'd tar with ``MANIFEST.json`` first: every file's path, size and SHA-256.
+Import is strict: regular files only, no absolute paths, no ``..``, no links, bounded sizes,
+every file present in the manifest with its size and hash and nothing else. A mirror is then
+re-verified offline *before* it replaces the one in ``$TUF_ROOT`` (atomically); a trusted root
+is loaded (so it parses) before it is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import time
+from datetime import datetime
+
+from airlock.trust.layout import TufError
+
+MANIFEST = "MANIFEST.json"
+FORMAT = "airlock-trust-pack/v1"
+MAX_FILE = 16 * 1024 * 1024
+MAX_TOTAL = 256 * 1024 * 1024
+MAX_FILES = 10_000
+
+
+def _files(base: str) -> list[str]:
+    found = []
+    for directory, subdirs, names in os.walk(base):
+        subdirs.sort()
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                raise TufError(f"trust export: {path} is not a regular file")
+            found.append(os.path.relpath(path, base).replace(os.sep, "/"))
+    return found
+
+
+def export(out: str, *, tuf_root: str | None = None, trusted_root_file: str | None = None,
+           now: datetime | None = None) -> dict:
+    """Write the archive to ``out`` (atomically); a mirror is re-verified first."""
+    from airlock.trust import layout
+    from airlock.trust.mirror import verify_mirror
+
+    if trusted_root_file:
+        from airlock.trust.trusted_root import TrustedRoot
+
+        TrustedRoot.from_file(trusted_root_file)
+        base, names, kind = os.path.dirname(os.path.abspath(trusted_root_file)), None, "trusted-root"
+        with open(trusted_root_file, "rb") as handle:
+            contents = {"trusted_root.json": handle.read()}
+    else:
+        base = layout.tuf_root(tuf_root)
+        verify_mirror(base, now=now)
+        names, kind = _files(base), "tuf-mirror"
+        contents = {}
+        for name in names:
+            with open(os.path.join(base, name), "rb") as handle:
+                contents[name] = handle.read()
+    manifest = {"format": FORMAT, "kind": kind,
+                "files": [{"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                          for name, data in contents.items()]}
+    directory = os.path.dirname(os.path.abspath(out))
+    handle, temp = tempfile.mkstemp(prefix=".airlock-pack-", dir=directory)
+    os.close(handle)
+    try:
+        with tarfile.open(temp, "w:gz", format=tarfile.PAX_FORMAT) as archive:
+            for name, data in [(MANIFEST, json.dumps(manifest, indent=2).encode()), *contents.items()]:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+                archive.addfile(info, io.BytesIO(data))
+        os.replace(temp, out)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return manifest
+
+
+def _safe_name(name: str) -> bool:
+    normal = posixpath.normpath(name)
+    return (bool(name) and not name.startswith("/") and normal == name and not normal.startswith("..")
+            and "\\" not in name and "\0" not in name)
+
+
+def read(path: str) -> tuple[dict, dict[str, bytes]]:
+    """The manifest and the files of an archive, every one checked against the manifest."""
+    try:
+        archive = tarfile.open(path, "r:gz")  # noqa: SIM115 - closed by the with block below
+    except (OSError, tarfile.TarError) as exc:
+        raise TufError(f"trust import: {path} is not a gzip'd tar archive") from exc
+    files: dict[str, bytes] = {}
+    total = 0
+    with archive:
+        for member in archive:
+            if len(files) >= MAX_FILES:
+                raise TufError(f"trust import: more than {MAX_FILES} files")
+            if not member.isfile():
+                raise TufError(f"trust import: {member.name!r} is not a regular file")
+            if not _safe_name(member.name):
+                raise TufError(f"trust import: unsafe path {member.name!r}")
+            if member.size > MAX_FILE or total + member.size > MAX_TOTAL:
+                raise TufError(f"trust import: {member.name!r} is too large")
+            if member.name in files:
+                raise TufError(f"trust import: {member.name!r} appears twice")
+            extracted = archive.extractfile(member)
+            data = extracted.read(MAX_FILE + 1) if extracted else b""
+            if len(data) != member.size:
+                raise TufError(f"trust import: {member.name!r} is truncated")
+            total += member.size
+            files[member.name] = data
+    if MANIFEST not in files:
+        raise TufError("trust import: the archive has no MANIFEST.json")
+    try:
+        manifest = json.loads(files.pop(MANIFEST))
+        listed = {entry["path"]: entry for entry in manifest["files"]}
+        kind = manifest["kind"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TufError("trust import: MANIFEST.json is malformed") from exc
+    if manifest.get("format") != FORMAT or kind not in ("tuf-mirror", "trusted-root"):
+        raise TufError("trust import: unknown archive format")
+    for name in sorted(set(listed) | set(files)):
+        if name not in files:
+            raise TufError(f"trust import: {name} is in the manifest but not in the archive")
+        if name not in listed:
+            raise TufError(f"trust import: {name} is not in the manifest")
+        entry, data = listed[name], files[name]
+        if entry.get("size") != len(data) or entry.get("sha256") != hashlib.sha256(data).hexdigest():
+            raise TufError(f"trust import: {name} does not match its SHA-256 in the manifest")
+    return manifest, files
+
+
+def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
+            now: datetime | None = None) -> dict:
+    """Check the archive, then install the mirror (re-verified) or write the trusted root."""
+    from airlock.trust import layout
+    from airlock.trust.mirror import verify_mirror
+
+    manifest, files = read(path)
+    if manifest["kind"] == "trusted-root":
+        from airlock.trust.trusted_root import TrustedRoot
+
+        data = files.get("trusted_root.json")
+        if data is None or len(files) != 1:
+            raise TufError("trust import: a trusted-root archive holds exactly trusted_root.json")
+        TrustedRoot.from_json(data, source="imported trusted_root.json")
+        target = out or "trusted_root.json"
+        directory = os.path.dirname(os.path.abspath(target))
+        handle, temp = tempfile.mkstemp(prefix=".airlock-", dir=directory)
+        with os.fdopen(handle, "wb") as output:
+            output.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+        return manifest
+    root_dir = os.path.abspath(layout.tuf_root(tuf_root))
+    parent = os.path.dirname(root_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".airlock-tuf-", dir=parent)
+    try:
+        for name, data in files.items():
+            destination = os.path.join(staging, *name.split("/"))
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            with open(destination, "wb") as output:
+                output.write(data)
+        verify_mirror(staging, now=now)
+        layout.swap_in(staging, root_dir)
+        staging = ""
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+    return manifest

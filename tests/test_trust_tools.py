@@ -1,0 +1,206 @@
+"""trusted-root create, and trust export / import: one-file transfer of trust across the gap."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, bundle_bytes
+from airlock.trust.trusted_root import TrustedRoot
+from conftest import TUF_REPOSITORY as REPOSITORY
+from conftest import at, one_line_error, run_cli, shared
+
+
+def pem_key(key) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def pem_certs(*certs) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+@pytest.fixture()
+def instance_pems(tmp_path: Path) -> tuple[SigstoreInstance, dict[str, Path]]:
+    inst = SigstoreInstance()
+    files = {
+        "chain": pem_certs(inst.fulcio.intermediate, inst.fulcio.root),
+        "rekor": pem_key(inst.rekor_v1.key.public_key()),
+        "rekor2": pem_key(inst.rekor_v2.key.public_key()),
+        "ctfe": pem_key(inst.ctlog.key.public_key()),
+        "tsa": pem_certs(inst.tsa.leaf, inst.tsa.root) if inst.tsa.intermediate is None
+        else pem_certs(inst.tsa.leaf, inst.tsa.intermediate, inst.tsa.root),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp_path / f"{name}.pem"
+        paths[name].write_bytes(data)
+    return inst, paths
+
+
+def test_created_root_verifies_the_instance_signatures(instance_pems, tmp_path):
+    inst, pem = instance_pems
+    start = "2020-01-01T00:00:00Z"
+    out = tmp_path / "trusted_root.json"
+    result = run_cli("trusted-root", "create", "--certificate-chain", pem["chain"], "--fulcio-uri", "https://fulcio.x",
+                     "--rekor-key", pem["rekor"], "--rekor-url", inst.rekor_v1.base_url,
+                     "--rekor-key", pem["rekor2"], "--rekor-url", inst.rekor_v2.base_url, "--rekor-start-time", start,
+                     "--ctfe-key", pem["ctfe"], "--ctfe-start-time", start,
+                     "--timestamp-certificate-chain", pem["tsa"], "--timestamp-start-time", start, "--out", out)
+    assert result.code == 0, result.stderr
+    root = TrustedRoot.from_file(out)
+    assert [log.log_id for log in root.tlogs] == [inst.rekor_v1.log_id, inst.rekor_v2.log_id]
+    assert root.ctlogs[0].log_id == inst.ctlog.log_id
+    for shape in ({}, {"rekor": "v2"}):  # Rekor v1 (SET + proof) and Rekor v2 (checkpoint + TSA)
+        artifact = tmp_path / "a.txt"
+        artifact.write_bytes(b"created root")
+        bundle = tmp_path / "a.sigstore.json"
+        bundle.write_bytes(bundle_bytes(inst.sign_blob(b"created root", **shape)))
+        verify = run_cli("verify-blob", artifact, "--bundle", bundle, "--trusted-root", out,
+                         "--certificate-identity", DEFAULT_IDENTITY, "--certificate-oidc-issuer", DEFAULT_ISSUER)
+        assert verify.code == 0, verify.stderr
+
+
+def test_create_refuses_bad_input(tmp_path):
+    key = tmp_path / "not-a-key.pem"
+    key.write_bytes(b"hello")
+    assert "not a PEM or DER public key" in one_line_error(run_cli("trusted-root", "create", "--rekor-key", key))
+    assert "nothing to put" in one_line_error(run_cli("trusted-root", "create"))
+    good = tmp_path / "rekor.pem"
+    good.write_bytes(pem_key(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    assert "not an RFC 3339 time" in one_line_error(
+        run_cli("trusted-root", "create", "--rekor-key", good, "--rekor-start-time", "yesterday"))
+    assert "more --rekor-url than --rekor-key" in one_line_error(
+        run_cli("trusted-root", "create", "--rekor-key", good, "--rekor-url", "a", "--rekor-url", "b"))
+
+
+def test_created_ed25519_log_id_is_the_note_key_id(tmp_path):
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    path = tmp_path / "k.pem"
+    path.write_bytes(pem_key(key))
+    result = run_cli("trusted-root", "create", "--rekor-key", path, "--rekor-url", "https://log.example")
+    document = json.loads(result.stdout)
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    expected = hashlib.sha256(b"log.example\n\x01" + raw).digest()
+    import base64
+
+    assert base64.b64decode(document["tlogs"][0]["logId"]["keyId"]) == expected
+    assert document["tlogs"][0]["publicKey"]["keyDetails"] == "PKIX_ED25519"
+
+
+# -- export / import ---------------------------------------------------------------------------------
+
+def test_trusted_root_round_trip(instance_pems, tmp_path):
+    inst, _ = instance_pems
+    source = inst.write_trusted_root(tmp_path / "src.json")
+    archive = tmp_path / "trust.tar.gz"
+    assert run_cli("trust", "export", "--trusted-root", source, "--out", archive).code == 0
+    out = tmp_path / "imported.json"
+    result = run_cli("trust", "import", archive, "--out", out)
+    assert result.code == 0, result.stderr
+    assert out.read_bytes() == Path(source).read_bytes()
+
+
+def rewrite(archive: Path, out: Path, change) -> None:
+    """Copy an archive, letting ``change(name, data)`` return new bytes (or None to drop the file)."""
+    with tarfile.open(archive, "r:gz") as src, tarfile.open(out, "w:gz") as dst:
+        for member in src:
+            data = change(member.name, src.extractfile(member).read())
+            if data is None:
+                continue
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture(scope="module")
+def mirror_archive(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("pack")
+    result = at("2026-08-25 12:00:00", "initialize", "--mirror", shared(REPOSITORY).as_uri(), "--root",
+                str(REPOSITORY / "5.root.json"), tuf_root=tmp / "root")
+    assert result.returncode == 0, result.stderr
+    result = at("2026-08-26 12:00:00", "trust", "export", "--out", str(tmp / "mirror.tar.gz"), tuf_root=tmp / "root")
+    assert result.returncode == 0, result.stderr
+    return tmp / "mirror.tar.gz"
+
+
+def test_mirror_round_trip(mirror_archive, tmp_path):
+    result = at("2026-08-27 12:00:00", "trust", "import", str(mirror_archive), tuf_root=tmp_path / "root")
+    assert result.returncode == 0, result.stderr
+    status = at("2026-08-27 12:00:00", "trust", "status", "--json", tuf_root=tmp_path / "root")
+    assert status.returncode == 0 and json.loads(status.stdout)["mirror"]["verifiedAt"].startswith("2026-08-25")
+
+
+def test_mirror_export_refuses_an_expired_mirror(mirror_archive, tmp_path):
+    at("2026-08-27 12:00:00", "trust", "import", str(mirror_archive), tuf_root=tmp_path / "root")
+    result = at("2026-11-21 12:00:00", "trust", "export", "--out", str(tmp_path / "x.tar.gz"),
+                tuf_root=tmp_path / "root")
+    assert result.returncode == 1 and "root.json version 15 expired" in result.stderr
+    assert not (tmp_path / "x.tar.gz").exists()
+
+
+def _trusted_root_name(name: str) -> bool:
+    return name.endswith("targets/trusted_root.json")
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda n, d: d + b" " if _trusted_root_name(n) else d, "does not match its SHA-256 in the manifest"),
+    (lambda n, d: None if _trusted_root_name(n) else d, "is in the manifest but not in the archive"),
+    (lambda n, d: None if n == "MANIFEST.json" else d, "has no MANIFEST.json"),
+])
+def test_import_checks_the_manifest(mirror_archive, tmp_path, change, reason):
+    bad = tmp_path / "bad.tar.gz"
+    rewrite(mirror_archive, bad, change)
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "keep").write_text("previous mirror")
+    result = at("2026-08-27 12:00:00", "trust", "import", str(bad), tuf_root=tmp_path / "root")
+    assert result.returncode == 1 and reason in result.stderr
+    assert (tmp_path / "root" / "keep").read_text() == "previous mirror"
+
+
+def test_import_rereverifies_a_consistent_but_forged_mirror(mirror_archive, tmp_path):
+    """Change a file and its manifest sum together: the offline TUF re-verification still refuses it."""
+    forged = tmp_path / "forged.tar.gz"
+    replacement = b'{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}'
+
+    def change(name: str, data: bytes) -> bytes:
+        if _trusted_root_name(name):
+            return replacement
+        if name == "MANIFEST.json":
+            manifest = json.loads(data)
+            for entry in manifest["files"]:
+                if _trusted_root_name(entry["path"]):
+                    entry["size"], entry["sha256"] = len(replacement), hashlib.sha256(replacement).hexdigest()
+            return json.dumps(manifest).encode()
+        return data
+
+    rewrite(mirror_archive, forged, change)
+    result = at("2026-08-27 12:00:00", "trust", "import", str(forged), tuf_root=tmp_path / "root")
+    assert result.returncode == 1 and "trusted_root.json does not match its length and hashes" in result.stderr
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("name,kind", [("../evil.json", tarfile.REGTYPE), ("/etc/evil", tarfile.REGTYPE),
+                                       ("link", tarfile.SYMTYPE)])
+def test_import_refuses_unsafe_members(tmp_path, name, kind):
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as out:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else ""
+        out.addfile(info, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+    reason = "not a regular file" if kind == tarfile.SYMTYPE else "unsafe path"
+    assert reason in one_line_error(run_cli("trust", "import", archive, "--out", tmp_path / "x.json"))
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_import_refuses_garbage(tmp_path):
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not an archive")
+    assert "is not a gzip'd tar archive" in one_line_error(run_cli("trust", "import", junk))
