@@ -138,3 +138,22 @@ def test_cli_start_does_not_import_crypto():
     code = "import sys, airlock.cli; airlock.cli.build_parser(); print('cryptography' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "False"
+
+
+def test_warning_when_a_ca_in_the_trusted_root_expires_soon(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, bundle_bytes
+
+    now = datetime.now(UTC)
+    inst = SigstoreInstance(now=now)
+    root = inst.write_trusted_root(tmp_path / "root.json", ca_valid_for=(now - timedelta(days=30),
+                                                                          now + timedelta(days=3)))
+    (tmp_path / "a.txt").write_bytes(b"soon")
+    (tmp_path / "a.json").write_bytes(bundle_bytes(inst.sign_blob(b"soon")))
+    result = run_cli("verify-blob", tmp_path / "a.txt", "--bundle", tmp_path / "a.json", "--trusted-root", root,
+                     "--certificate-identity", DEFAULT_IDENTITY, "--certificate-oidc-issuer", DEFAULT_ISSUER)
+    assert result.code == 0
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("WARNING: trust root: CA ") and "expires within 7 days" in lines[0]
+    assert lines[-1] == "Verified OK"

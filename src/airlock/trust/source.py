@@ -20,31 +20,32 @@ WARN_AGE = timedelta(days=30)
 
 def load(trusted_root_file: str | None, *, tuf_root: str | None = None, now: datetime | None = None,
          warn_age: timedelta = WARN_AGE, max_age: timedelta | None = None) -> tuple[TrustedRoot, list[str]]:
-    from airlock.trust.trusted_root import TrustedRoot
-
-    if trusted_root_file:
-        return TrustedRoot.from_file(trusted_root_file), []
     import os
 
-    from airlock.trust import layout
+    from airlock.trust import layout, status
     from airlock.trust.mirror import verify_mirror
+    from airlock.trust.trusted_root import TrustedRoot
 
-    base = layout.tuf_root(tuf_root)
-    if not os.path.exists(os.path.join(base, "remote.json")):
-        from airlock.errors import UsageError
-
-        raise UsageError(f"no trusted root: pass --trusted-root FILE, or mirror one into {base} with "
-                         "`airlock initialize --mirror URL --root root.json` (TUF_ROOT selects the directory)")
     now = now or datetime.now(UTC)
-    mirror = verify_mirror(base, now=now, max_age=max_age)
-    warnings = []
-    for role in mirror.roles:
-        if role.rule == "now" and role.expires - now <= timedelta(days=WARN_DAYS):
-            warnings.append(f"WARNING: trust root: TUF {role.role}.json expires on {role.expires:%Y-%m-%d %H:%M:%SZ} "
-                            f"({(role.expires - now).days} days); refresh the mirror")
-    if mirror.age(now) > warn_age:
-        warnings.append(f"WARNING: trust root: the TUF mirror was verified {mirror.age(now).days} days ago")
-    return TrustedRoot.from_json(mirror.trusted_root, source=f"{mirror.directory}/targets/trusted_root.json"), warnings
+    mirror = None
+    if trusted_root_file:
+        root = TrustedRoot.from_file(trusted_root_file)
+    else:
+        base = layout.tuf_root(tuf_root)
+        if not os.path.exists(os.path.join(base, "remote.json")):
+            from airlock.errors import UsageError
+
+            raise UsageError(f"no trusted root: pass --trusted-root FILE, or mirror one into {base} with "
+                             "`airlock initialize --mirror URL --root root.json` (TUF_ROOT selects the directory)")
+        mirror = verify_mirror(base, now=now, max_age=max_age)
+        root = TrustedRoot.from_json(mirror.trusted_root, source=f"{mirror.directory}/targets/trusted_root.json")
+    report = status.judge(root, mirror, now=now, warn_days=WARN_DAYS, warn_age=warn_age)
+    # Signatures are judged at their signing time, so a trusted root with nothing valid *now*
+    # still verifies older signatures: for a mirror that is said, for an explicit file (often
+    # an archived root kept to verify old signatures) it is not worth a warning.
+    problems = [p for p in report.problems if mirror is not None or p not in report.retired]
+    warnings = [f"WARNING: trust root: {problem}" for problem in problems]
+    return root, warnings
 
 
 def parse_age(text: str) -> timedelta:

@@ -12,9 +12,13 @@ its 2021-2022 CA and CT log): shown, never an alarm by itself.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from airlock.trust.layout import TufError
+
+if TYPE_CHECKING:
+    from airlock.trust.mirror import Mirror
+    from airlock.trust.trusted_root import TrustedRoot
 
 OK, WARNING, CRITICAL = 0, 1, 2
 VERDICTS = {OK: "ok", WARNING: "warning", CRITICAL: "critical"}
@@ -39,6 +43,7 @@ class Report(NamedTuple):
     problems: tuple[str, ...]
     mirror_url: str | None = None
     mirror_verified_at: datetime | None = None
+    retired: tuple[str, ...] = ()  # the problems that only say nothing is valid *now*
 
     @property
     def verdict(self) -> str:
@@ -63,10 +68,6 @@ def assess(*, now: datetime | None = None, tuf_root: str | None = None, trusted_
     from airlock.trust.trusted_root import TrustedRoot
 
     now = now or datetime.now(UTC)
-    warn = timedelta(days=warn_days)
-    items: list[Item] = []
-    problems: list[str] = []
-    level = OK
     mirror = None
     if trusted_root_file:
         root = TrustedRoot.from_file(trusted_root_file)
@@ -76,6 +77,18 @@ def assess(*, now: datetime | None = None, tuf_root: str | None = None, trusted_
         except TufError as exc:
             return Report(now, CRITICAL, (), (str(exc),))
         root = TrustedRoot.from_json(mirror.trusted_root, source="TUF mirror trusted_root.json")
+    return judge(root, mirror, now=now, warn_days=warn_days, warn_age=warn_age)
+
+
+def judge(root: TrustedRoot, mirror: Mirror | None, *, now: datetime, warn_days: float = 7,
+          warn_age: timedelta = timedelta(days=30)) -> Report:
+    """The report for trust material already loaded (and, for a mirror, re-verified)."""
+    warn = timedelta(days=warn_days)
+    items: list[Item] = []
+    problems: list[str] = []
+    retired: list[str] = []  # nothing valid now: new signatures cannot verify, old ones still can
+    level = OK
+    if mirror is not None:
         for role in mirror.roles:
             if role.rule == "now":
                 state = _window_state(None, role.expires, now, warn)
@@ -129,8 +142,9 @@ def assess(*, now: datetime | None = None, tuf_root: str | None = None, trusted_
         if usable[kind] == 0:
             level = CRITICAL
             problems.append(f"no {label} in the trusted root is valid now")
+            retired.append(problems[-1])
     return Report(now, level, tuple(items), tuple(problems), mirror.url if mirror else None,
-                  mirror.verified_at if mirror else None)
+                  mirror.verified_at if mirror else None, tuple(retired))
 
 
 def _ts(value: datetime | None) -> str | None:
