@@ -1,0 +1,141 @@
+"""cosign's legacy image-signature formats: the simple-signing payload and the layer annotations.
+
+A legacy signature is one layer of the ``sha256-<hex>.sig`` manifest (FORMATS.md 1.2-1.6): the
+layer blob is the payload that was signed; annotations carry the base64 signature, the
+certificate and chain, the Rekor bundle (SET, no proof) and an RFC 3161 timestamp. Attestations
+(``.att``) are the same with a DSSE envelope as the layer and an empty signature annotation.
+This module turns a layer into a ``Material`` and reads and writes payloads; nothing here
+decides whether a signature is good.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, NamedTuple
+
+from airlock import _wire
+from airlock.errors import FormatError
+from airlock.formats.bundle import parse_dsse, parse_legacy_rekor_bundle
+from airlock.verify.material import Material, MessageSignature
+
+SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+DSSE = "application/vnd.dsse.envelope.v1+json"
+SIGNATURE_TYPE = "cosign container image signature"
+ANNOTATION_SIGNATURE = "dev.cosignproject.cosign/signature"
+ANNOTATION_CERTIFICATE = "dev.sigstore.cosign/certificate"
+ANNOTATION_CHAIN = "dev.sigstore.cosign/chain"
+ANNOTATION_BUNDLE = "dev.sigstore.cosign/bundle"
+ANNOTATION_RFC3161 = "dev.sigstore.cosign/rfc3161timestamp"
+ANNOTATION_PREDICATE_TYPE = "predicateType"
+
+
+def _go_string(text: str) -> str:
+    """A JSON string as Go's encoding/json writes it (HTML characters and U+2028/9 escaped)."""
+    encoded = json.dumps(text, ensure_ascii=False)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                         ("\u2029", "\\u2029")):
+        encoded = encoded.replace(raw, escaped)
+    return encoded
+
+
+def simplesigning_payload(docker_reference: str, manifest_digest: str,
+                          annotations: dict[str, str] | None = None) -> bytes:
+    """The bytes ``cosign sign`` signs, exactly as cosign writes them (FORMATS.md 1.6)."""
+    optional = "null"
+    if annotations:
+        optional = "{" + ",".join(f"{_go_string(k)}:{_go_string(str(v))}" for k, v in sorted(annotations.items())) + "}"
+    return ('{"critical":{"identity":{"docker-reference":' + _go_string(docker_reference) + '},"image":'
+            '{"docker-manifest-digest":' + _go_string(manifest_digest) + '},"type":' + _go_string(SIGNATURE_TYPE)
+            + '},"optional":' + optional + "}").encode()
+
+
+class Payload(NamedTuple):
+    """The claims of a simple-signing payload (keys matched case-insensitively, as Go does)."""
+
+    docker_reference: str | None
+    manifest_digest: str | None
+    type: str | None
+    optional: dict[str, Any]
+    document: dict
+
+
+def _lower(obj: Any) -> dict:
+    return {str(k).lower(): v for k, v in obj.items()} if isinstance(obj, dict) else {}
+
+
+def parse_payload(data: bytes) -> Payload:
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError("signature payload is not JSON") from exc
+    if not isinstance(document, dict):
+        raise FormatError("signature payload is not a JSON object")
+    fields = _lower(document)
+    critical = _lower(fields.get("critical"))
+    optional = fields.get("optional")
+    digest = _lower(critical.get("image")).get("docker-manifest-digest")
+    reference = _lower(critical.get("identity")).get("docker-reference")
+    kind = critical.get("type")
+    return Payload(reference if isinstance(reference, str) else None, digest if isinstance(digest, str) else None,
+                   kind if isinstance(kind, str) else None, optional if isinstance(optional, dict) else {}, document)
+
+
+class Layer(NamedTuple):
+    """One signature or attestation layer: what a registry or layout holds."""
+
+    media_type: str
+    payload: bytes
+    annotations: dict[str, str]
+
+
+def layer_material(layer: Layer) -> Material:
+    """Translate a cosign layer into the verifier's model."""
+    notes = layer.annotations
+    signature_text = notes.get(ANNOTATION_SIGNATURE)
+    if signature_text is None:
+        raise FormatError(f"signature layer has no {ANNOTATION_SIGNATURE} annotation")
+    if layer.media_type == DSSE:
+        try:
+            envelope = parse_dsse(json.loads(layer.payload), "attestation layer")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FormatError("attestation layer is not a DSSE envelope") from exc
+        if not envelope.signatures:
+            raise FormatError("attestation layer has no DSSE signature")
+        content: Any = envelope
+    else:
+        if not signature_text:
+            raise FormatError("signature layer has an empty signature annotation")
+        content = MessageSignature(signature=_wire.b64decode(signature_text, ANNOTATION_SIGNATURE))
+    chain = []
+    certificate = notes.get(ANNOTATION_CERTIFICATE)
+    if certificate:
+        chain = _pem_certificates(certificate, ANNOTATION_CERTIFICATE)
+        if len(chain) != 1:
+            raise FormatError(f"{ANNOTATION_CERTIFICATE} must hold one certificate")
+        # The chain annotation is never trusted: anchors come from the trusted root (FORMATS.md 1.3).
+    entries = ()
+    if notes.get(ANNOTATION_BUNDLE):
+        entries = (parse_legacy_rekor_bundle(notes[ANNOTATION_BUNDLE]),)
+    timestamps = ()
+    if notes.get(ANNOTATION_RFC3161):
+        try:
+            wrapper = _lower(json.loads(notes[ANNOTATION_RFC3161]))
+        except ValueError as exc:
+            raise FormatError(f"{ANNOTATION_RFC3161} is not JSON") from exc
+        timestamps = (_wire.b64decode(wrapper.get("signedrfc3161timestamp"), ANNOTATION_RFC3161),)
+    return Material(content=content, certificate_chain=tuple(chain), tlog_entries=entries,
+                    rfc3161_timestamps=timestamps, format="cosign-legacy")
+
+
+def _pem_certificates(text: str, what: str) -> list:
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificates(text.encode())
+    except ValueError as exc:
+        raise FormatError(f"{what}: not PEM certificates") from exc
+
+
+def signature_annotation(signature: bytes) -> str:
+    return base64.b64encode(signature).decode()

@@ -1,0 +1,119 @@
+"""Verifying the signatures of one container image digest, whatever they were stored as.
+
+A legacy cosign signature (a ``.sig`` layer) signs a simple-signing payload: after the
+cryptographic checks (the same verifier as for blobs, with the payload as the artifact) the
+payload's claims must name this image digest (``critical.image.docker-manifest-digest``) and
+type, and carry every ``-a key=value`` the caller asks for. A cosign v3 bundle attached as an
+OCI referrer signs an in-toto statement whose subject must be this digest (checked by the
+verifier itself) and whose subject annotations must carry the ``-a`` pairs.
+
+An image verifies when at least one signature verifies; each one's outcome is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from airlock.errors import AirlockError, FormatError, VerificationError
+from airlock.formats.bundle import parse_signature_file
+from airlock.formats.cosign import SIGNATURE_TYPE, Layer, layer_material, parse_payload
+from airlock.verify.artifact import Artifact
+from airlock.verify.material import DsseEnvelope, Material
+from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
+
+
+class SignatureCheck(NamedTuple):
+    """The outcome for one signature of an image."""
+
+    where: str  # e.g. "sha256-<hex>.sig layer 1" or "referrer sha256:..."
+    verdict: Verdict | None
+    error: AirlockError | None
+    material: Material | None
+    payload: bytes | None  # what was signed: simple-signing payload or DSSE payload
+    unverified_claims: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def check_claims(payload: bytes, image_digest: str, annotations: dict[str, str]) -> None:
+    """The simple-signing claims (FORMATS.md 1.7), plus the type cosign's own payload parser requires."""
+    claims = parse_payload(payload)
+    if claims.manifest_digest != image_digest:
+        raise VerificationError("claims", f"the payload signs {claims.manifest_digest}, not {image_digest}")
+    if claims.type != SIGNATURE_TYPE:
+        raise VerificationError("claims", f"the payload type is {claims.type!r}, not {SIGNATURE_TYPE!r}")
+    _check_annotations(claims.optional, annotations, "payload")
+
+
+def _check_annotations(found: dict[str, Any], wanted: dict[str, str], where: str) -> None:
+    for key, value in wanted.items():
+        if key not in found:
+            raise VerificationError("annotations", f"the {where} has no annotation {key!r}")
+        if str(found[key]) != value:
+            raise VerificationError("annotations", f"annotation {key}={found[key]!r} in the {where}, wanted {value!r}")
+
+
+def statement_annotations(envelope: DsseEnvelope, image_digest: str) -> dict[str, Any]:
+    """The annotations of the in-toto subject that is this image (cosign v3 puts ``-a`` pairs there)."""
+    try:
+        statement = json.loads(envelope.payload)
+    except ValueError:
+        return {}
+    hex_digest = image_digest.split(":", 1)[-1]
+    for subject in statement.get("subject", []) if isinstance(statement, dict) else []:
+        if isinstance(subject, dict) and (subject.get("digest") or {}).get("sha256") == hex_digest:
+            annotations = subject.get("annotations")
+            return annotations if isinstance(annotations, dict) else {}
+    return {}
+
+
+def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str, *, policy=None, key=None,
+                 options: VerificationOptions = VerificationOptions(), annotations: dict[str, str] | None = None,
+                 claims: bool = True) -> SignatureCheck:
+    """One legacy ``.sig`` layer: signature, transparency log, certificate, then the payload claims."""
+    try:
+        material = layer_material(layer)
+    except FormatError as exc:
+        return SignatureCheck(where, None, exc, None, layer.payload)
+    verdict = verifier.verify(material, Artifact.from_bytes(layer.payload, label="the signature payload"),
+                              policy=policy, key=key, options=options)
+    if not verdict.ok:
+        return SignatureCheck(where, verdict, verdict.failure, material, layer.payload)
+    if not claims:
+        return SignatureCheck(where, verdict, None, material, layer.payload,
+                              (f"docker-manifest-digest == {image_digest}", *(f"{k}={v}" for k, v in
+                                                                             (annotations or {}).items())))
+    try:
+        check_claims(layer.payload, image_digest, annotations or {})
+    except (VerificationError, FormatError) as exc:
+        return SignatureCheck(where, verdict, exc, material, layer.payload)
+    verdict.passed("claims", "the payload names {} and every requested annotation", image_digest)
+    return SignatureCheck(where, verdict, None, material, layer.payload)
+
+
+def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str, *, policy=None, key=None,
+                  options: VerificationOptions = VerificationOptions(), annotations: dict[str, str] | None = None,
+                  claims: bool = True) -> SignatureCheck:
+    """One Sigstore bundle attached to the image (cosign v3): a DSSE statement about this digest."""
+    try:
+        material = parse_signature_file(data)
+    except FormatError as exc:
+        return SignatureCheck(where, None, exc, None, None)
+    content = material.content
+    payload = content.payload if isinstance(content, DsseEnvelope) else None
+    if payload is None:
+        return SignatureCheck(where, None, FormatError(f"{where}: an image bundle must hold a DSSE envelope"),
+                              material, None)
+    artifact = Artifact.from_digest(image_digest)
+    artifact.label = image_digest
+    verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)
+    if not verdict.ok:
+        return SignatureCheck(where, verdict, verdict.failure, material, payload)
+    try:
+        _check_annotations(statement_annotations(content, image_digest), annotations or {}, "statement subject")
+    except VerificationError as exc:
+        return SignatureCheck(where, verdict, exc, material, payload)
+    return SignatureCheck(where, verdict, None, material, payload)
