@@ -65,6 +65,8 @@ def run_initialize(args: argparse.Namespace) -> int:
             root = handle.read(512_001)
     except OSError as exc:
         raise UsageError(f"--root {args.root}: {exc.strerror or exc}") from exc
+    if len(root) > 512_000:
+        raise UsageError(f"--root {args.root}: larger than 512000 bytes, the most a TUF root may be")
     if args.root_checksum and hashlib.sha256(root).hexdigest() != args.root_checksum.lower():
         raise UsageError(f"--root {args.root}: SHA-256 does not match --root-checksum")
     record = initialize(args.mirror, root, args.tuf_root,

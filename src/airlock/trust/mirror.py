@@ -101,6 +101,7 @@ def verify_mirror(root: str | None = None, *, now: datetime | None = None,
     if trusted.signed.version != bootstrap_version:
         raise TufError(f"TUF mirror: root_history/{bootstrap_version}.root.json has version "
                        f"{trusted.signed.version}")
+    _check_signed(trusted, "root", trusted, f"the bootstrap root (version {bootstrap_version})")
     versions = sorted(int(m.group(1)) for name in os.listdir(history)
                       if (m := re.fullmatch(r"(\d+)\.root\.json", name)))
     for version in (v for v in versions if v > bootstrap_version):
@@ -179,3 +180,25 @@ def verify_mirror(root: str | None = None, *, now: datetime | None = None,
         raise TufError(f"TUF mirror: verified {mirror.age(now).days} days ago, more than the maximum age of "
                        f"{max_age.days} days")
     return mirror
+
+
+def role_versions(directory: str) -> dict[str, int]:
+    """The version of each top-level role in a mirror's metadata directory (best effort: files that
+    do not parse are left out; this only feeds the rollback check)."""
+    from tuf.api.metadata import Metadata
+
+    versions: dict[str, int] = {}
+    for role in ("root", "timestamp", "snapshot", "targets"):
+        try:
+            versions[role] = Metadata.from_file(os.path.join(directory, f"{role}.json")).signed.version
+        except Exception:
+            continue
+    return versions
+
+
+def refuse_rollback(previous: dict[str, int], new: dict[str, int]) -> None:
+    """A new mirror must not go back to an older version of any role than the one it replaces."""
+    for role, version in previous.items():
+        if role in new and new[role] < version:
+            raise TufError(f"TUF mirror: {role}.json would go back from version {version} to {new[role]} "
+                           "(rollback); the previous mirror is kept")

@@ -138,7 +138,7 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
             now: datetime | None = None) -> dict:
     """Check the archive, then install the mirror (re-verified) or write the trusted root."""
     from airlock.trust import layout
-    from airlock.trust.mirror import verify_mirror
+    from airlock.trust.mirror import refuse_rollback, role_versions, verify_mirror
 
     manifest, files = read(path)
     if manifest["kind"] == "trusted-root":
@@ -166,7 +166,14 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             with open(destination, "wb") as output:
                 output.write(data)
-        verify_mirror(staging, now=now)
+        mirror = verify_mirror(staging, now=now)
+        if os.path.exists(os.path.join(root_dir, "remote.json")):
+            try:
+                _, previous = layout.mirror_dir(root_dir)
+            except TufError:
+                previous = ""
+            if previous:
+                refuse_rollback(role_versions(previous), role_versions(mirror.directory))
         layout.swap_in(staging, root_dir)
         staging = ""
     finally:

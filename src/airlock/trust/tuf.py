@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
 from airlock.trust.layout import DEFAULT_TARGETS, RECORD, REQUIRED_TARGET, TufError, host_dir, swap_in, tuf_root
+from airlock.trust.mirror import refuse_rollback, role_versions, verify_mirror
 
 
 def _fetcher():
@@ -97,6 +98,8 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         metadata = os.path.join(staging, host_dir(mirror))
         target_dir = os.path.join(metadata, "targets")
         os.makedirs(target_dir)
+        previous = os.path.join(root_dir, host_dir(mirror))
+        _seed_cache(previous, metadata)
         try:
             bootstrap_version = Metadata.from_bytes(root_json).signed.version
             updater = Updater(metadata, base, target_dir, base + "targets/", fetcher=_fetcher(),
@@ -135,12 +138,35 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         _write_json(os.path.join(staging, "remote.json"), {"mirror": mirror})
         _write_json(os.path.join(staging, host_dir(mirror) + ".json"),
                     {"lastTimestamp": now.isoformat().replace("+00:00", "Z")})
+        # What the disconnected side will check is checked here too, before anything is replaced:
+        # a mirror that verify_mirror would refuse must never replace a good one.
+        verify_mirror(staging, now=now)
+        refuse_rollback(role_versions(previous), role_versions(metadata))
         swap_in(staging, root_dir)
         staging = ""
         return record
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _seed_cache(previous: str, metadata: str) -> None:
+    """Give ngclient the previous mirror's metadata as its cache, so that versions never go back.
+
+    A client bootstrapped afresh from ``--root`` would accept an older, still validly signed
+    state (a replayed timestamp, a withheld newer root); with the previous metadata cached,
+    python-tuf's own rollback checks apply across updates.
+    """
+    if not os.path.isdir(previous):
+        return
+    history = os.path.join(previous, "root_history")
+    if os.path.isdir(history):
+        shutil.copytree(history, os.path.join(metadata, "root_history"),
+                        ignore=lambda _, names: [n for n in names if not n.endswith(".root.json")])
+    for name in ("timestamp.json", "snapshot.json", "targets.json"):
+        path = os.path.join(previous, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            shutil.copyfile(path, os.path.join(metadata, name))
 
 
 def _root_file_not_link(metadata: str) -> None:
