@@ -19,68 +19,34 @@ Key-signed signatures:
   airlock verify-blob artifact.tgz --bundle artifact.bundle --key cosign.pub --trusted-root trusted_root.json
 """
 
-GITHUB_FLAGS = ("trigger", "sha", "name", "repository", "ref")
-
-
 def register(commands: argparse._SubParsersAction) -> None:
-    from airlock.cli import bool_flag
+    from airlock.cli import common
 
     parser = commands.add_parser("verify-blob", help="verify a signature on a blob or digest, offline",
                                  description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("artifact", metavar="FILE_OR_DIGEST", help="the signed file, or sha256:<hex>")
     parser.add_argument("--bundle", metavar="FILE", help="Sigstore bundle or legacy cosign bundle")
-    parser.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json to verify against (default: "
-                        "the TUF mirror under $TUF_ROOT, re-verified offline first)")
-    parser.add_argument("--max-age", type=_age, metavar="AGE", help="refuse a TUF mirror older than this (e.g. 90d)")
-    parser.add_argument("--warn-age", type=_age, metavar="AGE", help="warn when the TUF mirror is older (30d)")
-    bool_flag(parser, "--offline", "verify without network access (always the case; accepted for cosign "
-              "compatibility)", default=True)
-    group = parser.add_argument_group("keyless identity")
-    group.add_argument("--certificate-identity", metavar="ID", help="exact identity (certificate SAN)")
-    group.add_argument("--certificate-identity-regexp", metavar="RE", help="regexp the whole identity must match")
-    group.add_argument("--certificate-oidc-issuer", metavar="URL", help="exact OIDC issuer")
-    group.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="regexp the whole issuer must match")
-    for name in GITHUB_FLAGS:
-        group.add_argument(f"--certificate-github-workflow-{name}", metavar="V",
-                           help=f"GitHub workflow {name} the certificate must carry")
+    common.add_trust_flags(parser)
+    common.add_identity_flags(parser)
     group = parser.add_argument_group("signature material")
     group.add_argument("--key", metavar="PUB", help="public key (PEM) for key-signed material")
     group.add_argument("--signature", metavar="SIG", help="signature file or literal (raw or base64)")
     group.add_argument("--certificate", metavar="CERT", help="signing certificate (PEM or DER)")
     group.add_argument("--certificate-chain", metavar="CHAIN", help="PEM intermediates (never trusted as anchors)")
-    group = parser.add_argument_group("insecure (each is reported as a warning)")
-    bool_flag(group, "--insecure-ignore-tlog", "do not require or check transparency log entries")
-    bool_flag(group, "--insecure-ignore-sct", "do not require an embedded SCT")
+    common.add_insecure_flags(parser)
     parser.add_argument("--output", choices=("text", "json"), default="text", help="output format")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from airlock.verify.policy import IdentityPolicy
-    from airlock.verify.verifier import VerificationOptions, Verifier
+    from airlock.cli import common
+    from airlock.verify.verifier import Verifier
 
-    if args.offline is False:
-        print("WARNING: --offline=false: airlock never contacts Rekor or Fulcio; verifying offline",
-              file=sys.stderr)
-    from airlock.trust import source
-
-    trusted_root, trust_warnings = source.load(args.trusted_root, max_age=args.max_age,
-                                               warn_age=args.warn_age or source.WARN_AGE)
-    for warning in trust_warnings:
-        print(warning, file=sys.stderr)
+    trusted_root = common.load_trust(args)
     material = _material(args)
     artifact = _artifact(args.artifact)
-
-    key = _read(args.key, "--key") if args.key else None
-    policy = None
-    github = {n: getattr(args, f"certificate_github_workflow_{n}") for n in GITHUB_FLAGS
-              if getattr(args, f"certificate_github_workflow_{n}") is not None}
-    if key is None:
-        policy = IdentityPolicy(identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
-                                issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
-                                github_workflow=github)
-    options = VerificationOptions(insecure_ignore_tlog=args.insecure_ignore_tlog,
-                                  insecure_ignore_sct=args.insecure_ignore_sct)
+    key, policy = common.signer(args)
+    options = common.options(args)
     verdict = Verifier(trusted_root).verify(material, artifact, policy=policy, key=key, options=options)
     for warning in verdict.warnings:
         print(warning, file=sys.stderr)
@@ -89,12 +55,6 @@ def run(args: argparse.Namespace) -> int:
     verdict.raise_for_failure()
     print("Verified OK", file=sys.stderr)
     return 0
-
-
-def _age(text: str):
-    from airlock.trust.source import parse_age
-
-    return parse_age(text)
 
 
 def _artifact(text: str):
@@ -106,13 +66,9 @@ def _artifact(text: str):
 
 
 def _read(path: str, flag: str) -> bytes:
-    from airlock.errors import UsageError
+    from airlock.cli.common import read_file
 
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from exc
+    return read_file(path, flag)
 
 
 def _material(args: argparse.Namespace):

@@ -1,0 +1,88 @@
+"""Flags and set-up shared by every verifying command (verify-blob, verify, verify-attestation)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+GITHUB_FLAGS = ("trigger", "sha", "name", "repository", "ref")
+
+
+def _age(text: str):
+    from airlock.trust.source import parse_age
+
+    return parse_age(text)
+
+
+def add_trust_flags(parser: argparse.ArgumentParser) -> None:
+    from airlock.cli import bool_flag
+
+    parser.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json to verify against (default: "
+                        "the TUF mirror under $TUF_ROOT, re-verified offline first)")
+    parser.add_argument("--max-age", type=_age, metavar="AGE", help="refuse a TUF mirror older than this (e.g. 90d)")
+    parser.add_argument("--warn-age", type=_age, metavar="AGE", help="warn when the TUF mirror is older (30d)")
+    bool_flag(parser, "--offline", "verify without network access (always the case for Sigstore services; "
+              "accepted for cosign compatibility)", default=True)
+
+
+def add_identity_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("keyless identity")
+    group.add_argument("--certificate-identity", metavar="ID", help="exact identity (certificate SAN)")
+    group.add_argument("--certificate-identity-regexp", metavar="RE", help="regexp the whole identity must match")
+    group.add_argument("--certificate-oidc-issuer", metavar="URL", help="exact OIDC issuer")
+    group.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="regexp the whole issuer must match")
+    for name in GITHUB_FLAGS:
+        group.add_argument(f"--certificate-github-workflow-{name}", metavar="V",
+                           help=f"GitHub workflow {name} the certificate must carry")
+
+
+def add_insecure_flags(parser: argparse.ArgumentParser) -> None:
+    from airlock.cli import bool_flag
+
+    group = parser.add_argument_group("insecure (each is reported as a warning)")
+    bool_flag(group, "--insecure-ignore-tlog", "do not require or check transparency log entries")
+    bool_flag(group, "--insecure-ignore-sct", "do not require an embedded SCT")
+
+
+def load_trust(args: argparse.Namespace):
+    """The trusted root for this command, after printing any trust warnings."""
+    from airlock.trust import source
+
+    if args.offline is False:
+        print("WARNING: --offline=false: airlock never contacts Rekor or Fulcio; verifying offline",
+              file=sys.stderr)
+    trusted_root, warnings = source.load(args.trusted_root, max_age=args.max_age,
+                                         warn_age=args.warn_age or source.WARN_AGE)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    return trusted_root
+
+
+def read_file(path: str, flag: str) -> bytes:
+    from airlock.errors import UsageError
+
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from exc
+
+
+def signer(args: argparse.Namespace):
+    """(key bytes, None) for --key, or (None, IdentityPolicy) for keyless verification."""
+    from airlock.verify.policy import IdentityPolicy
+
+    if getattr(args, "key", None):
+        return read_file(args.key, "--key"), None
+    github = {n: getattr(args, f"certificate_github_workflow_{n}") for n in GITHUB_FLAGS
+              if getattr(args, f"certificate_github_workflow_{n}") is not None}
+    return None, IdentityPolicy(identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
+                                issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
+                                github_workflow=github)
+
+
+def options(args: argparse.Namespace):
+    from airlock.verify.verifier import VerificationOptions
+
+    return VerificationOptions(insecure_ignore_tlog=args.insecure_ignore_tlog,
+                               insecure_ignore_sct=args.insecure_ignore_sct)

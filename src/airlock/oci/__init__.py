@@ -1,0 +1,1 @@
+"""Container images on the wire and on disk: references, OCI image layouts, registries, discovery."""
