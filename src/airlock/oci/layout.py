@@ -496,6 +496,13 @@ class OciLayout:
         """
         check_digest(subject, "subject digest")
         found = []
+        for entry in self.scan_manifests():
+            if entry.pop("_subject") == subject:
+                found.append(entry)
+        return found
+
+    def scan_manifests(self) -> Iterator[dict[str, Any]]:
+        """Every manifest blob that has a ``subject``, as a descriptor plus ``_subject`` (one pass)."""
         for digest in self.blob_digests():
             try:
                 size = os.lstat(self._blob_path(digest)).st_size
@@ -512,7 +519,8 @@ class OciLayout:
                 continue
             if not isinstance(document, dict) or not isinstance(document.get("subject"), dict):
                 continue
-            if document["subject"].get("digest") != subject or not isinstance(document.get("layers"), list):
+            subject = document["subject"].get("digest")
+            if not isinstance(subject, str) or not isinstance(document.get("layers"), list):
                 continue
             media_type = document.get("mediaType") or OCI_MANIFEST
             if media_type not in MANIFEST_TYPES:
@@ -521,10 +529,9 @@ class OciLayout:
             if not isinstance(artifact_type, str) or not artifact_type:
                 config = document.get("config")
                 artifact_type = config.get("mediaType") if isinstance(config, dict) else None
-            entry: dict[str, Any] = {"mediaType": media_type, "digest": digest, "size": size}
+            entry: dict[str, Any] = {"mediaType": media_type, "digest": digest, "size": size, "_subject": subject}
             if isinstance(artifact_type, str) and artifact_type:
                 entry["artifactType"] = artifact_type
             if isinstance(document.get("annotations"), dict):
                 entry["annotations"] = document["annotations"]
-            found.append(entry)
-        return found
+            yield entry

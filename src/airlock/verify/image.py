@@ -32,6 +32,7 @@ class SignatureCheck(NamedTuple):
     material: Material | None
     payload: bytes | None  # what was signed: simple-signing payload or DSSE payload
     unverified_claims: tuple[str, ...] = ()
+    layer_annotations: dict[str, str] | None = None  # a legacy layer's annotations (for cosign's output)
 
     @property
     def ok(self) -> bool:
@@ -74,24 +75,77 @@ def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str
                  options: VerificationOptions = VerificationOptions(), annotations: dict[str, str] | None = None,
                  claims: bool = True) -> SignatureCheck:
     """One legacy ``.sig`` layer: signature, transparency log, certificate, then the payload claims."""
+    notes = layer.annotations
     try:
         material = layer_material(layer)
     except FormatError as exc:
-        return SignatureCheck(where, None, exc, None, layer.payload)
+        return SignatureCheck(where, None, exc, None, layer.payload, layer_annotations=notes)
     verdict = verifier.verify(material, Artifact.from_bytes(layer.payload, label="the signature payload"),
                               policy=policy, key=key, options=options)
     if not verdict.ok:
-        return SignatureCheck(where, verdict, verdict.failure, material, layer.payload)
+        return SignatureCheck(where, verdict, verdict.failure, material, layer.payload, layer_annotations=notes)
     if not claims:
-        return SignatureCheck(where, verdict, None, material, layer.payload,
-                              (f"docker-manifest-digest == {image_digest}", *(f"{k}={v}" for k, v in
-                                                                             (annotations or {}).items())))
+        unverified = (f"docker-manifest-digest == {image_digest}",
+                      *(f"{k}={v}" for k, v in (annotations or {}).items()))
+        return SignatureCheck(where, verdict, None, material, layer.payload, unverified, notes)
     try:
         check_claims(layer.payload, image_digest, annotations or {})
     except (VerificationError, FormatError) as exc:
-        return SignatureCheck(where, verdict, exc, material, layer.payload)
+        return SignatureCheck(where, verdict, exc, material, layer.payload, layer_annotations=notes)
     verdict.passed("claims", "the payload names {} and every requested annotation", image_digest)
-    return SignatureCheck(where, verdict, None, material, layer.payload)
+    return SignatureCheck(where, verdict, None, material, layer.payload, layer_annotations=notes)
+
+
+def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str, *, policy=None,
+                             key=None, options: VerificationOptions = VerificationOptions()) -> SignatureCheck:
+    """One legacy ``.att`` layer: a DSSE envelope whose in-toto subject must be this image."""
+    notes = layer.annotations
+    try:
+        material = layer_material(layer)
+    except FormatError as exc:
+        return SignatureCheck(where, None, exc, None, layer.payload, layer_annotations=notes)
+    if not isinstance(material.content, DsseEnvelope):
+        return SignatureCheck(where, None, FormatError(f"{where}: not a DSSE attestation"), material, layer.payload,
+                              layer_annotations=notes)
+    artifact = Artifact.from_digest(image_digest)
+    artifact.label = image_digest
+    verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)
+    return SignatureCheck(where, verdict, verdict.failure, material, material.content.payload,
+                          layer_annotations=notes)
+
+
+def predicate_type(check: SignatureCheck) -> str | None:
+    content = check.material.content if check.material else None
+    if not isinstance(content, DsseEnvelope):
+        return None
+    try:
+        statement = json.loads(content.payload)
+    except ValueError:
+        return None
+    value = statement.get("predicateType") if isinstance(statement, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def require_predicate(check: SignatureCheck, wanted: str) -> SignatureCheck:
+    """verify-attestation --type: the statement must have this predicate type."""
+    found = predicate_type(check)
+    if found != wanted:
+        return check._replace(error=VerificationError("type", f"predicate type {found!r} is not {wanted!r}"))
+    return check
+
+
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+
+
+def refuse_attestation_as_signature(check: SignatureCheck) -> SignatureCheck:
+    """A bundle counts as an image *signature* only with cosign's signing predicate; cosign v3
+    accepts any statement about the digest (FORMATS.md 9.5), which would let an SBOM
+    attestation stand in for a signature."""
+    found = predicate_type(check)
+    if found != COSIGN_SIGN_PREDICATE:
+        return check._replace(error=VerificationError("type", f"the bundle is an attestation ({found}), not a "
+                                                              "signature; use verify-attestation"))
+    return check
 
 
 def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str, *, policy=None, key=None,

@@ -1,0 +1,218 @@
+"""``airlock verify`` and ``airlock verify-attestation``: container images, offline (cosign-compatible).
+
+Output follows cosign: ``Verification for REF --`` and the checks performed on stderr, the
+verified payloads as JSON on stdout. An image passes when at least one of its signatures
+verifies; every image named (or every image of a layout) must pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+VERIFY_HELP = """\
+Verify the signatures of a container image, offline: legacy cosign signatures (sha256-<hex>.sig)
+and cosign v3 Sigstore bundles attached as OCI referrers, from a registry or an OCI layout.
+
+  airlock verify --local-image ./layout --key cosign.pub
+  airlock verify registry.internal/app@sha256:... --certificate-identity ID --certificate-oidc-issuer URL
+"""
+
+PREDICATE_TYPES = {
+    "custom": "https://cosign.sigstore.dev/attestation/v1",
+    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "spdx": "https://spdx.dev/Document",
+    "spdxjson": "https://spdx.dev/Document",
+    "cyclonedx": "https://cyclonedx.org/bom",
+    "link": "https://in-toto.io/Link/v1",
+    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+    "openvex": "https://openvex.dev/ns",
+}
+
+
+def _annotation(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+    return key, value
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from airlock.cli import bool_flag, common
+
+    for name, attestation in (("verify", False), ("verify-attestation", True)):
+        parser = commands.add_parser(
+            name, help="verify the attestations of an image, offline" if attestation else
+            "verify the signatures of an image, offline", description=VERIFY_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("images", nargs="*", metavar="IMAGE", help="image reference(s); with --local-image, "
+                            "which image(s) of the layout (default: all)")
+        parser.add_argument("--local-image", metavar="DIR", help="read the image(s) and signatures from an OCI "
+                            "layout (airlock save / cosign save)")
+        parser.add_argument("--key", metavar="PUB", help="public key (PEM) for key-signed images")
+        common.add_trust_flags(parser)
+        common.add_identity_flags(parser)
+        parser.add_argument("-a", "--annotations", action="append", type=_annotation, default=[], metavar="KEY=VALUE",
+                            help="require this annotation in the signed payload (repeatable)")
+        bool_flag(parser, "--check-claims", "check the payload names this image digest (default true)", default=True)
+        parser.add_argument("--new-bundle-format", nargs="?", const=True, default=None, metavar="BOOL",
+                            type=lambda t: __import__("airlock.cli", fromlist=["go_bool"]).go_bool(t),
+                            help="only Sigstore bundles (true) or only legacy signatures (false); default: both")
+        bool_flag(parser, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+        common.add_insecure_flags(parser)
+        if attestation:
+            parser.add_argument("--type", default="custom", metavar="TYPE",
+                                help="predicate type: a URI or one of " + ", ".join(sorted(PREDICATE_TYPES)))
+        parser.add_argument("--output", choices=("text", "json"), default="json",
+                            help="json: the verified payloads (default); text: one line per signature")
+        parser.set_defaults(run=run, attestation=attestation)
+
+
+def _targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
+    """(display reference, source, digest) for every image to verify."""
+    from airlock.errors import UsageError
+    from airlock.oci.layout import REF_NAME, OciLayout
+    from airlock.oci.sources import LayoutSource, image_digest
+
+    if not args.local_image:
+        raise UsageError("verifying from a registry is not available yet: save the image with cosign/airlock "
+                         "save and use --local-image DIR")
+    source = LayoutSource(OciLayout(args.local_image))
+    images = source.images()
+    if not images:
+        raise UsageError(f"--local-image {args.local_image}: the layout holds no image")
+    chosen = images
+    if args.images:
+        chosen = []
+        for wanted in args.images:
+            match = [e for e in images if wanted in (e["digest"], (e.get("annotations") or {}).get(REF_NAME))
+                     or wanted.endswith("@" + e["digest"])]
+            if not match:
+                raise UsageError(f"--local-image {args.local_image}: no image {wanted} in the layout")
+            chosen += match
+    return [((e.get("annotations") or {}).get(REF_NAME) or f"{args.local_image}@{e['digest']}", source,
+             image_digest(e)) for e in chosen]
+
+
+def run(args: argparse.Namespace) -> int:
+    from airlock.cli import common
+    from airlock.errors import VerificationError
+    from airlock.oci import discovery
+    from airlock.verify import image as image_checks
+    from airlock.verify.verifier import Verifier
+
+    key, policy = common.signer(args)
+    options = common.options(args)
+    trusted_root = _trust(args, key, options)
+    verifier = Verifier(trusted_root)
+    annotations = dict(args.annotations)
+    if not args.check_claims:
+        print("WARNING: --check-claims=false: the payload claims (image digest, annotations) are NOT verified",
+              file=sys.stderr)
+    predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
+    failures, outputs, passed = [], [], []
+    for display, source, digest in _targets(args):
+        found = []
+        if args.new_bundle_format in (None, True):
+            found += discovery.bundle_referrers(source, digest)
+        if args.new_bundle_format in (None, False):
+            found += discovery.legacy_layers(source, digest, "att" if args.attestation else "sig")
+        checks = []
+        for item in found:
+            if item.bundle is not None:
+                check = image_checks.verify_bundle(verifier, item.bundle, item.where, digest, policy=policy,
+                                                   key=key, options=options, annotations=annotations)
+            elif args.attestation:
+                check = image_checks.verify_attestation_layer(verifier, item.layer, item.where, digest,
+                                                              policy=policy, key=key, options=options)
+            else:
+                check = image_checks.verify_layer(verifier, item.layer, item.where, digest, policy=policy, key=key,
+                                                  options=options, annotations=annotations,
+                                                  claims=args.check_claims)
+            if check.ok and predicate is not None:
+                check = image_checks.require_predicate(check, predicate)
+            elif check.ok and not args.attestation and item.bundle is not None:
+                check = image_checks.refuse_attestation_as_signature(check)
+            checks.append(check)
+        good = [c for c in checks if c.ok]
+        for warning in dict.fromkeys(w for c in checks for w in (c.verdict.warnings if c.verdict else [])):
+            print(warning, file=sys.stderr)
+        if not good:
+            what = "attestations" if args.attestation else "signatures"
+            reasons = "; ".join(f"{c.where}: {c.error}" for c in checks) or f"no {what} found"
+            failures.append(f"{display}@{digest}: no {what} verified ({reasons})" if "@" not in display
+                            else f"{display}: no {what} verified ({reasons})")
+            continue
+        passed.append((display, digest, good))
+        outputs += [_output(c, args.attestation) for c in good]
+    if failures:  # fail closed: nothing is reported as verified when any image is not
+        raise VerificationError("verify", " | ".join(failures))
+    for display, digest, good in passed:
+        for check in good:
+            if check.unverified_claims:
+                print("WARNING: unverified claims: " + ", ".join(check.unverified_claims), file=sys.stderr)
+        _print_checks(display, digest, key is not None, good, args)
+    if outputs:
+        if args.output == "json":
+            print(json.dumps(outputs) if not args.attestation else "\n".join(json.dumps(o) for o in outputs))
+        else:
+            for output in outputs:
+                print(json.dumps(output, sort_keys=True))
+    return 0
+
+
+def _trust(args: argparse.Namespace, key: bytes | None, options: Any):
+    """The trusted root; a key-signed image verified without a log needs none."""
+    import os
+
+    from airlock.cli import common
+    from airlock.trust import layout
+
+    if key is not None and options.insecure_ignore_tlog and not args.trusted_root and \
+            not os.path.exists(os.path.join(layout.tuf_root(None), "remote.json")):
+        from airlock.trust.trusted_root import TrustedRoot
+
+        return TrustedRoot((), (), (), ())
+    return common.load_trust(args)
+
+
+def _print_checks(display: str, digest: str, with_key: bool, good: list, args: argparse.Namespace) -> None:
+    reference = display if "@" in display else f"{display}@{digest}"
+    lines = [f"Verification for {reference} --", "The following checks were performed on each of these signatures:"]
+    if args.check_claims:
+        lines.append("  - The cosign claims were validated")
+    if not args.insecure_ignore_tlog:
+        lines.append("  - Existence of the claims in the transparency log was verified offline")
+    lines.append("  - The signatures were verified against the specified public key" if with_key else
+                 "  - The code-signing certificate was verified using trusted certificate authority certificates")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _output(check: Any, attestation: bool) -> Any:
+    """What cosign prints for a verified signature: the payload, with Bundle/Issuer/Subject added."""
+    from airlock.formats import cosign
+
+    material = check.material
+    if attestation or material.format != "cosign-legacy":
+        envelope = material.content
+        import base64
+
+        return {"payloadType": envelope.payload_type, "payload": base64.b64encode(envelope.payload).decode(),
+                "signatures": [{"keyid": "", "sig": base64.b64encode(s).decode()} for s in envelope.signatures]}
+    try:
+        document = json.loads(check.payload)
+    except ValueError:
+        return {"payload": check.payload.decode(errors="replace")}
+    optional = document.get("optional") if isinstance(document.get("optional"), dict) else {}
+    bundle = check.layer_annotations.get(cosign.ANNOTATION_BUNDLE) if check.layer_annotations else None
+    if bundle:
+        optional["Bundle"] = json.loads(bundle)
+    if check.verdict and check.verdict.identity:
+        optional["Issuer"] = check.verdict.issuer
+        optional["Subject"] = check.verdict.identity
+    document["optional"] = optional or None
+    return document

@@ -1,0 +1,78 @@
+"""``ImageSource``s: the places discovery reads signatures from.
+
+``LayoutSource`` reads an OCI image layout written by ``airlock save`` or ``cosign save``.
+Several images may share one airlock layout, so airlock marks the signature, attestation and
+referrer entries of index.json with the digest they belong to (``dev.airlock/subject``);
+cosign's layouts hold one image and carry only ``kind``, and its v3 bundle referrers are
+unlisted blobs, found by scanning (once) as cosign does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airlock.errors import FormatError
+from airlock.oci import layout as oci
+from airlock.oci.reference import check_digest
+
+SUBJECT = "dev.airlock/subject"
+IMAGE_KINDS = (oci.KIND_IMAGE, oci.KIND_IMAGE_INDEX)
+
+
+class LayoutSource:
+    """Signatures and images in one OCI layout. Every read is digest- and size-checked."""
+
+    def __init__(self, layout: oci.OciLayout) -> None:
+        self.layout = layout
+        self.entries = layout.read_index()["manifests"]
+        self._scanned: dict[str, list[dict[str, Any]]] | None = None
+
+    def images(self) -> list[dict[str, Any]]:
+        """The images of the layout: entries of kind image/imageIndex, else every untyped entry."""
+        typed = [e for e in self.entries if (e.get("annotations") or {}).get(oci.KIND) in IMAGE_KINDS]
+        if typed:
+            return typed
+        return [e for e in self.entries if not (e.get("annotations") or {}).get(SUBJECT)
+                and e.get("mediaType") in oci.MANIFEST_TYPES | oci.INDEX_TYPES]
+
+    def manifest(self, digest: str) -> bytes:
+        return self.layout.read_blob(digest, limit=oci.MAX_MANIFEST_SIZE)
+
+    def blob(self, digest: str, size: int, limit: int) -> bytes:
+        return self.layout.read_blob(digest, size=size, limit=limit)
+
+    def tagged(self, tag: str) -> str | None:
+        """The .sig/.att manifest of a digest, from index.json (``sha256-<hex>.<suffix>``)."""
+        stem, _, suffix = tag.partition(".")
+        kind = {"sig": oci.KIND_SIGS, "att": oci.KIND_ATTS}.get(suffix)
+        if kind is None:
+            return None
+        digest = stem.replace("-", ":", 1)
+        entries = [e for e in self.entries if (e.get("annotations") or {}).get(oci.KIND) == kind]
+        marked = [e for e in entries if (e.get("annotations") or {}).get(SUBJECT) == digest]
+        if marked:
+            return marked[0]["digest"]
+        unmarked = [e for e in entries if SUBJECT not in (e.get("annotations") or {})]
+        if unmarked and [i["digest"] for i in self.images()] == [digest]:
+            return unmarked[0]["digest"]  # a cosign layout: one image, its sigs/atts by kind alone
+        return None
+
+    def referrers(self, digest: str) -> list[dict[str, Any]]:
+        check_digest(digest, "subject digest")
+        listed = [e for e in self.entries if (e.get("annotations") or {}).get(SUBJECT) == digest
+                  and (e.get("annotations") or {}).get(oci.KIND) is None]
+        if listed or any(SUBJECT in (e.get("annotations") or {}) for e in self.entries):
+            return listed
+        if self._scanned is None:  # a cosign-made layout: v3 bundles are unlisted blobs
+            self._scanned = {}
+            for entry in self.layout.scan_manifests():
+                subject = entry.pop("_subject")
+                self._scanned.setdefault(subject, []).append(entry)
+        return self._scanned.get(digest, [])
+
+
+def image_digest(entry: dict[str, Any]) -> str:
+    digest = entry.get("digest")
+    if not isinstance(digest, str):
+        raise FormatError("index.json: an image entry has no digest")
+    return digest
