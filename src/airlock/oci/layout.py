@@ -236,11 +236,19 @@ class OciLayout:
                 rel = os.path.relpath(path, self.path)
                 raise LayoutError(f"OCI layout {self.path}: {rel} is a symlink or not a directory; refusing it")
 
-    def _read_file(self, path: str, what: str, limit: int, expected: int | None = None) -> bytes:
-        """Read a regular file, never through a symlink, never more than ``limit`` bytes."""
-        real = os.path.realpath(path)
-        if real != path and not real.startswith(self.path + os.sep):
-            raise LayoutError(f"OCI layout {self.path}: {what} resolves outside the layout; refusing it")
+    def _read_file(self, path: str, what: str, limit: int, expected: int | None = None, *,
+                   parent_checked: bool = False) -> bytes:
+        """Read a regular file, never through a symlink, never more than ``limit`` bytes.
+
+        ``parent_checked``: the directory is ``blobs/sha256``, checked to be a real directory just
+        before (``_check_directories``), and the name is a validated hex digest, so only the last
+        component can be a link, and O_NOFOLLOW refuses that; resolving the path again per blob
+        would cost more than the rest of the read.
+        """
+        if not parent_checked:
+            real = os.path.realpath(path)
+            if real != path and not real.startswith(self.path + os.sep):
+                raise LayoutError(f"OCI layout {self.path}: {what} resolves outside the layout; refusing it")
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
@@ -326,7 +334,7 @@ class OciLayout:
                     f"OCI layout {self.path}: blob {digest} claims {size} bytes, over the limit of {limit}"
                 )
         self._check_directories()
-        data = self._read_file(path, f"blob {digest}", limit, expected=size)
+        data = self._read_file(path, f"blob {digest}", limit, expected=size, parent_checked=True)
         actual = sha256_digest(data)
         if actual != digest:
             raise LayoutError(f"OCI layout {self.path}: blob {digest} does not match its digest (content is {actual})")

@@ -26,6 +26,12 @@ class LayoutSource:
         self.layout = layout
         self.entries = layout.read_index()["manifests"]
         self._scanned: dict[str, list[dict[str, Any]]] | None = None
+        # (kind or None, subject) -> entries: one pass, so a layout of N images is not read N times
+        self._by_subject: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
+        for entry in self.entries:
+            notes = entry.get("annotations") or {}
+            if SUBJECT in notes:
+                self._by_subject.setdefault((notes.get(oci.KIND), notes[SUBJECT]), []).append(entry)
 
     def images(self) -> list[dict[str, Any]]:
         """The images of the layout: entries of kind image/imageIndex, else every untyped entry."""
@@ -48,21 +54,20 @@ class LayoutSource:
         if kind is None:
             return None
         digest = stem.replace("-", ":", 1)
-        entries = [e for e in self.entries if (e.get("annotations") or {}).get(oci.KIND) == kind]
-        marked = [e for e in entries if (e.get("annotations") or {}).get(SUBJECT) == digest]
+        marked = self._by_subject.get((kind, digest))
         if marked:
             return marked[0]["digest"]
-        unmarked = [e for e in entries if SUBJECT not in (e.get("annotations") or {})]
+        if self._by_subject:
+            return None  # an airlock layout: every signature manifest is marked with its image
+        unmarked = [e for e in self.entries if (e.get("annotations") or {}).get(oci.KIND) == kind]
         if unmarked and [i["digest"] for i in self.images()] == [digest]:
             return unmarked[0]["digest"]  # a cosign layout: one image, its sigs/atts by kind alone
         return None
 
     def referrers(self, digest: str) -> list[dict[str, Any]]:
         check_digest(digest, "subject digest")
-        listed = [e for e in self.entries if (e.get("annotations") or {}).get(SUBJECT) == digest
-                  and (e.get("annotations") or {}).get(oci.KIND) is None]
-        if listed or any(SUBJECT in (e.get("annotations") or {}) for e in self.entries):
-            return listed
+        if self._by_subject:
+            return list(self._by_subject.get((None, digest), []))
         if self._scanned is None:  # a cosign-made layout: v3 bundles are unlisted blobs
             self._scanned = {}
             for entry in self.layout.scan_manifests():
