@@ -98,7 +98,7 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         metadata = os.path.join(staging, host_dir(mirror))
         target_dir = os.path.join(metadata, "targets")
         os.makedirs(target_dir)
-        previous = os.path.join(root_dir, host_dir(mirror))
+        previous = _installed(root_dir) or os.path.join(root_dir, host_dir(mirror))
         _seed_cache(previous, metadata)
         try:
             bootstrap_version = Metadata.from_bytes(root_json).signed.version
@@ -148,6 +148,19 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _installed(root_dir: str) -> str | None:
+    """The metadata directory of the mirror installed now, whatever URL it came from: a copy of
+    the same repository under another path (removable media) must not roll it back either."""
+    from airlock.trust.layout import mirror_dir
+
+    if not os.path.exists(os.path.join(root_dir, "remote.json")):
+        return None
+    try:
+        return mirror_dir(root_dir)[1]
+    except TufError:
+        return None
 
 
 def _seed_cache(previous: str, metadata: str) -> None:
