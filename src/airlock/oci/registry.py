@@ -1,0 +1,1291 @@
+"""A small client for the OCI distribution API: manifests, blobs, tags and referrers.
+
+How a call travels::
+
+    RegistryClient.get_manifest("127.0.0.1:5000", "team/app", "v1")
+      -> endpoint   ping ``GET /v2/`` once per registry: pick the scheme (https; plain http only for
+                    loopback registries or ``insecure=True``, after https failed, as
+                    go-containerregistry does) and remember the auth challenge it answered with
+      -> auth       anonymous; Basic (credentials from the docker config); or Bearer: a token from
+                    the challenge's realm for ``repository:<repo>:<actions>``, cached per scope.
+                    A 401 on the real request (new scope, expired token) refreshes once, then fails
+      -> request    urllib3, timeouts on connect and read; only GET/HEAD are retried, and only
+                    on connection errors; redirects followed for GET/HEAD only, and the
+                    Authorization header is never sent to another host
+      -> checks     every byte read is bounded (manifests 4 MiB, blobs by ``limit``) and
+                    digest-checked: a manifest fetched by digest must hash to it, one fetched by
+                    tag must hash to the registry's ``Docker-Content-Digest``; blobs to their digest
+
+Every failure is a ``RegistryError`` with a one-line message naming the registry, the request and
+the registry's answer (``404 MANIFEST_UNKNOWN: manifest unknown``); secrets never appear in
+messages or logs.
+
+Credentials come from the docker CLI's ``config.json`` (``docker_config`` argument, else
+``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``): ``credHelpers``/``credsStore``
+helpers when installed, else ``auths[<registry>]`` (``auth`` = base64 ``user:password``, or
+``username``/``password``, or ``identitytoken``), with Docker Hub's ``https://index.docker.io/v1/``
+key matching ``index.docker.io`` and ``docker.io``.
+
+Referrers (FORMATS.md 4.5): the Referrers API when the registry has it, else the referrers tag
+schema (an OCI index tagged ``sha256-<hex>``), which ``add_referrer`` maintains the way
+go-containerregistry does (descriptors sorted by digest, duplicates skipped).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from airlock.errors import AirlockError
+
+if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse
+
+__all__ = [
+    "DEFAULT_BLOB_LIMIT",
+    "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
+    "MANIFEST_MEDIA_TYPES",
+    "MAX_MANIFEST_SIZE",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "Credentials",
+    "DigestMismatchError",
+    "Manifest",
+    "RegistryClient",
+    "RegistryError",
+    "docker_config_path",
+    "docker_credentials",
+    "referrers_tag",
+]
+
+log = logging.getLogger(__name__)
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MANIFEST_MEDIA_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST)
+
+MAX_MANIFEST_SIZE = 4 * 1024 * 1024  # what registries accept (distribution, ggcr); also bounds indexes
+DEFAULT_BLOB_LIMIT = 128 * 1024 * 1024  # cosign's default attachment limit (FORMATS.md 1.2)
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024  # for uploads of streams whose size is unknown
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_PAGES = 1000
+_READ_SIZE = 1024 * 1024
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_REGISTRY = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
+_LOOPBACK = re.compile(r"localhost|127(?:\.[0-9]{1,3}){3}|\[::1\]")
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+_LINK_NEXT = re.compile(r'<([^>]*)>\s*;(?:[^,]*;)?\s*rel="?next"?', re.IGNORECASE)
+_DOCKER_HUB = ("index.docker.io", "docker.io", "registry-1.docker.io")
+_DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+
+
+class RegistryError(AirlockError):
+    """A registry refused or failed a request, or answered with something that cannot be trusted.
+
+    ``status`` is the HTTP status (None when no answer came), ``code`` the registry's error code
+    (``MANIFEST_UNKNOWN``, ``UNAUTHORIZED``...) when it sent one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class DigestMismatchError(RegistryError):
+    """Bytes from (or for) a registry do not hash to the digest they are supposed to have."""
+
+
+class Manifest(NamedTuple):
+    """A manifest's exact bytes, its media type and its verified digest.
+
+    ``head_manifest`` returns one with empty ``data`` (a HEAD has no body).
+    """
+
+    data: bytes
+    media_type: str
+    digest: str
+
+    def descriptor(self) -> dict:
+        """``{mediaType, size, digest}``, e.g. the ``subject`` of a referrer (needs ``data``)."""
+        if not self.data:
+            raise RegistryError(f"manifest {self.digest}: no bytes to describe (from a HEAD request?)")
+        return {"mediaType": self.media_type, "size": len(self.data), "digest": self.digest}
+
+
+class Credentials(NamedTuple):
+    """What the docker config holds for one registry; ``repr`` never shows the secrets."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(username={self.username!r}, password={'<hidden>' if self.password else ''!r}, "
+            f"identity_token={'<hidden>' if self.identity_token else ''!r})"
+        )
+
+
+class _Challenge(NamedTuple):
+    scheme: str  # lower case: "basic" or "bearer"
+    params: dict
+
+
+class _Endpoint(NamedTuple):
+    base: str  # scheme://host[:port]
+    challenge: _Challenge | None
+
+
+# --- small pure helpers -------------------------------------------------------------------------
+
+
+def _oneline(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _show(text: object) -> str:
+    return repr(_oneline(str(text), 80))
+
+
+def _check_registry(registry: str) -> str:
+    if not isinstance(registry, str) or not _REGISTRY.fullmatch(registry):
+        raise RegistryError(f"invalid registry {_show(registry)}: expected host[:port]")
+    return registry
+
+
+def _check_repository(repository: str) -> str:
+    if not isinstance(repository, str) or len(repository) > 255 or not _REPOSITORY.fullmatch(repository):
+        raise RegistryError(f"invalid repository name {_show(repository)}")
+    return repository
+
+
+def _is_digest(text: object) -> bool:
+    return isinstance(text, str) and _DIGEST.fullmatch(text) is not None
+
+
+def _check_digest(text: object, what: str = "digest") -> str:
+    if not _is_digest(text):
+        raise RegistryError(f"invalid {what} {_show(text)}: expected sha256:<64 hex> or sha512:<128 hex>")
+    return text  # type: ignore[return-value]
+
+
+def _check_reference(ref: object) -> str:
+    if _is_digest(ref) or (isinstance(ref, str) and _TAG.fullmatch(ref)):
+        return ref  # type: ignore[return-value]
+    raise RegistryError(f"invalid tag or digest {_show(ref)}")
+
+
+def _hasher(digest: str | None):
+    algorithm = (digest or "sha256").partition(":")[0]
+    return hashlib.new(algorithm)
+
+
+def _digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def referrers_tag(digest: str) -> str:
+    """The referrers tag schema's tag for ``digest``: ``sha256-<hex>`` (FORMATS.md 4.5, 4.6)."""
+    algorithm, _, hex_digest = _check_digest(digest).partition(":")
+    return f"{algorithm}-{hex_digest}"
+
+
+def _api_host(registry: str) -> str:
+    return "index.docker.io" if registry == "docker.io" else registry
+
+
+def _is_loopback(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") and ":" in registry else registry
+    return _LOOPBACK.fullmatch(host.lower()) is not None
+
+
+def _parse_challenges(values: list[str]) -> _Challenge | None:
+    """The most useful challenge of ``WWW-Authenticate`` headers: Bearer first, then Basic."""
+    found: dict[str, _Challenge] = {}
+    for value in values:
+        scheme, _, rest = value.strip().partition(" ")
+        params = {}
+        for key, raw in _CHALLENGE_PARAM.findall(rest):
+            if raw.startswith('"'):
+                raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+            params[key.lower()] = raw
+        found.setdefault(scheme.lower(), _Challenge(scheme.lower(), params))
+    return found.get("bearer") or found.get("basic")
+
+
+def _with_query(url: str, *params: tuple[str, str]) -> str:
+    """``url`` with ``params`` appended to its query (an upload Location already has one)."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _next_link(headers: Any, current: str) -> str | None:
+    for value in headers.getlist("Link") if hasattr(headers, "getlist") else [headers.get("Link") or ""]:
+        match = _LINK_NEXT.search(value)
+        if match:
+            return urljoin(current, match.group(1))
+    return None
+
+
+def _media_type(header: str | None, data: bytes) -> str:
+    media_type = (header or "").split(";", 1)[0].strip().lower()
+    if media_type and media_type not in ("application/json", "text/plain", "application/octet-stream"):
+        return media_type
+    try:  # a registry that does not say: trust the document's own mediaType, else its shape
+        document = json.loads(data)
+    except ValueError:
+        return media_type
+    if isinstance(document, dict):
+        if isinstance(document.get("mediaType"), str):
+            return document["mediaType"]
+        if "manifests" in document:
+            return OCI_INDEX
+        if "config" in document:
+            return OCI_MANIFEST
+    return media_type
+
+
+_GO_DESCRIPTOR_ORDER = ("mediaType", "size", "digest", "data", "urls", "annotations", "platform", "artifactType")
+_GO_PLATFORM_ORDER = ("architecture", "os", "os.version", "os.features", "variant", "features")
+
+
+def _go_descriptor(descriptor: dict) -> dict:
+    """A descriptor with go-containerregistry's field order (unknown fields dropped, as Go does)."""
+    out = {}
+    for key in _GO_DESCRIPTOR_ORDER:
+        value = descriptor.get(key)
+        if key in ("mediaType", "size", "digest") or value:
+            if key == "annotations" and isinstance(value, dict):
+                value = dict(sorted(value.items()))
+            elif key == "platform" and isinstance(value, dict):
+                value = {k: value[k] for k in _GO_PLATFORM_ORDER if value.get(k)}
+            out[key] = value
+    return out
+
+
+def _go_json(document: object) -> bytes:
+    """Compact JSON escaped like Go's encoding/json (FORMATS.md 0.4)."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text.encode()
+
+
+def _valid_descriptor(item: object, what: str) -> dict:
+    if not isinstance(item, dict):
+        raise RegistryError(f"{what}: a descriptor is not a JSON object")
+    size = item.get("size")
+    if not _is_digest(item.get("digest")) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RegistryError(f"{what}: a descriptor has no valid digest or size")
+    if not isinstance(item.get("mediaType", ""), str) or not isinstance(item.get("artifactType", ""), str):
+        raise RegistryError(f"{what}: a descriptor's mediaType or artifactType is not a string")
+    return item
+
+
+def _index_descriptors(data: bytes, what: str) -> tuple[dict, list[dict]]:
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{what}: not JSON") from exc
+    if not isinstance(document, dict):
+        raise RegistryError(f"{what}: not a JSON object")
+    manifests = document.get("manifests") or []
+    if not isinstance(manifests, list):
+        raise RegistryError(f"{what}: 'manifests' is not a list")
+    return document, [_valid_descriptor(item, what) for item in manifests]
+
+
+# --- docker config credentials ------------------------------------------------------------------
+
+
+def docker_config_path(docker_config: str | os.PathLike | None = None) -> str:
+    """The docker CLI config file: ``docker_config`` (a file, or a directory holding config.json),
+    else ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``."""
+    if docker_config is not None:
+        path = os.fspath(docker_config)
+        return os.path.join(path, "config.json") if os.path.isdir(path) else path
+    directory = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    return os.path.join(directory, "config.json")
+
+
+def _config_host(key: str) -> str:
+    """Docker's ConvertToHostname, with Docker Hub's aliases folded together."""
+    host = key
+    for prefix in ("http://", "https://"):
+        if host.startswith(prefix):
+            host = host[len(prefix):]
+    host = host.split("/", 1)[0].lower()
+    return "index.docker.io" if host in _DOCKER_HUB else host
+
+
+def _server_url(registry: str) -> str:
+    return _DOCKER_HUB_KEY if _config_host(registry) == "index.docker.io" else registry
+
+
+def _auth_entry(entry: object, where: str) -> Credentials | None:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: the entry is not a JSON object")
+    username, password = entry.get("username") or "", entry.get("password") or ""
+    if entry.get("auth"):
+        try:
+            decoded = base64.b64decode(str(entry["auth"]).strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise RegistryError(f"{where}: 'auth' is not base64 of user:password") from None
+        username, sep, password = decoded.partition(":")
+        if not sep:
+            raise RegistryError(f"{where}: 'auth' is not base64 of user:password")
+    identity_token = entry.get("identitytoken") or ""
+    if not all(isinstance(v, str) for v in (username, password, identity_token)):
+        raise RegistryError(f"{where}: credentials must be strings")
+    if not (username or password or identity_token):
+        return None
+    return Credentials(username, password, identity_token)
+
+
+def _credential_helper(helper: str, registry: str, timeout: float) -> Credentials | None:
+    """``docker-credential-<helper> get``; None when the helper is not installed or has nothing."""
+    import shutil
+    import subprocess
+
+    program = shutil.which(f"docker-credential-{helper}")
+    if not program:
+        log.debug("credential helper docker-credential-%s is not installed", helper)
+        return None
+    try:
+        proc = subprocess.run(
+            [program, "get"], input=_server_url(registry).encode(), capture_output=True, timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RegistryError(f"credential helper docker-credential-{helper} failed: {_oneline(exc)}") from None
+    if proc.returncode != 0:
+        if b"credentials not found" in proc.stdout.lower() + proc.stderr.lower():
+            return None
+        raise RegistryError(f"credential helper docker-credential-{helper} failed for {registry} "
+                            f"(exit {proc.returncode})")
+    try:
+        answer = json.loads(proc.stdout)
+        username, secret = answer.get("Username") or "", answer.get("Secret") or ""
+    except (ValueError, AttributeError):
+        raise RegistryError(f"credential helper docker-credential-{helper} gave no JSON for {registry}") from None
+    if not isinstance(username, str) or not isinstance(secret, str) or not (username or secret):
+        return None
+    if username == "<token>":
+        return Credentials(identity_token=secret)
+    return Credentials(username, secret)
+
+
+def docker_credentials(
+    registry: str, docker_config: str | os.PathLike | None = None, *, helper_timeout: float = 30
+) -> Credentials | None:
+    """The credentials the docker CLI would use for ``registry``, or None (anonymous).
+
+    Order: ``credHelpers[<registry>]``, then ``credsStore`` (each only if the helper program is
+    installed and knows the registry), then ``auths``: the exact key first, then any key whose
+    host (scheme and path stripped; Docker Hub aliases folded) is the registry's.
+    """
+    path = docker_config_path(docker_config)
+    try:
+        with open(path, "rb") as handle:
+            config = json.loads(handle.read(MAX_MANIFEST_SIZE))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RegistryError(f"cannot read docker config {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise RegistryError(f"docker config {path} is not valid JSON") from None
+    if not isinstance(config, dict):
+        raise RegistryError(f"docker config {path} is not a JSON object")
+    host = _config_host(registry)
+    helpers = config.get("credHelpers") or {}
+    if isinstance(helpers, dict):
+        for key, helper in helpers.items():
+            if _config_host(key) == host and isinstance(helper, str) and helper:
+                found = _credential_helper(helper, registry, helper_timeout)
+                if found:
+                    return found
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        found = _credential_helper(store, registry, helper_timeout)
+        if found:
+            return found
+    auths = config.get("auths", {}) if config.get("auths") is not None else {}
+    if not isinstance(auths, dict):
+        raise RegistryError(f"docker config {path}: 'auths' is not a JSON object")
+    keys = [registry, _server_url(registry)] + [key for key in auths if _config_host(key) == host]
+    for key in keys:
+        if key in auths:
+            found = _auth_entry(auths[key], f"docker config {path}: auths[{key!r}]")
+            if found:
+                return found
+    return None
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+class _Upload(NamedTuple):
+    """A blob to upload, normalised: bytes, or a binary file positioned at its start."""
+
+    data: bytes | None
+    stream: IO[bytes] | None
+    size: int | None  # None: a stream of unknown length
+    digest: str | None  # None: only known once the stream has been read
+
+
+def _prepare_upload(source: Any, digest: str | None) -> _Upload:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        actual = _digest_of(data, (digest or "sha256").partition(":")[0])
+        if digest is not None and actual != digest:
+            raise DigestMismatchError(f"blob to upload has digest {actual}, not {digest}")
+        return _Upload(data, None, len(data), actual)
+    stream: IO[bytes] = source
+    try:
+        seekable = stream.seekable()
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if not seekable:
+        return _Upload(None, stream, None, digest)
+    start = stream.tell()
+    size = stream.seek(0, os.SEEK_END) - start
+    stream.seek(start)
+    if digest is None:
+        hasher = _hasher(None)
+        while chunk := stream.read(_READ_SIZE):
+            hasher.update(chunk)
+        stream.seek(start)
+        digest = f"sha256:{hasher.hexdigest()}"
+    return _Upload(None, stream, size, digest)
+
+
+class RegistryClient:
+    """Talks to registries on behalf of one user; safe to reuse for many calls (and threads).
+
+    ``insecure=True`` is cosign's ``--allow-insecure-registry``: TLS certificates are not verified
+    and plain http is tried when https fails, for every registry (loopback registries may always
+    fall back to plain http). ``docker_config`` overrides where credentials are read from.
+    """
+
+    def __init__(
+        self,
+        *,
+        insecure: bool = False,
+        docker_config: str | os.PathLike | None = None,
+        timeout: float = 30,
+        user_agent: str = "airlock",
+    ) -> None:
+        self.insecure = insecure
+        self.timeout = timeout
+        self.user_agent = user_agent
+        self._docker_config = docker_config
+        self._lock = threading.RLock()
+        self._managers: dict[tuple[bool, str | None], Any] = {}
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._credentials: dict[str, Credentials | None] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._referrers_api: dict[tuple[str, str], bool] = {}
+
+    def close(self) -> None:
+        """Close pooled connections (the client stays usable; new connections are made on demand)."""
+        with self._lock:
+            managers, self._managers = list(self._managers.values()), {}
+        for manager in managers:
+            manager.clear()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _manager(self, url: str) -> Any:
+        import urllib.request
+
+        import urllib3
+
+        parts = urlsplit(url)
+        verify = not (self.insecure and parts.scheme == "https")
+        proxy = None
+        host = parts.hostname or ""
+        if not _is_loopback(host if ":" not in host else f"[{host}]") and not urllib.request.proxy_bypass(host):
+            proxy = urllib.request.getproxies().get(parts.scheme)
+        key = (verify, proxy)
+        with self._lock:
+            manager = self._managers.get(key)
+            if manager is None:
+                options: dict[str, Any] = {
+                    "num_pools": 16,
+                    "maxsize": 8,
+                    "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                }
+                if not verify:
+                    import warnings
+
+                    # the user asked for it by name; one warning in our log beats one per request
+                    warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+                    log.warning("TLS certificate verification is disabled (insecure registry access)")
+                    options.update(cert_reqs="CERT_NONE", assert_hostname=False)
+                manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+                self._managers[key] = manager
+            return manager
+
+    @staticmethod
+    def _retries(method: str) -> Any:
+        from urllib3.util.retry import Retry
+
+        if method in ("GET", "HEAD"):
+            return Retry(total=8, connect=2, read=1, redirect=5, status=0, other=0, backoff_factor=0.2,
+                         allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False)
+        return Retry(total=0, redirect=0, raise_on_redirect=False)
+
+    def _send(self, method: str, url: str, headers: dict, body: Any = None) -> BaseHTTPResponse:
+        """One HTTP exchange; a failure with no HTTP answer raises ``_TransportError``."""
+        import urllib3
+
+        log.debug("%s %s", method, url)
+        try:
+            return self._manager(url).urlopen(
+                method, url, body=body, headers=headers, retries=self._retries(method),
+                redirect=method in ("GET", "HEAD"), preload_content=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise _TransportError(exc) from None
+
+    # -- endpoint and auth --------------------------------------------------------------------
+
+    def _endpoint(self, registry: str) -> _Endpoint:
+        with self._lock:
+            endpoint = self._endpoints.get(registry)
+        if endpoint is not None:
+            return endpoint
+        host = _api_host(_check_registry(registry))
+        schemes = ["https", "http"] if self.insecure or _is_loopback(host) else ["https"]
+        failure: _TransportError | None = None
+        for scheme in schemes:
+            url = f"{scheme}://{host}/v2/"
+            try:
+                response = self._send("GET", url, {"User-Agent": self.user_agent})
+            except _TransportError as exc:
+                failure = exc
+                if exc.certificate_error:  # a TLS server we must not trust: never downgrade to http
+                    break
+                continue
+            if response.status not in (200, 401):
+                raise self._error(registry, "GET", url, response)
+            challenge = None
+            if response.status == 401:
+                challenge = _parse_challenges(response.headers.getlist("WWW-Authenticate"))
+            _discard(response)
+            endpoint = _Endpoint(f"{scheme}://{host}", challenge)
+            with self._lock:
+                self._endpoints[registry] = endpoint
+            log.debug("registry %s: %s, auth %s", registry, endpoint.base, challenge and challenge.scheme)
+            return endpoint
+        assert failure is not None
+        hint = " (use insecure registry access for a self-signed certificate)" if failure.certificate_error else ""
+        raise RegistryError(f"cannot reach registry {registry}: {failure.reason}{hint}") from None
+
+    def credentials(self, registry: str) -> Credentials | None:
+        """The credentials used for ``registry`` (read from the docker config once)."""
+        with self._lock:
+            if registry not in self._credentials:
+                self._credentials[registry] = docker_credentials(registry, self._docker_config)
+            return self._credentials[registry]
+
+    def _authorization(self, registry: str, challenge: _Challenge | None, scope: str, *, fresh: bool = False
+                       ) -> str | None:
+        if challenge is None:
+            return None
+        credentials = self.credentials(registry)
+        if challenge.scheme == "basic":
+            if credentials and (credentials.username or credentials.password):
+                pair = f"{credentials.username}:{credentials.password}".encode()
+                return "Basic " + base64.b64encode(pair).decode()
+            return None
+        if challenge.scheme == "bearer":
+            return "Bearer " + self._token(registry, challenge, scope, fresh=fresh)
+        return None
+
+    def _token(self, registry: str, challenge: _Challenge, scope: str, *, fresh: bool) -> str:
+        key = (registry, scope)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached and not fresh and cached[1] > now:
+            return cached[0]
+        realm = challenge.params.get("realm", "")
+        if urlsplit(realm).scheme not in ("http", "https") or not urlsplit(realm).netloc:
+            raise RegistryError(f"registry {registry}: Bearer challenge has no usable realm {_show(realm)}")
+        service = challenge.params.get("service")
+        credentials = self.credentials(registry)
+        realm_host = urlsplit(realm).netloc
+        if credentials and urlsplit(realm).scheme == "http" and not (self.insecure or _is_loopback(realm_host)):
+            raise RegistryError(f"registry {registry}: refusing to send credentials to the plain-http token realm "
+                                f"{realm_host} (allow insecure registry access to permit it)")
+        headers = {"User-Agent": self.user_agent}
+        scopes = scope.split()
+        if credentials and credentials.identity_token:  # OAuth2 refresh token (docker login via a browser)
+            form = [("grant_type", "refresh_token"), ("refresh_token", credentials.identity_token),
+                    ("client_id", self.user_agent), ("scope", " ".join(scopes))]
+            if service:
+                form.append(("service", service))
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            method, url, body = "POST", realm, urlencode(form).encode()
+        else:
+            query = ([("service", service)] if service else []) + [("scope", s) for s in scopes]
+            method, url, body = "GET", _with_query(realm, *query), None
+            if credentials and (credentials.username or credentials.password):
+                pair = f"{credentials.username}:{credentials.password}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        try:
+            response = self._send(method, url, headers, body)
+        except _TransportError as exc:
+            raise RegistryError(f"registry {registry}: token request to {_where(url)} failed: {exc.reason}") from None
+        if response.status != 200:
+            raise self._error(registry, method, url, response, what=f"token request to {_where(url)}",
+                              sent_auth="credentials" if credentials else None)
+        data = self._read(response, registry, method, url, MAX_MANIFEST_SIZE)
+        try:
+            answer = json.loads(data)
+            token = answer.get("token") or answer.get("access_token")
+            expires_in = answer.get("expires_in") or 60
+        except (ValueError, AttributeError):
+            raise RegistryError(f"registry {registry}: token response from {_where(url)} is not JSON") from None
+        if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)):
+            raise RegistryError(f"registry {registry}: token response from {_where(url)} has no token")
+        with self._lock:
+            self._tokens[key] = (token, now + max(float(expires_in) * 0.9 - 5, 1))
+        return token
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        registry: str,
+        path_or_url: str,
+        *,
+        scope: str,
+        ok: tuple[int, ...] = (200,),
+        headers: dict | None = None,
+        body: Any = None,
+        allow: tuple[int, ...] = (),
+    ) -> BaseHTTPResponse:
+        """Send with auth; on a 401 refresh the credentials once and resend.
+
+        Statuses in ``ok`` and ``allow`` are returned (the caller reads or discards the body),
+        any other becomes a RegistryError.
+        """
+        endpoint = self._endpoint(registry)
+        url = self._url(registry, path_or_url)
+        same_host = urlsplit(url).netloc.lower() == urlsplit(endpoint.base).netloc.lower()
+        start = body.tell() if hasattr(body, "tell") else None
+        challenge = endpoint.challenge
+        fresh = False
+        for attempt in (1, 2):
+            request_headers = {"User-Agent": self.user_agent, **(headers or {})}
+            authorization = self._authorization(registry, challenge, scope, fresh=fresh) if same_host else None
+            if authorization:
+                request_headers["Authorization"] = authorization
+            try:
+                response = self._send(method, url, request_headers, body)
+            except _TransportError as exc:
+                raise RegistryError(f"registry {registry}: {method} {_where(url)}: {exc.reason}") from None
+            if response.status in ok or response.status in allow:
+                return response
+            if response.status != 401 or attempt == 2 or not same_host:
+                raise self._error(registry, method, url, response, sent_auth=authorization)
+            new = _parse_challenges(response.headers.getlist("WWW-Authenticate"))
+            if new is None or (new.scheme == "basic" and (authorization or not self.credentials(registry))):
+                raise self._error(registry, method, url, response, sent_auth=authorization)
+            if new.scheme == "bearer":
+                extra = [s for s in new.params.get("scope", "").split() if s not in scope.split()]
+                scope = " ".join([*scope.split(), *extra])
+                fresh = True
+            challenge = new
+            with self._lock:
+                self._endpoints[registry] = endpoint._replace(challenge=new)
+            if start is not None:
+                body.seek(start)
+            elif body is not None and not isinstance(body, (bytes, bytearray)):
+                raise self._error(registry, method, url, response, sent_auth=authorization)
+            _discard(response)
+        raise AssertionError("unreachable")
+
+    def _url(self, registry: str, path_or_url: str) -> str:
+        return path_or_url if "://" in path_or_url else self._endpoint(registry).base + path_or_url
+
+    def _error(self, registry: str, method: str, url: str, response: BaseHTTPResponse, *,
+               sent_auth: str | None = None, what: str | None = None) -> RegistryError:
+        status = response.status
+        try:
+            body = response.read(_MAX_ERROR_BODY, decode_content=True) if method != "HEAD" else b""
+        except Exception:  # the body is only decoration for the message
+            body = b""
+        _discard(response)
+        code = message = None
+        try:
+            document = json.loads(body)
+            errors = document.get("errors")
+            if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # the distribution spec
+                code, message = str(errors[0].get("code") or ""), str(errors[0].get("message") or "")
+            elif isinstance(document.get("error"), str):  # OAuth2 token endpoints
+                code, message = document["error"], str(document.get("error_description") or "")
+            elif isinstance(document.get("details"), str):  # Docker Hub's token service
+                message = document["details"]
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            pass
+        if code:
+            detail = f"{status} {code}: {message}" if message else f"{status} {code}"
+        else:
+            text = message or (body.decode("utf-8", "replace").strip() if body[:1] not in (b"{", b"[", b"<") else "")
+            reason = response.reason or ""
+            detail = f"{status} {text}" if text else f"{status} {reason}".rstrip()
+        if status == 401:
+            if sent_auth:
+                detail += " (the registry rejected the credentials)"
+            elif self.credentials(registry) is None:
+                detail += f" (no credentials for {registry} in {docker_config_path(self._docker_config)})"
+        return RegistryError(
+            _oneline(f"registry {registry}: {what or f'{method} {_where(url)}'}: {detail}", 300),
+            status=status, code=code or None,
+        )
+
+    def _read(self, response: BaseHTTPResponse, registry: str, method: str, url: str, limit: int,
+              *, what: str = "response") -> bytes:
+        """The whole (small) body, at most ``limit`` bytes, within a deadline."""
+        length = response.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > limit:
+            response.close()
+            raise RegistryError(f"registry {registry}: {method} {_where(url)}: {what} of {length} bytes "
+                                f"exceeds the {limit}-byte limit")
+        allowed = max(2 * self.timeout, 10)
+        deadline = time.monotonic() + allowed
+        chunks, total = [], 0
+        try:
+            while chunk := response.read(min(_READ_SIZE, limit + 1 - total), decode_content=True):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    response.close()
+                    raise RegistryError(f"registry {registry}: {method} {_where(url)}: {what} exceeds the "
+                                        f"{limit}-byte limit")
+                if time.monotonic() > deadline:
+                    response.close()
+                    raise RegistryError(f"registry {registry}: {method} {_where(url)}: {what} too slow "
+                                        f"(not done in {allowed:g}s)")
+        except _transport_errors() as exc:
+            response.close()
+            raise RegistryError(f"registry {registry}: {method} {_where(url)}: reading the {what}: "
+                                f"{_describe(exc)}") from None
+        response.release_conn()
+        return b"".join(chunks)
+
+    # -- manifests ------------------------------------------------------------------------------
+
+    def get_manifest(self, registry: str, repository: str, ref: str, *,
+                     accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES) -> Manifest:
+        """The manifest ``ref`` (a tag or a digest) points at, digest-verified (see module doc)."""
+        path = f"/v2/{_check_repository(repository)}/manifests/{_check_reference(ref)}"
+        response = self._request("GET", registry, path, scope=_scope(repository, "pull"),
+                                 headers={"Accept": ", ".join(accept)})
+        url = self._url(registry, path)
+        sent_digest = response.headers.get("Docker-Content-Digest")
+        content_type = response.headers.get("Content-Type")
+        data = self._read(response, registry, "GET", url, MAX_MANIFEST_SIZE, what="manifest")
+        digest = self._verify_manifest(registry, repository, ref, data, sent_digest)
+        media_type = _media_type(content_type, data)
+        if media_type not in accept:
+            raise RegistryError(f"registry {registry}: {repository}:{ref} is a {_show(media_type)}, "
+                                f"not one of the accepted manifest types")
+        return Manifest(data, media_type, digest)
+
+    @staticmethod
+    def _verify_manifest(registry: str, repository: str, ref: str, data: bytes, sent: str | None) -> str:
+        where = f"{registry}/{repository}@{ref}" if _is_digest(ref) else f"{registry}/{repository}:{ref}"
+        if _is_digest(ref):
+            actual = _digest_of(data, ref.partition(":")[0])
+            if actual != ref:
+                raise DigestMismatchError(f"registry sent a manifest for {where} whose digest is {actual}")
+            return ref
+        if sent is not None and not _is_digest(sent.strip()):
+            raise RegistryError(f"registry {registry}: invalid Docker-Content-Digest {_show(sent)} for {where}")
+        expected = sent.strip() if sent else None
+        actual = _digest_of(data, expected.partition(":")[0] if expected else "sha256")
+        if expected and actual != expected:
+            raise DigestMismatchError(f"registry sent a manifest for {where} with digest {actual} "
+                                      f"but Docker-Content-Digest {expected}")
+        return actual if actual.startswith("sha256:") else _digest_of(data)
+
+    def head_manifest(self, registry: str, repository: str, ref: str, *,
+                      accept: tuple[str, ...] = MANIFEST_MEDIA_TYPES) -> Manifest | None:
+        """Media type and digest of ``ref`` without its bytes (``data`` is empty), or None if absent.
+
+        A registry that sends no ``Docker-Content-Digest`` for a tag is asked with a GET instead.
+        """
+        path = f"/v2/{_check_repository(repository)}/manifests/{_check_reference(ref)}"
+        response = self._request("HEAD", registry, path, scope=_scope(repository, "pull"),
+                                 headers={"Accept": ", ".join(accept)}, allow=(404,))
+        _discard(response)
+        if response.status == 404:
+            return None
+        sent = (response.headers.get("Docker-Content-Digest") or "").strip()
+        media_type = _media_type(response.headers.get("Content-Type"), b"")
+        if sent and not _is_digest(sent):
+            raise RegistryError(f"registry {registry}: invalid Docker-Content-Digest {_show(sent)} for {repository}")
+        if _is_digest(ref) and sent and sent != ref:
+            raise DigestMismatchError(f"registry answered HEAD {registry}/{repository}@{ref} with digest {sent}")
+        if _is_digest(ref) and media_type in accept:
+            return Manifest(b"", media_type, ref)
+        if not sent or media_type not in accept:  # say it with a GET then (and verify the bytes)
+            manifest = self.get_manifest(registry, repository, ref, accept=accept)
+            return manifest._replace(data=b"")
+        return Manifest(b"", media_type, sent)
+
+    def manifest_exists(self, registry: str, repository: str, ref: str) -> bool:
+        return self.head_manifest(registry, repository, ref) is not None
+
+    def put_manifest(self, registry: str, repository: str, ref: str, data: bytes, media_type: str) -> str:
+        """Store ``data`` under ``ref`` (a tag, or its own digest); returns its digest."""
+        _check_repository(repository)
+        _check_reference(ref)
+        data = bytes(data)
+        digest = _digest_of(data, ref.partition(":")[0] if _is_digest(ref) else "sha256")
+        if _is_digest(ref) and digest != ref:
+            raise DigestMismatchError(f"manifest to push as {ref} has digest {digest}")
+        if len(data) > MAX_MANIFEST_SIZE:
+            raise RegistryError(f"manifest of {len(data)} bytes exceeds the {MAX_MANIFEST_SIZE}-byte limit")
+        path = f"/v2/{repository}/manifests/{ref}"
+        response = self._request("PUT", registry, path, scope=_scope(repository, "pull,push"), ok=(200, 201, 202, 204),
+                                 headers={"Content-Type": media_type, "Content-Length": str(len(data))}, body=data)
+        _discard(response)
+        sent = (response.headers.get("Docker-Content-Digest") or "").strip()
+        if sent and sent.partition(":")[0] == digest.partition(":")[0] and sent != digest:
+            raise DigestMismatchError(f"registry {registry} stored {repository}:{ref} as {sent}, not {digest}")
+        return digest
+
+    def delete_manifest(self, registry: str, repository: str, digest: str) -> None:
+        path = f"/v2/{_check_repository(repository)}/manifests/{_check_digest(digest)}"
+        _discard(self._request("DELETE", registry, path, scope=_scope(repository, "delete"), ok=(200, 202, 204)))
+
+    def list_tags(self, registry: str, repository: str, *, page_size: int | None = None) -> list[str]:
+        """Every tag of ``repository``, following ``Link: <...>; rel="next"`` pagination."""
+        url: str | None = f"/v2/{_check_repository(repository)}/tags/list"
+        if page_size:
+            url = _with_query(url, ("n", str(int(page_size))))
+        tags: list[str] = []
+        seen = set()
+        while url is not None:
+            if url in seen or len(seen) >= _MAX_PAGES:
+                raise RegistryError(f"registry {registry}: tag list of {repository} does not end")
+            seen.add(url)
+            response = self._request("GET", registry, url, scope=_scope(repository, "pull"))
+            absolute = self._url(registry, url)
+            link = _next_link(response.headers, absolute)
+            data = self._read(response, registry, "GET", absolute, MAX_MANIFEST_SIZE, what="tag list")
+            try:
+                page = json.loads(data).get("tags") or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"registry {registry}: tag list of {repository} is not JSON") from None
+            if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
+                raise RegistryError(f"registry {registry}: tag list of {repository} is malformed")
+            tags.extend(page)
+            url = link
+        return tags
+
+    # -- blobs ----------------------------------------------------------------------------------
+
+    def blob_exists(self, registry: str, repository: str, digest: str) -> bool:
+        path = f"/v2/{_check_repository(repository)}/blobs/{_check_digest(digest)}"
+        response = self._request("HEAD", registry, path, scope=_scope(repository, "pull"), allow=(404,))
+        _discard(response)
+        return response.status == 200
+
+    def get_blob(self, registry: str, repository: str, digest: str, *, limit: int = DEFAULT_BLOB_LIMIT) -> bytes:
+        """The blob's bytes (at most ``limit``), verified against ``digest``."""
+        chunks: list[bytes] = []
+        self._stream_blob(registry, repository, digest, chunks.append, limit)
+        return b"".join(chunks)
+
+    def copy_blob_to(self, registry: str, repository: str, digest: str, dest: str | os.PathLike | IO[bytes], *,
+                     limit: int | None = None) -> int:
+        """Stream a blob into ``dest`` (a path or a binary file); returns its size.
+
+        A path is written through a temporary file beside it and renamed only once the digest
+        matched, so a bad blob never appears under that name. A file object gets the bytes as
+        they come: on an error the caller must discard what was written.
+        """
+        if hasattr(dest, "write"):
+            return self._stream_blob(registry, repository, digest, dest.write, limit)  # type: ignore[union-attr]
+        import tempfile
+
+        path = os.fspath(dest)  # type: ignore[arg-type]
+        try:
+            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".blob-")
+        except OSError as exc:
+            raise RegistryError(f"cannot write blob {digest} to {path}: {exc.strerror or exc}") from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                size = self._stream_blob(registry, repository, digest, handle.write, limit)
+            os.replace(temporary, path)
+        except OSError as exc:
+            os.unlink(temporary)
+            raise RegistryError(f"cannot write blob {digest} to {path}: {exc.strerror or exc}") from None
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        return size
+
+    def _stream_blob(self, registry: str, repository: str, digest: str, write, limit: int | None) -> int:
+        path = f"/v2/{_check_repository(repository)}/blobs/{_check_digest(digest)}"
+        response = self._request("GET", registry, path, scope=_scope(repository, "pull"))
+        url = self._url(registry, path)
+        length = response.headers.get("Content-Length")
+        if limit is not None and length and length.isdigit() and int(length) > limit:
+            response.close()
+            raise RegistryError(f"registry {registry}: blob {digest} of {length} bytes exceeds the {limit}-byte limit")
+        hasher, total = _hasher(digest), 0
+        try:
+            while chunk := response.read(_READ_SIZE, decode_content=False):
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    response.close()
+                    raise RegistryError(f"registry {registry}: blob {digest} exceeds the {limit}-byte limit")
+                hasher.update(chunk)
+                write(chunk)
+        except _transport_errors() as exc:
+            response.close()
+            raise RegistryError(f"registry {registry}: GET {_where(url)}: reading the blob: {_describe(exc)}") from None
+        response.release_conn()
+        actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
+        if actual != digest:
+            raise DigestMismatchError(f"registry {registry} sent blob {digest} of {repository} with digest {actual}")
+        return total
+
+    def put_blob(self, registry: str, repository: str, data: bytes | str | os.PathLike | IO[bytes], *,
+                 digest: str | None = None, chunk_size: int | None = None, mount_from: str | None = None) -> str:
+        """Upload a blob (bytes, a file path, or a binary file object); returns its digest.
+
+        Skipped when the repository already has it; mounted from ``mount_from`` (another
+        repository of the same registry) when the registry agrees; otherwise uploaded in one PUT,
+        or in ``chunk_size`` PATCHes (always chunked for a stream that cannot seek).
+        """
+        _check_repository(repository)
+        if digest is not None:
+            _check_digest(digest)
+        if mount_from is not None:
+            _check_repository(mount_from)
+        if chunk_size is not None and chunk_size <= 0:
+            raise RegistryError(f"chunk size must be positive, not {chunk_size}")
+        if isinstance(data, (str, os.PathLike)):
+            with open(data, "rb") as handle:
+                return self.put_blob(registry, repository, handle, digest=digest, chunk_size=chunk_size,
+                                     mount_from=mount_from)
+        upload = _prepare_upload(data, digest)
+        if upload.digest is not None and self.blob_exists(registry, repository, upload.digest):
+            log.debug("blob %s already in %s/%s", upload.digest, registry, repository)
+            return upload.digest
+        push = _scope(repository, "pull,push")
+        start = f"/v2/{repository}/blobs/uploads/"
+        if mount_from and upload.digest is not None and mount_from != repository:
+            scope = f"{push} {_scope(mount_from, 'pull')}"
+            mount = _with_query(start, ("mount", upload.digest), ("from", mount_from))
+            response = self._request("POST", registry, mount, scope=scope, ok=(201, 202))
+        else:
+            response = self._request("POST", registry, start, scope=push, ok=(202,))
+        _discard(response)
+        if response.status == 201:
+            self._check_sent_digest(registry, response, upload.digest)
+            return upload.digest  # type: ignore[return-value]
+        location = self._location(registry, response, start)
+        if upload.size is not None and chunk_size is None:
+            return self._put_monolithic(registry, repository, location, upload)
+        return self._put_chunked(registry, repository, location, upload, chunk_size or DEFAULT_CHUNK_SIZE)
+
+    def _put_monolithic(self, registry: str, repository: str, location: str, upload: _Upload) -> str:
+        body = upload.data if upload.data is not None else upload.stream
+        response = self._request(
+            "PUT", registry, _with_query(location, ("digest", upload.digest)), scope=_scope(repository, "pull,push"),
+            ok=(201, 204), body=body,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(upload.size)},
+        )
+        _discard(response)
+        self._check_sent_digest(registry, response, upload.digest)
+        return upload.digest  # type: ignore[return-value]
+
+    def _put_chunked(self, registry: str, repository: str, location: str, upload: _Upload, chunk_size: int) -> str:
+        scope = _scope(repository, "pull,push")
+        hasher = _hasher(upload.digest)
+        offset = 0
+        view = memoryview(upload.data) if upload.data is not None else None
+        while True:
+            if view is not None:
+                chunk = bytes(view[offset:offset + chunk_size])
+            else:
+                chunk = _read_full(upload.stream, chunk_size)  # type: ignore[arg-type]
+            if not chunk:
+                break
+            hasher.update(chunk)
+            response = self._request(
+                "PATCH", registry, location, scope=scope, ok=(202, 204), body=chunk,
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
+                         "Content-Range": f"{offset}-{offset + len(chunk) - 1}"},
+            )
+            _discard(response)
+            location = self._location(registry, response, location)
+            offset += len(chunk)
+            if upload.size is not None and offset >= upload.size:
+                break
+        digest = upload.digest or f"sha256:{hasher.hexdigest()}"
+        actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
+        if actual != digest:
+            raise DigestMismatchError(f"blob uploaded as {digest} has digest {actual}")
+        response = self._request("PUT", registry, _with_query(location, ("digest", digest)), scope=scope, ok=(201, 204),
+                                 body=b"", headers={"Content-Length": "0", "Content-Type": "application/octet-stream"})
+        _discard(response)
+        self._check_sent_digest(registry, response, digest)
+        return digest
+
+    def _location(self, registry: str, response: BaseHTTPResponse, current: str) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise RegistryError(f"registry {registry}: upload answer {response.status} has no Location")
+        return urljoin(self._url(registry, current), location)
+
+    @staticmethod
+    def _check_sent_digest(registry: str, response: BaseHTTPResponse, digest: str | None) -> None:
+        sent = (response.headers.get("Docker-Content-Digest") or "").strip()
+        if sent and digest and sent.partition(":")[0] == digest.partition(":")[0] and sent != digest:
+            raise DigestMismatchError(f"registry {registry} stored blob {digest} as {sent}")
+
+    # -- referrers ------------------------------------------------------------------------------
+
+    def referrers(self, registry: str, repository: str, digest: str, artifact_type: str | None = None
+                  ) -> list[dict]:
+        """Descriptors of the manifests whose ``subject`` is ``digest`` (FORMATS.md 4.5 point 5).
+
+        The Referrers API when the registry answers it with an OCI index, else the
+        ``sha256-<hex>`` fallback index (absent = no referrers). ``artifact_type`` filters the
+        result here too, whether or not the registry applied the filter.
+        """
+        _check_repository(repository)
+        _check_digest(digest)
+        found = self._referrers_from_api(registry, repository, digest, artifact_type)
+        if found is None:
+            found = self._referrers_from_tag(registry, repository, digest)
+        if artifact_type is not None:
+            found = [item for item in found if item.get("artifactType") == artifact_type]
+        return found
+
+    def _referrers_from_api(self, registry: str, repository: str, digest: str, artifact_type: str | None
+                            ) -> list[dict] | None:
+        if self._referrers_api.get((registry, repository)) is False:
+            return None
+        url: str | None = f"/v2/{repository}/referrers/{digest}"
+        if artifact_type:
+            url = _with_query(url, ("artifactType", artifact_type))  # type: ignore[arg-type]
+        found: list[dict] = []
+        seen = set()
+        while url is not None:
+            if url in seen or len(seen) >= _MAX_PAGES:
+                raise RegistryError(f"registry {registry}: referrers of {digest} do not end")
+            seen.add(url)
+            response = self._request("GET", registry, url, scope=_scope(repository, "pull"),
+                                     headers={"Accept": OCI_INDEX}, allow=(400, 404, 405, 406, 501))
+            content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
+            if response.status != 200 or content_type != OCI_INDEX:
+                _discard(response)
+                if not found:  # no Referrers API here: remember, and use the tag schema
+                    with self._lock:
+                        self._referrers_api[registry, repository] = False
+                    return None
+                raise RegistryError(f"registry {registry}: referrers of {digest}: page answered {response.status}")
+            absolute = self._url(registry, url)
+            link = _next_link(response.headers, absolute)
+            data = self._read(response, registry, "GET", absolute, MAX_MANIFEST_SIZE, what="referrers index")
+            found.extend(_index_descriptors(data, f"referrers of {digest}")[1])
+            url = link
+        with self._lock:
+            self._referrers_api[registry, repository] = True
+        return found
+
+    def _referrers_from_tag(self, registry: str, repository: str, digest: str) -> list[dict]:
+        tag = referrers_tag(digest)
+        try:  # accept any manifest: a registry may hide one it was not asked for behind a 404
+            manifest = self.get_manifest(registry, repository, tag)
+        except RegistryError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        if manifest.media_type != OCI_INDEX:
+            raise RegistryError(f"registry {registry}: tag {tag} of {repository} holds {manifest.media_type}, "
+                                f"not a referrers index")
+        return _index_descriptors(manifest.data, f"referrers tag {tag}")[1]
+
+    def add_referrer(self, registry: str, repository: str, subject_digest: str, descriptor: dict) -> str | None:
+        """Record ``descriptor`` (an already pushed manifest whose subject is ``subject_digest``)
+        in the referrers fallback index when the registry has no Referrers API.
+
+        Returns the digest of the fallback index (unchanged if it already listed the manifest), or
+        None when the registry's Referrers API indexes referrers itself. As go-containerregistry
+        does: the new entry is ``{mediaType, size, digest, artifactType}`` (artifactType: the
+        manifest's, else its config's media type; annotations are not copied), entries are sorted
+        by digest, the index is an OCI image index tagged ``sha256-<hex>``.
+        """
+        _check_repository(repository)
+        _check_digest(subject_digest, "subject digest")
+        descriptor = _valid_descriptor(descriptor, "referrer")
+        if self._referrers_from_api(registry, repository, subject_digest, None) is not None:
+            return None
+        tag = referrers_tag(subject_digest)
+        try:
+            current = self.get_manifest(registry, repository, tag, accept=MANIFEST_MEDIA_TYPES)
+        except RegistryError as exc:
+            if exc.status != 404:
+                raise
+            current = None
+        if current is not None and current.media_type != OCI_INDEX:
+            raise RegistryError(f"registry {registry}: tag {tag} of {repository} holds {current.media_type}, "
+                                f"not a referrers index")
+        index, entries = (_index_descriptors(current.data, f"referrers tag {tag}") if current
+                          else ({"schemaVersion": 2, "mediaType": OCI_INDEX}, []))
+        if any(entry["digest"] == descriptor["digest"] for entry in entries):
+            return current.digest  # type: ignore[union-attr]
+        artifact_type = descriptor.get("artifactType") or self._artifact_type(registry, repository, descriptor)
+        entry = {"mediaType": descriptor.get("mediaType") or OCI_MANIFEST, "size": descriptor["size"],
+                 "digest": descriptor["digest"]}
+        if artifact_type:
+            entry["artifactType"] = artifact_type
+        entries = sorted([*entries, entry], key=lambda item: item["digest"])
+        document = {"schemaVersion": index.get("schemaVersion", 2), "mediaType": OCI_INDEX,
+                    "manifests": [_go_descriptor(item) for item in entries]}
+        if isinstance(index.get("annotations"), dict) and index["annotations"]:
+            document["annotations"] = dict(sorted(index["annotations"].items()))
+        if isinstance(index.get("subject"), dict):
+            document["subject"] = _go_descriptor(index["subject"])
+        return self.put_manifest(registry, repository, tag, _go_json(document), OCI_INDEX)
+
+    def _artifact_type(self, registry: str, repository: str, descriptor: dict) -> str:
+        manifest = self.get_manifest(registry, repository, descriptor["digest"])
+        try:
+            document = json.loads(manifest.data)
+        except ValueError:
+            return ""
+        if not isinstance(document, dict):
+            return ""
+        if isinstance(document.get("artifactType"), str) and document["artifactType"]:
+            return document["artifactType"]
+        config = document.get("config")
+        return config.get("mediaType", "") if isinstance(config, dict) else ""
+
+
+# --- module internals -----------------------------------------------------------------------------
+
+
+class _TransportError(Exception):
+    """No HTTP answer at all; ``reason`` is a short one-line description."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.reason = _describe(exc)
+        self.certificate_error = "CERTIFICATE_VERIFY_FAILED" in repr(exc) or _is_cert_error(exc)
+        super().__init__(self.reason)
+
+
+def _is_cert_error(exc: BaseException | None) -> bool:
+    import ssl
+
+    for _ in range(8):
+        if exc is None:
+            return False
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return True
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else exc.__cause__ or exc.__context__
+    return False
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    import urllib3
+
+    return (urllib3.exceptions.HTTPError, OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, one-line reason for a transport failure (no URLs of pools, no reprs)."""
+    import urllib3.exceptions as e
+
+    reason: BaseException = exc
+    if isinstance(reason, e.MaxRetryError) and reason.reason is not None:
+        reason = reason.reason
+    if isinstance(reason, e.MaxRetryError):
+        return "too many redirects"
+    if isinstance(reason, e.NewConnectionError):
+        text = str(reason).split("Failed to establish a new connection:", 1)[-1]
+        return "cannot connect:" + (f" {_oneline(text).strip()}" if text else "")
+    if isinstance(reason, (e.ConnectTimeoutError, e.ReadTimeoutError, TimeoutError)):
+        return "timed out"
+    if isinstance(reason, e.SSLError):
+        return "TLS error: " + _oneline(str(reason.args[0] if reason.args else reason), 160)
+    if isinstance(reason, e.ProtocolError):
+        inner = reason.args[1] if len(reason.args) > 1 else reason
+        return "connection broken: " + _oneline(str(inner) or type(inner).__name__, 160)
+    if isinstance(reason, e.LocationParseError):
+        return "invalid URL"
+    return _oneline(str(reason) or type(reason).__name__, 160)
+
+
+def _discard(response: BaseHTTPResponse) -> None:
+    """Finish with a response we do not read: drain a small (or HEAD's empty) body for reuse, else close."""
+    try:
+        remaining = getattr(response, "length_remaining", None)
+        if remaining is None or remaining > _MAX_ERROR_BODY:
+            response.close()
+        else:
+            response.drain_conn()
+        response.release_conn()
+    except Exception:  # a connection that failed while draining is simply not reused
+        response.close()
+
+
+def _read_full(stream: IO[bytes], size: int) -> bytes:
+    chunks, total = [], 0
+    while total < size:
+        chunk = stream.read(size - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _scope(repository: str, actions: str) -> str:
+    return f"repository:{repository}:{actions}"
+
+
+def _where(url: str) -> str:
+    """Host-free path of a URL for messages (the query, with upload state, is noise)."""
+    parts = urlsplit(url)
+    return parts.path or "/"
+
