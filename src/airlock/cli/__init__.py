@@ -39,10 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"airlock {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from airlock.cli import image, trust, verify_blob
+    from airlock.cli import image, oci, trust, verify_blob
 
     verify_blob.register(commands)
     image.register(commands)
+    oci.register(commands)
     trust.register(commands)
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(run=lambda args: print(f"airlock {__version__}") or 0)

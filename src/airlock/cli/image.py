@@ -79,8 +79,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
     from airlock.oci.sources import LayoutSource, image_digest
 
     if not args.local_image:
-        raise UsageError("verifying from a registry is not available yet: save the image with cosign/airlock "
-                         "save and use --local-image DIR")
+        return _registry_targets(args)
     source = LayoutSource(OciLayout(args.local_image))
     images = source.images()
     if not images:
@@ -96,6 +95,33 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
             chosen += match
     return [((e.get("annotations") or {}).get(REF_NAME) or f"{args.local_image}@{e['digest']}", source,
              image_digest(e)) for e in chosen]
+
+
+def registry_client(args: argparse.Namespace):
+    from airlock.oci.registry import RegistryClient
+
+    if getattr(args, "allow_insecure_registry", False):
+        print("WARNING: --allow-insecure-registry: plain HTTP and unverified TLS to the registry",
+              file=sys.stderr)
+    return RegistryClient(insecure=bool(getattr(args, "allow_insecure_registry", False)))
+
+
+def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
+    from airlock.errors import UsageError
+    from airlock.oci.reference import parse_reference
+    from airlock.oci.sources import RegistrySource, signature_repository
+
+    if not args.images:
+        raise UsageError("name an image (or use --local-image DIR)")
+    client = registry_client(args)
+    targets = []
+    for text in args.images:
+        reference = parse_reference(text)
+        digest = reference.digest or client.get_manifest(reference.registry, reference.repository,
+                                                         reference.identifier).digest
+        source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
+        targets.append((str(reference.with_digest(digest)), source, digest))
+    return targets
 
 
 def run(args: argparse.Namespace) -> int:

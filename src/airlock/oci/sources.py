@@ -81,3 +81,54 @@ def image_digest(entry: dict[str, Any]) -> str:
     if not isinstance(digest, str):
         raise FormatError("index.json: an image entry has no digest")
     return digest
+
+
+class RegistrySource:
+    """Signatures and images in one repository of a registry (``COSIGN_REPOSITORY`` may move the
+    signatures to another). Manifests and blobs are digest-checked by the client."""
+
+    def __init__(self, client: Any, registry: str, repository: str, signatures: tuple[str, str] | None = None) -> None:
+        self.client = client
+        self.registry = registry
+        self.repository = repository
+        self.signature_registry, self.signature_repository = signatures or (registry, repository)
+
+    def manifest(self, digest: str) -> bytes:
+        return self._get_manifest(digest).data
+
+    def _get_manifest(self, digest: str):
+        try:
+            return self.client.get_manifest(self.signature_registry, self.signature_repository, digest)
+        except Exception as exc:
+            if getattr(exc, "status", None) != 404 or (self.signature_registry, self.signature_repository) == \
+                    (self.registry, self.repository):
+                raise
+            return self.client.get_manifest(self.registry, self.repository, digest)
+
+    def blob(self, digest: str, size: int, limit: int) -> bytes:
+        if size > limit:
+            raise FormatError(f"blob {digest} claims {size} bytes, over the limit of {limit}")
+        data = self.client.get_blob(self.signature_registry, self.signature_repository, digest, limit=limit)
+        if len(data) != size:
+            raise FormatError(f"blob {digest} is {len(data)} bytes, the descriptor says {size}")
+        return data
+
+    def tagged(self, tag: str) -> str | None:
+        found = self.client.head_manifest(self.signature_registry, self.signature_repository, tag)
+        return found.digest if found else None
+
+    def referrers(self, digest: str) -> list[dict[str, Any]]:
+        return self.client.referrers(self.signature_registry, self.signature_repository, digest)
+
+
+def signature_repository() -> tuple[str, str] | None:
+    """``COSIGN_REPOSITORY=registry/repo`` keeps signatures in another repository (FORMATS.md 1.1)."""
+    import os
+
+    from airlock.oci.reference import parse_reference
+
+    value = os.environ.get("COSIGN_REPOSITORY")
+    if not value:
+        return None
+    reference = parse_reference(value)
+    return reference.registry, reference.repository

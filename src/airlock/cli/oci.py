@@ -1,0 +1,129 @@
+"""``airlock save``, ``load``, ``triangulate`` and ``download signature`` (cosign-compatible)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+
+SAVE_HELP = """\
+Save an image, its signatures, attestations and Sigstore bundles into an OCI layout directory
+(the connected side), as cosign save does; several images may share one layout.
+
+  airlock save registry.example/app:1.0 --dir ./transfer
+"""
+LOAD_HELP = """\
+Push an image and its signatures from an OCI layout into a registry (the disconnected side).
+
+  airlock load --dir ./transfer registry.internal/app:1.0
+"""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from airlock.cli import bool_flag
+
+    save = commands.add_parser("save", help="save an image and its signatures to an OCI layout",
+                               description=SAVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    save.add_argument("image", metavar="IMAGE")
+    save.add_argument("--dir", required=True, metavar="DIR", help="the OCI layout (created if missing)")
+    bool_flag(save, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+    save.set_defaults(run=run_save)
+
+    load = commands.add_parser("load", help="push an image and its signatures from an OCI layout",
+                               description=LOAD_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    load.add_argument("image", metavar="IMAGE", help="where to push it (registry/repo:tag)")
+    load.add_argument("--dir", required=True, metavar="DIR", help="the OCI layout")
+    load.add_argument("--image", dest="which", metavar="NAME_OR_DIGEST",
+                      help="which image of the layout (needed when it holds several)")
+    bool_flag(load, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+    load.set_defaults(run=run_load)
+
+    triangulate = commands.add_parser("triangulate", help="print where an image's signatures live")
+    triangulate.add_argument("image", metavar="IMAGE")
+    triangulate.add_argument("--type", default="signature", choices=("signature", "attestation", "sbom", "digest"))
+    bool_flag(triangulate, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+    triangulate.set_defaults(run=run_triangulate)
+
+    download = commands.add_parser("download", help="download signatures (download signature IMAGE)")
+    what = download.add_subparsers(dest="download_what", metavar="WHAT")
+    signature = what.add_parser("signature", help="print every signature of an image, one JSON line each")
+    signature.add_argument("image", metavar="IMAGE")
+    bool_flag(signature, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+    signature.set_defaults(run=run_download_signature)
+    download.set_defaults(run=lambda args: download.print_help(sys.stderr) or 2)
+
+
+def _resolve(args: argparse.Namespace):
+    from airlock.cli.image import registry_client
+    from airlock.oci.reference import parse_reference
+
+    client = registry_client(args)
+    reference = parse_reference(args.image)
+    digest = reference.digest or client.get_manifest(reference.registry, reference.repository,
+                                                     reference.identifier).digest
+    return client, reference, digest
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_save(args: argparse.Namespace) -> int:
+    from airlock.cli.image import registry_client
+    from airlock.oci.layout import OciLayout
+    from airlock.oci.reference import parse_reference
+    from airlock.oci.sources import signature_repository
+    from airlock.oci.transfer import save
+
+    reference = parse_reference(args.image)
+    digest = save(registry_client(args), reference, OciLayout(args.dir, create=True), say=_say,
+                  signatures=signature_repository())
+    _say(f"Saved {reference.name}@{digest} to {args.dir}")
+    return 0
+
+
+def run_load(args: argparse.Namespace) -> int:
+    from airlock.cli.image import registry_client
+    from airlock.oci.layout import OciLayout
+    from airlock.oci.reference import parse_reference
+    from airlock.oci.transfer import load
+
+    target = parse_reference(args.image)
+    digest = load(registry_client(args), OciLayout(args.dir), target, image=args.which, say=_say)
+    _say(f"Loaded {target.name}@{digest}")
+    return 0
+
+
+def run_triangulate(args: argparse.Namespace) -> int:
+    from airlock.oci.reference import signature_tag
+    from airlock.oci.sources import signature_repository
+
+    _, reference, digest = _resolve(args)
+    registry, repository = signature_repository() or (reference.registry, reference.repository)
+    if args.type == "digest":
+        print(f"{reference.name}@{digest}")
+        return 0
+    suffix = {"signature": "sig", "attestation": "att", "sbom": "sbom"}[args.type]
+    print(f"{registry}/{repository}:{signature_tag(digest, suffix)}")
+    return 0
+
+
+def run_download_signature(args: argparse.Namespace) -> int:
+    from airlock.formats import cosign
+    from airlock.oci import discovery
+    from airlock.oci.sources import RegistrySource, signature_repository
+
+    client, reference, digest = _resolve(args)
+    source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
+    for found in discovery.legacy_layers(source, digest, "sig"):
+        notes = found.layer.annotations
+        bundle = notes.get(cosign.ANNOTATION_BUNDLE)
+        print(json.dumps({
+            "Base64Signature": notes.get(cosign.ANNOTATION_SIGNATURE, ""),
+            "Payload": base64.b64encode(found.layer.payload).decode(),
+            "Cert": notes.get(cosign.ANNOTATION_CERTIFICATE) or None,
+            "Chain": notes.get(cosign.ANNOTATION_CHAIN) or None,
+            "Bundle": json.loads(bundle) if bundle else None,
+        }, separators=(",", ":")))
+    return 0
