@@ -187,3 +187,56 @@ def test_registry_errors_are_one_line(registry, key):
     _, pub = key
     error = one_line_error(run_cli("verify", f"{registry}/nothing/here:v1", "--key", pub, "--insecure-ignore-tlog"))
     assert "404" in error or "MANIFEST_UNKNOWN" in error or "NAME_UNKNOWN" in error
+
+
+def test_openssl_signature_attached_by_hand(registry, client, inst, tmp_path):
+    """`openssl dgst -sha256 -sign` over the simple-signing payload, attached by hand, verifies with
+    --key openssl.pub (cosign's documented openssl flow)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    digest = push_image(client, registry, "team/openssl", tmp_path, b"openssl layer")
+    ref = f"{registry}/team/openssl"
+    key, pub, payload_file, signature_file = (tmp_path / n for n in ("key.pem", "openssl.pub", "payload", "sig"))
+    subprocess.run(["openssl", "ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", key], check=True)
+    subprocess.run(["openssl", "ec", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True)
+    payload_file.write_bytes(cosign.simplesigning_payload(ref, digest))
+    subprocess.run(["openssl", "dgst", "-sha256", "-sign", key, "-out", signature_file, payload_file], check=True)
+    layer = (cosign.SIMPLESIGNING, payload_file.read_bytes(),
+             {cosign.ANNOTATION_SIGNATURE: cosign.signature_annotation(signature_file.read_bytes())})
+    attach_signatures(client, registry, "team/openssl", digest, [layer])
+    result = run_cli("verify", f"{ref}:v1", "--key", pub, "--insecure-ignore-tlog")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)[0]["critical"]["image"]["docker-manifest-digest"] == digest
+    root = inst.write_trusted_root(tmp_path / "trusted_root.json")
+    without_flag = one_line_error(run_cli("verify", f"{ref}:v1", "--key", pub, "--trusted-root", root))
+    assert "tlog: the signature has no transparency log entry" in without_flag
+
+
+def test_multi_arch_index(registry, client, key, tmp_path):
+    """Signatures on the index, or on one platform's manifest; save keeps every platform."""
+    private, pub = key
+    children = [push_image(client, registry, "team/multi", tmp_path, b"platform %d" % i) for i in range(2)]
+    index = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": [
+        {"mediaType": oci.OCI_MANIFEST, "size": len(client.get_manifest(registry, "team/multi", d).data),
+         "digest": d, "platform": {"architecture": arch, "os": "linux"}}
+        for d, arch in zip(children, ("amd64", "arm64"), strict=True)]}).encode()
+    index_digest = client.put_manifest(registry, "team/multi", "v1", index, oci.OCI_INDEX)
+    ref = f"{registry}/team/multi"
+    attach_signatures(client, registry, "team/multi", index_digest,
+                      [key_layer(private, cosign.simplesigning_payload(ref, index_digest))])
+    attach_signatures(client, registry, "team/multi", children[1],
+                      [key_layer(private, cosign.simplesigning_payload(ref, children[1]))])
+    assert run_cli("verify", f"{ref}:v1", "--key", pub, "--insecure-ignore-tlog").code == 0
+    assert run_cli("verify", f"{ref}@{children[1]}", "--key", pub, "--insecure-ignore-tlog").code == 0
+    assert "no signatures found" in one_line_error(
+        run_cli("verify", f"{ref}@{children[0]}", "--key", pub, "--insecure-ignore-tlog"))
+    saved = tmp_path / "saved"
+    assert run_cli("save", f"{ref}:v1", "--dir", saved).code == 0
+    layout = oci.OciLayout(str(saved))
+    entry = layout.find_kind(oci.KIND_IMAGE_INDEX)
+    assert entry["digest"] == index_digest
+    assert {d["digest"] for d in layout.walk(entry)} >= set(children)
+    assert run_cli("verify", "--local-image", saved, "--key", pub, "--insecure-ignore-tlog").code == 0
