@@ -124,3 +124,82 @@ def skopeo(tmp_path):
     from registry_server import Skopeo
 
     return Skopeo(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory):
+    """A SoftHSM2 token (``softhsm.SoftHsmToken``: module, label "airlock", pin "1234", ...) for the
+    whole session, SOFTHSM2_CONF pointing at it; ``softhsm.uri(object=...)`` builds key URIs."""
+    from softhsm import softhsm_token
+
+    with softhsm_token(tmp_path_factory.mktemp("softhsm")) as token:
+        yield token
+
+
+@pytest.fixture(scope="session")
+def moto_kms_server():
+    """``host:port`` of moto's KMS on 127.0.0.1 (in-process server), with MessageType=DIGEST honoured.
+
+    moto 5.2 ignores MessageType=DIGEST and hashes the digest again; real KMS (and cosign) sign the
+    digest as given, so the server's Sign is patched to do that for as long as it runs."""
+    pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    import base64
+    import json
+    import logging
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+    from moto.kms.exceptions import ValidationException
+    from moto.kms.responses import KmsResponse
+
+    original = KmsResponse.sign
+    algorithms = {"ECDSA_SHA_256": hashes.SHA256, "ECDSA_SHA_384": hashes.SHA384, "ECDSA_SHA_512": hashes.SHA512,
+                  "RSASSA_PKCS1_V1_5_SHA_256": hashes.SHA256, "RSASSA_PKCS1_V1_5_SHA_384": hashes.SHA384,
+                  "RSASSA_PKCS1_V1_5_SHA_512": hashes.SHA512}
+
+    def sign(self):
+        if self._get_param("MessageType") != "DIGEST":
+            return original(self)
+        key = self.kms_backend.describe_key(self._get_param("KeyId"))
+        algorithm, message = self._get_param("SigningAlgorithm"), self._get_param("Message")
+        if algorithm not in key.signing_algorithms or algorithm not in algorithms:
+            raise ValidationException(f"signing algorithm {algorithm} is not valid for this key (test patch)")
+        private = key.private_key.private_key  # moto's wrapper around a cryptography key
+        prehashed = Prehashed(algorithms[algorithm]())
+        if len(message) != prehashed.digest_size:
+            raise ValidationException("Digest is invalid length for algorithm " + algorithm)
+        if isinstance(private, ec.EllipticCurvePrivateKey):
+            signature = private.sign(message, ec.ECDSA(prehashed))
+        else:
+            assert isinstance(private, rsa.RSAPrivateKey)
+            signature = private.sign(message, padding.PKCS1v15(), prehashed)
+        return json.dumps({"KeyId": key.arn, "Signature": base64.b64encode(signature).decode(),
+                           "SigningAlgorithm": algorithm})
+
+    KmsResponse.sign = sign
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines on stderr
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"{host}:{port}"
+    finally:
+        server.stop()
+        KmsResponse.sign = original
+
+
+@pytest.fixture
+def aws_kms(moto_kms_server, monkeypatch, tmp_path):
+    """``host:port`` of moto's KMS with fake credentials in the environment (no real AWS config),
+    for ``awskms://HOST:PORT/alias/...`` references."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return moto_kms_server

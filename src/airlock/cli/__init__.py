@@ -27,8 +27,32 @@ def go_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
 
 
-def bool_flag(parser: argparse.ArgumentParser, name: str, help: str, default: bool = False) -> None:
-    parser.add_argument(name, nargs="?", const=True, default=default, type=go_bool, metavar="BOOL", help=help)
+_BOOL_FLAGS: set[str] = set()
+
+
+def bool_flag(parser: argparse.ArgumentParser, name: str, help: str, default: bool | None = False) -> None:
+    """A Go-style boolean: ``--flag`` or ``--flag=true|false``. Like Go's pflag, ``--flag`` never
+    takes the next word as its value (``verify --insecure-ignore-tlog IMAGE`` means what it says)."""
+    dest = name.lstrip("-").replace("-", "_")
+    parser.add_argument(name, dest=dest, action="store_true", default=default,
+                        help=f"{help} (--{name.lstrip('-')}=false to turn off)")
+    parser.add_argument(f"--no-{name.lstrip('-')}", dest=dest, action="store_false", help=argparse.SUPPRESS)
+    _BOOL_FLAGS.add(name)
+
+
+def _go_bool_arguments(argv: list[str]) -> list[str]:
+    """Rewrite ``--flag=value`` of boolean flags into ``--flag`` / ``--no-flag``."""
+    out = []
+    for arg in argv:
+        name, sep, value = arg.partition("=")
+        if sep and name in _BOOL_FLAGS:
+            try:
+                arg = name if go_bool(value) else f"--no-{name[2:]}"
+            except argparse.ArgumentTypeError:
+                print(f"Error: {name}: invalid boolean value {value!r} (use true or false)", file=sys.stderr)
+                raise SystemExit(2) from None
+        out.append(arg)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"airlock {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from airlock.cli import image, oci, trust, verify_blob
+    from airlock.cli import image, keys, oci, sign, trust, verify_blob
 
     verify_blob.register(commands)
     image.register(commands)
     oci.register(commands)
+    sign.register(commands)
+    keys.register(commands)
     trust.register(commands)
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(run=lambda args: print(f"airlock {__version__}") or 0)
@@ -54,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airlock.errors import AirlockError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_go_bool_arguments(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2

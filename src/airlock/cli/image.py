@@ -59,9 +59,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("-a", "--annotations", action="append", type=_annotation, default=[], metavar="KEY=VALUE",
                             help="require this annotation in the signed payload (repeatable)")
         bool_flag(parser, "--check-claims", "check the payload names this image digest (default true)", default=True)
-        parser.add_argument("--new-bundle-format", nargs="?", const=True, default=None, metavar="BOOL",
-                            type=lambda t: __import__("airlock.cli", fromlist=["go_bool"]).go_bool(t),
-                            help="only Sigstore bundles (true) or only legacy signatures (false); default: both")
+        bool_flag(parser, "--new-bundle-format", "only Sigstore bundles (true) or only legacy signatures "
+                  "(false); default: both", default=None)
         bool_flag(parser, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
         common.add_insecure_flags(parser)
         if attestation:

@@ -1,0 +1,388 @@
+"""Signing commands, cosign-compatible: generate, sign, sign-blob, attach signature, attest, clean.
+
+Keys come from ``--key``: a cosign.key file (password from COSIGN_PASSWORD or a prompt), or a
+provider URI (``pkcs11:...``, ``awskms://...``). Signing inside the air gap has no Rekor, so
+nothing is uploaded to a transparency log (``--tlog-upload=false`` is the only choice) and the
+results verify with ``--key ... --insecure-ignore-tlog``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from typing import Any
+
+SIGN_HELP = """\
+Sign a container image (by digest: a tag is resolved first) with a key, and attach the signature:
+a layer of the image's sha256-<hex>.sig manifest (legacy cosign format, the default here), or a
+Sigstore bundle referrer with --new-bundle-format (cosign v3 style). Works on a registry or on
+an OCI layout (--local-image DIR), for teams that sign inside the air gap.
+
+  airlock sign --key cosign.key -a env=prod registry.internal/app@sha256:...
+  airlock sign --key cosign.key --local-image ./layout
+  airlock sign --key 'pkcs11:token=ci;object=signing?module-path=/usr/lib/softhsm/libsofthsm2.so' IMAGE
+"""
+
+
+def _annotation(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+    return key, value
+
+
+def _image_flags(parser: argparse.ArgumentParser) -> None:
+    from airlock.cli import bool_flag
+
+    parser.add_argument("--local-image", metavar="DIR", help="sign an image in an OCI layout instead of a registry")
+    bool_flag(parser, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from airlock.cli import bool_flag
+
+    generate = commands.add_parser("generate", help="print the simple-signing payload for an image")
+    generate.add_argument("image", metavar="IMAGE")
+    generate.add_argument("-a", "--annotations", action="append", type=_annotation, default=[], metavar="KEY=VALUE")
+    _image_flags(generate)
+    generate.set_defaults(run=run_generate)
+
+    sign = commands.add_parser("sign", help="sign an image with a key and attach the signature",
+                               description=SIGN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sign.add_argument("images", nargs="*", metavar="IMAGE")
+    sign.add_argument("--key", required=True, metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI")
+    sign.add_argument("-a", "--annotations", action="append", type=_annotation, default=[], metavar="KEY=VALUE",
+                      help="annotation to sign into the payload (repeatable)")
+    sign.add_argument("--payload", metavar="FILE", help="sign this payload instead of generating one")
+    bool_flag(sign, "--upload", "attach the signature (false: print it)", default=True)
+    sign.add_argument("--output-signature", metavar="FILE", help="also write the base64 signature here")
+    sign.add_argument("--output-payload", metavar="FILE", help="also write the signed payload here")
+    sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
+                      "no certificate; nothing is written)")
+    sign.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle here (--new-bundle-format)")
+    bool_flag(sign, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted", default=False)
+    bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (cosign v3) instead of a .sig layer")
+    bool_flag(sign, "--yes", "accepted for cosign compatibility (nothing to confirm offline)")
+    sign.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
+    _image_flags(sign)
+    sign.set_defaults(run=run_sign)
+
+    blob = commands.add_parser("sign-blob", help="sign a file with a key")
+    blob.add_argument("file", metavar="FILE")
+    blob.add_argument("--key", required=True, metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI")
+    blob.add_argument("--bundle", metavar="FILE",
+                      help="write a bundle (Sigstore v0.3 unless --new-bundle-format=false)")
+    bool_flag(blob, "--new-bundle-format", "write a Sigstore bundle (true, cosign v3's default) or cosign's legacy "
+              "bundle JSON (false)", default=True)
+    blob.add_argument("--output-signature", "--output", dest="output_signature", metavar="FILE",
+                      help="write the signature here")
+    bool_flag(blob, "--b64", "base64-encode the printed/written signature", default=True)
+    bool_flag(blob, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted", default=False)
+    bool_flag(blob, "--yes", "accepted for cosign compatibility")
+    blob.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
+    blob.set_defaults(run=run_sign_blob)
+
+    attach = commands.add_parser("attach", help="attach a signature made elsewhere (attach signature IMAGE)")
+    what = attach.add_subparsers(dest="attach_what", metavar="WHAT")
+    signature = what.add_parser("signature", help="attach a signature and its payload to an image")
+    signature.add_argument("image", metavar="IMAGE")
+    signature.add_argument("--payload", required=True, metavar="FILE", help="the payload that was signed")
+    signature.add_argument("--signature", required=True, metavar="SIG",
+                           help="signature: a file (raw DER or base64), a base64 literal, or - for standard input")
+    signature.add_argument("--certificate", metavar="FILE", help="signing certificate (PEM) to attach with it")
+    signature.add_argument("--certificate-chain", metavar="FILE", help="its chain (PEM)")
+    _image_flags(signature)
+    signature.set_defaults(run=run_attach_signature)
+    attach.set_defaults(run=lambda args: attach.print_help(sys.stderr) or 2)
+
+    attest = commands.add_parser("attest", help="sign an in-toto attestation about an image and attach it")
+    attest.add_argument("images", nargs="*", metavar="IMAGE")
+    attest.add_argument("--key", required=True, metavar="KEY")
+    attest.add_argument("--predicate", required=True, metavar="FILE")
+    attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
+    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer")
+    bool_flag(attest, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted", default=False)
+    bool_flag(attest, "--yes", "accepted for cosign compatibility")
+    attest.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
+    _image_flags(attest)
+    attest.set_defaults(run=run_attest)
+
+    clean = commands.add_parser("clean", help="remove an image's signatures, attestations and bundles")
+    clean.add_argument("image", metavar="IMAGE")
+    clean.add_argument("--type", default="all", choices=("all", "signature", "attestation", "sbom"))
+    bool_flag(clean, "--force", "do not ask for confirmation")
+    _image_flags(clean)
+    clean.set_defaults(run=run_clean)
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+def load_signer(reference: str) -> Any:
+    """A Signer for ``--key``: a provider URI, or a cosign.key file (password from COSIGN_PASSWORD or a prompt)."""
+    from airlock.sign import signers
+
+    if reference.startswith("pkcs11:") or "://" in reference:
+        return signers.signer_from_uri(reference)
+    from airlock.sign import keys
+
+    return signers.FileSigner(keys.load_private_key_file(reference))  # asks for the password once the file parses
+
+
+def _no_tlog(args: argparse.Namespace) -> None:
+    from airlock.errors import UsageError
+
+    if args.tlog_upload:
+        raise UsageError("--tlog-upload=true: airlock signs offline and cannot reach Rekor; use --tlog-upload=false "
+                         "(verify with --insecure-ignore-tlog)")
+
+
+def _targets(args: argparse.Namespace, images: list[str]) -> list[tuple[Any, str, str]]:
+    """(target, digest, docker-reference) for each image to sign, in a registry or a layout."""
+    from airlock.errors import UsageError
+    from airlock.sign.attaching import LayoutTarget, RegistryTarget
+
+    if args.local_image:
+        from airlock.oci.layout import REF_NAME, OciLayout
+        from airlock.oci.reference import parse_reference
+        from airlock.oci.sources import LayoutSource
+
+        layout = OciLayout(args.local_image)
+        entries = LayoutSource(layout).images()
+        if images:
+            entries = [e for e in entries if any(w in (e["digest"], (e.get("annotations") or {}).get(REF_NAME))
+                                                 for w in images)]
+        if not entries:
+            raise UsageError(f"--local-image {args.local_image}: no such image in the layout")
+        found = []
+        for entry in entries:
+            name = (entry.get("annotations") or {}).get(REF_NAME)
+            reference = parse_reference(name).name if name else args.local_image
+            found.append((LayoutTarget(layout), entry["digest"], reference))
+        return found
+    if not images:
+        raise UsageError("name an image (or use --local-image DIR)")
+    from airlock.cli.image import registry_client
+    from airlock.oci.reference import parse_reference
+
+    client = registry_client(args)
+    found = []
+    for text in images:
+        reference = parse_reference(text)
+        digest = reference.digest or client.get_manifest(reference.registry, reference.repository,
+                                                         reference.identifier).digest
+        found.append((RegistryTarget(client, reference.registry, reference.repository), digest, reference.name))
+    return found
+
+
+def _write(path: str, data: bytes, mode: int = 0o644) -> None:
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temp = tempfile.mkstemp(prefix=".airlock-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _stdout(data: bytes) -> None:
+    """Bytes to standard output, exactly (also when stdout is a text stream, as under tests)."""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+    else:
+        sys.stdout.flush()
+        out.write(data)
+        out.flush()
+
+
+# -- commands ------------------------------------------------------------------------------------------
+
+def run_generate(args: argparse.Namespace) -> int:
+    from airlock.formats.cosign import simplesigning_payload
+
+    for _, digest, name in _targets(args, [args.image]):
+        _stdout(simplesigning_payload(name, digest, dict(args.annotations) or None))
+    return 0
+
+
+def run_sign(args: argparse.Namespace) -> int:
+    from airlock.formats.cosign import ANNOTATION_SIGNATURE, SIMPLESIGNING, simplesigning_payload
+    from airlock.sign import bundles
+    from airlock.sign.attaching import append, bundle_referrer
+
+    _no_tlog(args)
+    signer = load_signer(args.key)
+    public_pem = signer.public_key_pem()
+    annotations = dict(args.annotations)
+    for target, digest, name in _targets(args, args.images):
+        if args.new_bundle_format:
+            statement = bundles.image_statement(digest, annotations)
+            signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
+            bundle = json.dumps(bundles.dsse_bundle(statement, signature, public_pem)).encode()
+            payload = statement
+            if args.bundle:
+                _write(args.bundle, bundle, 0o600)
+            if args.upload:
+                manifest, blobs = bundle_referrer(target.subject(digest), bundle, bundles.SIGN_PREDICATE)
+                referrer = target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
+                _say(f"Signed {name}@{digest}: bundle referrer {referrer}")
+        else:
+            if args.payload:
+                with open(args.payload, "rb") as handle:
+                    payload = handle.read()
+            else:
+                payload = simplesigning_payload(name, digest, annotations or None)
+            signature = signer.sign(payload)
+            if args.upload:
+                layer = (SIMPLESIGNING, payload, {ANNOTATION_SIGNATURE: bundles.b64(signature)})
+                added = append(target, digest, "sig", layer, already_signed=_verifies_with(signer))
+                _say(f"{'Signed' if added else 'Already signed'} {name}@{digest}")
+        if not args.upload:
+            print(bundles.b64(signature))
+        if args.output_signature:
+            _write(args.output_signature, bundles.b64(signature).encode())
+        if args.output_payload:
+            _write(args.output_payload, payload)
+    return 0
+
+
+def _verifies_with(signer: Any):
+    from airlock.crypto import verify_message
+
+    key = signer.public_key()
+
+    def check(layer: tuple) -> bool:
+        text = layer[2].get("dev.cosignproject.cosign/signature", "")
+        try:
+            return bool(text) and verify_message(key, base64.b64decode(text), layer[1])
+        except ValueError:
+            return False
+
+    return check
+
+
+def run_sign_blob(args: argparse.Namespace) -> int:
+    from airlock.cli.common import read_file
+    from airlock.sign import bundles
+
+    _no_tlog(args)
+    signer = load_signer(args.key)
+    data = read_file(args.file, "FILE")
+    signature = signer.sign(data)
+    public_pem = signer.public_key_pem()
+    if args.bundle:
+        if args.new_bundle_format:
+            algorithm, digest = _message_digest(signer, data)
+            bundle = bundles.message_bundle(signature, digest, public_pem, algorithm)
+        else:
+            bundle = bundles.legacy_blob_bundle(signature, public_pem)
+        _write(args.bundle, json.dumps(bundle).encode(), 0o600)
+        _say(f"Wrote bundle to file {args.bundle}")
+    encoded = bundles.b64(signature).encode() if args.b64 else signature
+    if args.output_signature:
+        _write(args.output_signature, encoded)
+        _say(f"Wrote signature to file {args.output_signature}")
+    elif not args.bundle or not args.new_bundle_format:
+        _stdout(encoded + (b"\n" if args.b64 else b""))
+    return 0
+
+
+def _message_digest(signer: Any, data: bytes) -> tuple[str, bytes]:
+    import hashlib
+
+    from airlock.crypto import default_hash
+
+    name = default_hash(signer.public_key())
+    return {"sha256": "SHA2_256", "sha384": "SHA2_384", "sha512": "SHA2_512"}[name], hashlib.new(name, data).digest()
+
+
+def run_attach_signature(args: argparse.Namespace) -> int:
+    import binascii
+
+    from airlock.cli.common import read_file
+    from airlock.errors import UsageError
+    from airlock.formats import cosign
+    from airlock.sign.attaching import append
+
+    payload = read_file(args.payload, "--payload")
+    if args.signature == "-":
+        raw = sys.stdin.buffer.read()
+    elif os.path.exists(args.signature):
+        raw = read_file(args.signature, "--signature")
+    else:
+        raw = args.signature.encode()
+    try:
+        signature = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        signature = raw  # raw DER, as `openssl dgst -sign` writes it
+    if not signature:
+        raise UsageError("--signature is empty")
+    annotations = {cosign.ANNOTATION_SIGNATURE: base64.b64encode(signature).decode()}
+    if args.certificate:
+        annotations[cosign.ANNOTATION_CERTIFICATE] = read_file(args.certificate, "--certificate").decode()
+        annotations[cosign.ANNOTATION_CHAIN] = (read_file(args.certificate_chain, "--certificate-chain").decode()
+                                                if args.certificate_chain else "")
+    for target, digest, name in _targets(args, [args.image]):
+        added = append(target, digest, "sig", (cosign.SIMPLESIGNING, payload, annotations))
+        _say(f"{'Attached a signature to' if added else 'The signature is already on'} {name}@{digest}")
+    return 0
+
+
+def run_attest(args: argparse.Namespace) -> int:
+    from airlock.cli.common import read_file
+    from airlock.formats import cosign
+    from airlock.sign import bundles
+    from airlock.sign.attaching import append, bundle_referrer
+
+    _no_tlog(args)
+    signer = load_signer(args.key)
+    predicate = read_file(args.predicate, "--predicate")
+    predicate_uri = bundles.PREDICATE_TYPES.get(args.type, args.type)
+    for target, digest, name in _targets(args, args.images):
+        statement = bundles.attestation_statement(name, digest, args.type, predicate)
+        signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
+        if args.new_bundle_format:
+            bundle = json.dumps(bundles.dsse_bundle(statement, signature, signer.public_key_pem())).encode()
+            manifest, blobs = bundle_referrer(target.subject(digest), bundle, predicate_uri)
+            target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
+        else:
+            envelope = json.dumps({"payloadType": bundles.IN_TOTO, "payload": bundles.b64(statement),
+                                   "signatures": [{"keyid": "", "sig": bundles.b64(signature)}]},
+                                  separators=(",", ":")).encode()
+            append(target, digest, "att", (cosign.DSSE, envelope, {cosign.ANNOTATION_SIGNATURE: "",
+                                                                   cosign.ANNOTATION_PREDICATE_TYPE: predicate_uri}))
+        _say(f"Attested {name}@{digest} ({predicate_uri})")
+    return 0
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    from airlock.errors import UsageError
+
+    if not args.force and sys.stdin.isatty():
+        answer = input(f"Remove the {args.type} material of {args.image}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise UsageError("not confirmed; nothing removed")
+    suffixes = {"all": ("sig", "att"), "signature": ("sig",), "attestation": ("att",), "sbom": ()}[args.type]
+    for target, digest, name in _targets(args, [args.image]):
+        removed = [suffix for suffix in suffixes if target.delete(digest, suffix)]
+        if args.type in ("all", "sbom") and hasattr(target, "client"):
+            from airlock.oci.reference import signature_tag
+
+            found = target.client.head_manifest(target.registry, target.repository, signature_tag(digest, "sbom"))
+            if found is not None:
+                target.client.delete_manifest(target.registry, target.repository, found.digest)
+                removed.append("sbom")
+        _say(f"Removed {', '.join('.' + r for r in removed) or 'nothing'} for {name}@{digest}")
+    return 0
