@@ -97,9 +97,9 @@ class LayoutTarget:
     def __init__(self, layout: oci.OciLayout) -> None:
         self.layout = layout
 
-    def _entry(self, digest: str, suffix: str) -> dict | None:
+    def _entry(self, digest: str, suffix: str, index: dict | None = None) -> dict | None:
         kind = {"sig": oci.KIND_SIGS, "att": oci.KIND_ATTS}[suffix]
-        for entry in self.layout.read_index()["manifests"]:
+        for entry in (index or self.layout.read_index())["manifests"]:
             notes = entry.get("annotations") or {}
             if notes.get(oci.KIND) == kind and notes.get(SUBJECT, digest) == digest:
                 return entry
@@ -117,7 +117,7 @@ class LayoutTarget:
         for blob in (config, *blobs, manifest):
             self.layout.write_blob(blob.data)
         index = self.layout.read_index()
-        old = self._entry(digest, suffix)
+        old = self._entry(digest, suffix, index)
         kind = {"sig": oci.KIND_SIGS, "att": oci.KIND_ATTS}[suffix]
         index["manifests"] = [e for e in index["manifests"] if old is None or e["digest"] != old["digest"]] + [
             {"mediaType": oci.OCI_MANIFEST, "size": len(manifest.data), "digest": manifest.digest,
@@ -125,10 +125,10 @@ class LayoutTarget:
         self.layout.write_index(index)
 
     def delete(self, digest: str, suffix: str) -> bool:
-        old = self._entry(digest, suffix)
+        index = self.layout.read_index()
+        old = self._entry(digest, suffix, index)
         if old is None:
             return False
-        index = self.layout.read_index()
         index["manifests"] = [e for e in index["manifests"] if e["digest"] != old["digest"]]
         self.layout.write_index(index)
         return True
