@@ -14,6 +14,14 @@ def _age(text: str):
     return parse_age(text)
 
 
+def annotation(text: str) -> tuple[str, str]:
+    """``-a key=value``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+    return key, value
+
+
 def add_trust_flags(parser: argparse.ArgumentParser) -> None:
     from airlock.cli import bool_flag
 

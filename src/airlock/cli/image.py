@@ -20,25 +20,6 @@ and cosign v3 Sigstore bundles attached as OCI referrers, from a registry or an 
   airlock verify registry.internal/app@sha256:... --certificate-identity ID --certificate-oidc-issuer URL
 """
 
-PREDICATE_TYPES = {
-    "custom": "https://cosign.sigstore.dev/attestation/v1",
-    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
-    "slsaprovenance1": "https://slsa.dev/provenance/v1",
-    "spdx": "https://spdx.dev/Document",
-    "spdxjson": "https://spdx.dev/Document",
-    "cyclonedx": "https://cyclonedx.org/bom",
-    "link": "https://in-toto.io/Link/v1",
-    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
-    "openvex": "https://openvex.dev/ns",
-}
-
-
-def _annotation(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
-    return key, value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -56,7 +37,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--key", metavar="PUB", help="public key (PEM) for key-signed images")
         common.add_trust_flags(parser)
         common.add_identity_flags(parser)
-        parser.add_argument("-a", "--annotations", action="append", type=_annotation, default=[], metavar="KEY=VALUE",
+        parser.add_argument("-a", "--annotations", action="append", type=common.annotation,
+                            default=[], metavar="KEY=VALUE",
                             help="require this annotation in the signed payload (repeatable)")
         bool_flag(parser, "--check-claims", "check the payload names this image digest (default true)", default=True)
         bool_flag(parser, "--new-bundle-format", "only Sigstore bundles (true) or only legacy signatures "
@@ -65,7 +47,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         common.add_insecure_flags(parser)
         if attestation:
             parser.add_argument("--type", default="custom", metavar="TYPE",
-                                help="predicate type: a URI or one of " + ", ".join(sorted(PREDICATE_TYPES)))
+                                help="predicate type: a URI or a cosign short name (custom, slsaprovenance, spdx, "
+                                "cyclonedx, link, vuln, openvex, ...)")
         parser.add_argument("--output", choices=("text", "json"), default="json",
                             help="json: the verified payloads (default); text: one line per signature")
         parser.set_defaults(run=run, attestation=attestation)
@@ -138,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.check_claims:
         print("WARNING: --check-claims=false: the payload claims (image digest, annotations) are NOT verified",
               file=sys.stderr)
+    from airlock.formats.cosign import PREDICATE_TYPES
+
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
     failures, outputs, passed = [], [], []
     for display, source, digest in _targets(args):

@@ -27,13 +27,6 @@ an OCI layout (--local-image DIR), for teams that sign inside the air gap.
 """
 
 
-def _annotation(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
-    return key, value
-
-
 def _image_flags(parser: argparse.ArgumentParser) -> None:
     from airlock.cli import bool_flag
 
@@ -42,11 +35,12 @@ def _image_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from airlock.cli import bool_flag
+    from airlock.cli import bool_flag, common
 
     generate = commands.add_parser("generate", help="print the simple-signing payload for an image")
     generate.add_argument("image", metavar="IMAGE")
-    generate.add_argument("-a", "--annotations", action="append", type=_annotation, default=[], metavar="KEY=VALUE")
+    generate.add_argument("-a", "--annotations", action="append", type=common.annotation,
+                          default=[], metavar="KEY=VALUE")
     _image_flags(generate)
     generate.set_defaults(run=run_generate)
 
@@ -54,7 +48,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                                description=SIGN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sign.add_argument("images", nargs="*", metavar="IMAGE")
     sign.add_argument("--key", required=True, metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI")
-    sign.add_argument("-a", "--annotations", action="append", type=_annotation, default=[], metavar="KEY=VALUE",
+    sign.add_argument("-a", "--annotations", action="append", type=common.annotation,
+                          default=[], metavar="KEY=VALUE",
                       help="annotation to sign into the payload (repeatable)")
     sign.add_argument("--payload", metavar="FILE", help="sign this payload instead of generating one")
     bool_flag(sign, "--upload", "attach the signature (false: print it)", default=True)

@@ -28,6 +28,19 @@ ANNOTATION_CHAIN = "dev.sigstore.cosign/chain"
 ANNOTATION_BUNDLE = "dev.sigstore.cosign/bundle"
 ANNOTATION_RFC3161 = "dev.sigstore.cosign/rfc3161timestamp"
 ANNOTATION_PREDICATE_TYPE = "predicateType"
+# cosign's --type short names for in-toto predicate types (FORMATS.md 9.3); others are URIs.
+PREDICATE_TYPES = {
+    "custom": "https://cosign.sigstore.dev/attestation/v1",
+    "slsaprovenance": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance02": "https://slsa.dev/provenance/v0.2",
+    "slsaprovenance1": "https://slsa.dev/provenance/v1",
+    "spdx": "https://spdx.dev/Document",
+    "spdxjson": "https://spdx.dev/Document",
+    "cyclonedx": "https://cyclonedx.org/bom",
+    "link": "https://in-toto.io/Link/v1",
+    "vuln": "https://cosign.sigstore.dev/attestation/vuln/v1",
+    "openvex": "https://openvex.dev/ns",
+}
 
 
 def _go_string(text: str) -> str:
