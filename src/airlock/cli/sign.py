@@ -49,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("images", nargs="*", metavar="IMAGE")
     sign.add_argument("--key", required=True, metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI")
     sign.add_argument("-a", "--annotations", action="append", type=common.annotation,
-                          default=[], metavar="KEY=VALUE",
+                      default=[], metavar="KEY=VALUE",
                       help="annotation to sign into the payload (repeatable)")
     sign.add_argument("--payload", metavar="FILE", help="sign this payload instead of generating one")
     bool_flag(sign, "--upload", "attach the signature (false: print it)", default=True)
