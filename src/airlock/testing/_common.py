@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
@@ -176,6 +176,21 @@ def key_details(key: PrivateKey | PublicKey | x509.Certificate) -> str:
             "secp521r1": "PKIX_ECDSA_P521_SHA_512",
         }[public.curve.name]
     return f"PKIX_RSA_PKCS1V15_{public.key_size}_SHA256"
+
+
+def transparency_log_instance(log: Any, window: tuple[datetime, datetime | None] | None, days: int = 730) -> dict:
+    """``log`` (``base_url``, ``key``, ``log_id``, ``now``) as a trusted_root ``tlogs``/``ctlogs``
+    element; ``window`` defaults to ``days`` before ``now``, open-ended."""
+    return {
+        "baseUrl": log.base_url,
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {
+            "rawBytes": b64(spki_der(log.key)),
+            "keyDetails": key_details(log.key),
+            "validFor": valid_for(window or (log.now - timedelta(days=days), None)),
+        },
+        "logId": {"keyId": b64(log.log_id)},
+    }
 
 
 def cert_signing_hash(issuer_key: PrivateKey) -> hashes.HashAlgorithm | None:

@@ -25,6 +25,7 @@ from airlock.testing._common import (
     PublicKey,
     aware,
     b64,
+    b64d,
     cert_der,
     digest,
     hash_for_key,
@@ -35,7 +36,7 @@ from airlock.testing._common import (
     sign,
     verifier_pem,
 )
-from airlock.testing.pki import CTLog, FulcioCA, SanType, SctMode
+from airlock.testing.pki import CTLog, FulcioCA
 from airlock.testing.rekor import (
     RekorV1Log,
     RekorV2Log,
@@ -59,6 +60,11 @@ BUNDLE_MEDIA_TYPES = {
 BundleVersion = Literal["0.1", "0.2", "0.3"]
 Window = tuple[datetime, datetime | None]
 Verifier = x509.Certificate | PrivateKey | PublicKey | bytes
+#: The ``sign_blob`` keywords ``sign_blob_legacy`` takes (the legacy format has no room for the rest).
+_LEGACY_OPTIONS = frozenset({
+    "identity", "issuer", "key", "leaf", "leaf_options", "signing_time", "integrated_time",
+    "signature", "body", "body_signature", "body_verifier", "body_digest", "rekor_options",
+})
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -187,22 +193,9 @@ class SigstoreInstance:
         identity: str = DEFAULT_IDENTITY,
         issuer: str | None = DEFAULT_ISSUER,
         *,
-        key: PrivateKey | None = None,
-        not_before: datetime | None = None,
-        lifetime: timedelta = timedelta(minutes=10),
-        san_type: SanType = "uri",
-        code_signing_eku: bool = True,
-        eku: Sequence[x509.ObjectIdentifier] | None = None,
-        digital_signature: bool = True,
-        issuer_extensions: Literal["both", "v1", "v2", "none"] = "both",
-        extra_oids: Mapping[str, str] | None = None,
-        extra_extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
-        sct: SctMode = "valid",
-        sct_time: datetime | int | None = None,
-        sct_extensions: bytes = b"",
         issuer_ca: FulcioCA | None = None,
         ctlog: CTLog | None = None,
-        basic_constraints_ca: bool | None = None,
+        **options: Any,
     ) -> tuple[x509.Certificate, PrivateKey]:
         """Issue a Fulcio-profile leaf certificate and return it with its private key.
 
@@ -214,27 +207,10 @@ class SigstoreInstance:
         overriding .1.1/.1.8 too); ``sct`` = ``none`` / ``bad-signature`` / ``unknown-log``
         (signed by a CT log absent from the trusted root); ``sct_time`` (SCT outside the ctlog
         window); ``issuer_ca`` (another FulcioCA, i.e. an untrusted chain); ``ctlog`` (another
-        CT log); ``basic_constraints_ca=True`` (a leaf claiming to be a CA).
+        CT log); ``basic_constraints_ca=True`` (a leaf claiming to be a CA). Every keyword but
+        ``issuer_ca``/``ctlog`` goes to ``FulcioCA.issue_leaf``, which holds their defaults.
         """
-        return (issuer_ca or self.fulcio).issue_leaf(
-            identity,
-            issuer,
-            ctlog=ctlog or self.ctlog,
-            key=key,
-            not_before=not_before,
-            lifetime=lifetime,
-            san_type=san_type,
-            code_signing_eku=code_signing_eku,
-            eku=eku,
-            digital_signature=digital_signature,
-            issuer_extensions=issuer_extensions,
-            extra_oids=extra_oids,
-            extra_extensions=extra_extensions,
-            sct=sct,
-            sct_time=sct_time,
-            sct_extensions=sct_extensions,
-            basic_constraints_ca=basic_constraints_ca,
-        )
+        return (issuer_ca or self.fulcio).issue_leaf(identity, issuer, ctlog=ctlog or self.ctlog, **options)
 
     # ------------------------------------------------------------------ signing
 
@@ -392,57 +368,30 @@ class SigstoreInstance:
         }
 
     def sign_blob_legacy(
-        self,
-        data: bytes,
-        *,
-        identity: str = DEFAULT_IDENTITY,
-        issuer: str | None = DEFAULT_ISSUER,
-        key: PrivateKey | None = None,
-        leaf: tuple[x509.Certificate, PrivateKey] | None = None,
-        leaf_options: Mapping[str, Any] | None = None,
-        signing_time: datetime | None = None,
-        integrated_time: datetime | int | None = None,
-        signature: bytes | None = None,
-        body: bytes | None = None,
-        body_signature: bytes | None = None,
-        body_verifier: Verifier | None = None,
-        body_digest: bytes | None = None,
-        rekor_options: Mapping[str, Any] | None = None,
-        include_rekor: bool = True,
-        include_cert: bool = True,
+        self, data: bytes, *, include_rekor: bool = True, include_cert: bool = True, **options: Any
     ) -> dict[str, Any]:
         """A cosign legacy blob bundle (FORMATS 4.4): ``base64Signature``, ``cert``, ``rekorBundle``.
 
         ``cert`` is base64 of the PEM certificate (or of the PEM public key with ``key``);
         ``rekorBundle`` is the SET-only legacy form with the global logIndex and hex logID.
-        Knobs mean the same as in ``sign_blob``; ``include_rekor``/``include_cert`` drop
-        those members (Go ``omitempty``).
+        ``options`` are the ``sign_blob`` knobs that fit a Rekor v1 message signature and mean
+        the same: ``identity``, ``issuer``, ``key``, ``leaf``, ``leaf_options``, ``signing_time``,
+        ``integrated_time``, ``signature``, ``body``, ``body_signature``, ``body_verifier``,
+        ``body_digest``, ``rekor_options``. ``include_rekor``/``include_cert`` drop those
+        members (Go ``omitempty``).
         """
-        moment = aware(signing_time) if signing_time else self.now
-        if key is not None:
-            signer_key: PrivateKey = key
-            verifier: x509.Certificate | PublicKey = public_key_of(key)
-        elif leaf is not None:
-            verifier, signer_key = leaf
-        else:
-            options = {"not_before": moment - timedelta(minutes=1), **dict(leaf_options or {})}
-            verifier, signer_key = self.issue_leaf(identity, issuer, **options)
-        algorithm = hash_for_key(signer_key)
-        sig = signature if signature is not None else sign(signer_key, data)
-        result: dict[str, Any] = {"base64Signature": b64(sig)}
+        for name in options.keys() - _LEGACY_OPTIONS:
+            raise TypeError(f"SigstoreInstance.sign_blob_legacy() got an unexpected keyword argument {name!r}")
+        rekor_options = {"include_proof": False, **dict(options.pop("rekor_options", None) or {})}
+        bundle = self.sign_blob(data, rekor="v1" if include_rekor else None, rekor_options=rekor_options, **options)
+        material = bundle["verificationMaterial"]
+        result: dict[str, Any] = {"base64Signature": bundle["messageSignature"]["signature"]}
         if include_cert:
+            cert = material.get("certificate")
+            verifier = x509.load_der_x509_certificate(b64d(cert["rawBytes"])) if cert else options["key"]
             result["cert"] = b64(verifier_pem(verifier))
         if include_rekor:
-            if body is None:
-                body = make_hashedrekord_body(
-                    body_signature if body_signature is not None else sig,
-                    body_digest if body_digest is not None else digest(algorithm, data),
-                    body_verifier if body_verifier is not None else verifier,
-                    algorithm=hash_name(algorithm),
-                )
-            options = {"include_proof": False, **dict(rekor_options or {})}
-            entry = self.rekor_v1.append(body, integrated_time if integrated_time is not None else moment, **options)
-            result["rekorBundle"] = legacy_rekor_bundle(entry)
+            result["rekorBundle"] = legacy_rekor_bundle(material["tlogEntries"][0])
         return result
 
     def sign_blob_with_key(

@@ -17,6 +17,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from cryptography import x509
@@ -32,12 +33,12 @@ from airlock.testing._common import (
     cert_signing_hash,
     der_octet_string,
     der_utf8,
-    key_details,
     key_id,
     new_ec_key,
     public_key_of,
     sign,
     spki_der,
+    transparency_log_instance,
     unix_millis,
     valid_for,
 )
@@ -89,53 +90,48 @@ def build_certificate(
 
 
 def ca_extensions(
-    public_key: PublicKey,
-    issuer_public_key: PublicKey | None,
+    key: PrivateKey | PublicKey,
+    issuer_key: PrivateKey | PublicKey | None,
     *,
     path_length: int | None,
     eku: Sequence[x509.ObjectIdentifier] | None = None,
     eku_critical: bool = False,
 ) -> list[tuple[x509.ExtensionType, bool]]:
     """The extensions of a CA certificate as Fulcio/the Sigstore TSA write them."""
-    extensions: list[tuple[x509.ExtensionType, bool]] = [
-        (
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        ),
-    ]
+    extensions: list[tuple[x509.ExtensionType, bool]] = [(key_usage(cert_sign=True), True)]
     if eku:
         extensions.append((x509.ExtendedKeyUsage(list(eku)), eku_critical))
     extensions.append((x509.BasicConstraints(ca=True, path_length=path_length), True))
-    extensions.append((x509.SubjectKeyIdentifier.from_public_key(public_key), False))
-    if issuer_public_key is not None:
-        extensions.append(
-            (x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), False)  # type: ignore[arg-type]
-        )
-    return extensions
+    return extensions + key_identifiers(key, issuer_key)
 
 
-def digital_signature_key_usage() -> x509.KeyUsage:
+def key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
+    """KeyUsage with digitalSignature (leaves) and/or keyCertSign + cRLSign (CAs), nothing else."""
     return x509.KeyUsage(
-        digital_signature=True,
+        digital_signature=digital_signature,
         content_commitment=False,
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
         encipher_only=False,
         decipher_only=False,
     )
+
+
+def key_identifiers(
+    key: PrivateKey | PublicKey, issuer_key: PrivateKey | PublicKey | None
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """SubjectKeyIdentifier, then AuthorityKeyIdentifier unless self-signed (``issuer_key`` None)."""
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.SubjectKeyIdentifier.from_public_key(public_key_of(key)), False)
+    ]
+    if issuer_key is not None:
+        extensions.append(
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key_of(issuer_key)), False)  # type: ignore[arg-type]
+        )
+    return extensions
 
 
 def sigstore_extension(oid: str, value: str) -> x509.UnrecognizedExtension:
@@ -256,17 +252,7 @@ class CTLog:
 
     def trusted_root_entry(self, valid_for_window: tuple[datetime, datetime | None] | None = None) -> dict:
         """This log as a trusted_root ``ctlogs`` element (a TransparencyLogInstance)."""
-        window = valid_for_window or (self.now - timedelta(days=730), None)
-        return {
-            "baseUrl": self.base_url,
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": {
-                "rawBytes": b64(spki_der(self.key)),
-                "keyDetails": key_details(self.key),
-                "validFor": valid_for(window),
-            },
-            "logId": {"keyId": b64(self.log_id)},
-        }
+        return transparency_log_instance(self, valid_for_window)
 
 
 def sct_list_extension(scts: Sequence[bytes]) -> x509.UnrecognizedExtension:
@@ -276,11 +262,10 @@ def sct_list_extension(scts: Sequence[bytes]) -> x509.UnrecognizedExtension:
     return x509.UnrecognizedExtension(OID_SCT_LIST, der_octet_string(tls_list))
 
 
-class FulcioCA:
-    """A Fulcio-like certificate authority: P-384 root -> P-384 intermediate -> leaves.
+class CertificateAuthority:
+    """A self-signed P-384 root, optionally a P-384 intermediate under it, and what they issue.
 
-    ``intermediate=False`` issues leaves straight from the root (the 2021 public-good shape).
-    ``intermediate_eku`` lets a test give the intermediate a different EKU list (or none).
+    The defaults are Fulcio's (see ``FulcioCA``); ``TimestampAuthority`` builds its chain here too.
     """
 
     def __init__(
@@ -311,26 +296,16 @@ class FulcioCA:
             issuer_key=self.root_key,
             not_before=self.not_before,
             not_after=self.not_after,
-            extensions=ca_extensions(self.root_key.public_key(), None, path_length=1),
+            extensions=ca_extensions(self.root_key, None, path_length=1),
         )
         self.intermediate: x509.Certificate | None = None
         self.intermediate_key: PrivateKey | None = None
         if intermediate:
-            self.intermediate_key = new_ec_key(ec.SECP384R1())
-            self.intermediate = build_certificate(
-                subject=make_name(intermediate_name, organization),
-                public_key=self.intermediate_key.public_key(),
-                issuer=root_subject,
-                issuer_key=self.root_key,
-                not_before=self.not_before,
-                not_after=self.not_after,
-                extensions=ca_extensions(
-                    self.intermediate_key.public_key(),
-                    self.root_key.public_key(),
-                    path_length=0,
-                    eku=intermediate_eku,
-                ),
-            )
+            key = new_ec_key(ec.SECP384R1())
+            extensions = ca_extensions(key, self.root_key, path_length=0, eku=intermediate_eku)
+            # Issued while there is no intermediate yet, i.e. by the root.
+            self.intermediate = self.issue(make_name(intermediate_name, organization), key, extensions)
+            self.intermediate_key = key
 
     @property
     def issuer_cert(self) -> x509.Certificate:
@@ -346,15 +321,43 @@ class FulcioCA:
         """CA certificates leaf-most first, trust anchor last (trusted_root ``certChain`` order)."""
         return [self.intermediate, self.root] if self.intermediate else [self.root]
 
+    def issue(
+        self,
+        subject: x509.Name,
+        key: PrivateKey | PublicKey,
+        extensions: Iterable[tuple[x509.ExtensionType, bool]],
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+        serial: int | None = None,
+    ) -> x509.Certificate:
+        """A certificate for ``key`` signed by ``issuer_cert``, valid as long as the CA unless told."""
+        return build_certificate(
+            subject=subject,
+            public_key=public_key_of(key),
+            issuer=self.issuer_cert.subject,
+            issuer_key=self.issuer_key,
+            not_before=not_before or self.not_before,
+            not_after=not_after or self.not_after,
+            extensions=extensions,
+            serial=serial,
+        )
+
     def trusted_root_entry(self, valid_for_window: tuple[datetime, datetime | None] | None = None) -> dict:
-        """This CA as a trusted_root ``certificateAuthorities`` element."""
-        window = valid_for_window or (self.not_before, None)
+        """This CA as a trusted_root ``certificateAuthorities`` (or ``timestampAuthorities``) element."""
         return {
             "subject": {"organization": self.organization, "commonName": self.root_name},
             "uri": self.uri,
             "certChain": {"certificates": [{"rawBytes": b64(cert_der(c))} for c in self.chain]},
-            "validFor": valid_for(window),
+            "validFor": valid_for(valid_for_window or (self.not_before, None)),
         }
+
+
+class FulcioCA(CertificateAuthority):
+    """A Fulcio-like certificate authority: P-384 root -> P-384 intermediate -> leaves.
+
+    ``intermediate=False`` issues leaves straight from the root (the 2021 public-good shape).
+    ``intermediate_eku`` lets a test give the intermediate a different EKU list (or none).
+    """
 
     def issue_leaf(
         self,
@@ -382,16 +385,13 @@ class FulcioCA:
         start = aware(not_before) if not_before else self.now - timedelta(minutes=1)
         extensions: list[tuple[x509.ExtensionType, bool]] = []
         if digital_signature:
-            extensions.append((digital_signature_key_usage(), True))
+            extensions.append((key_usage(digital_signature=True), True))
         eku_list = list(eku) if eku is not None else ([ExtendedKeyUsageOID.CODE_SIGNING] if code_signing_eku else [])
         if eku_list:
             extensions.append((x509.ExtendedKeyUsage(eku_list), False))
         if basic_constraints_ca is not None:
             extensions.append((x509.BasicConstraints(ca=basic_constraints_ca, path_length=None), True))
-        extensions.append((x509.SubjectKeyIdentifier.from_public_key(public_key_of(key)), False))
-        extensions.append(
-            (x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key_of(self.issuer_key)), False)  # type: ignore[arg-type]
-        )
+        extensions += key_identifiers(key, self.issuer_key)
         san: x509.GeneralName
         if san_type == "uri":
             san = x509.UniformResourceIdentifier(identity)
@@ -412,31 +412,22 @@ class FulcioCA:
             extensions.append((sigstore_extension(oid, oids[oid]), False))
         extensions.extend(extra_extensions)
 
-        serial = x509.random_serial_number()
-        common = dict(
-            subject=x509.Name([]),
-            public_key=public_key_of(key),
-            issuer=self.issuer_cert.subject,
-            issuer_key=self.issuer_key,
-            not_before=start,
-            not_after=start + lifetime,
-            serial=serial,
-        )
-        precert = build_certificate(extensions=extensions, **common)  # type: ignore[arg-type]
+        issue = partial(self.issue, x509.Name([]), key, not_before=start, not_after=start + lifetime,
+                        serial=x509.random_serial_number())
+        precert = issue(extensions)
         if sct == "none":
             return precert, key
         log = ctlog
         if sct == "unknown-log" or log is None:
             log = CTLog(self.now, base_url="https://ctfe.unknown.test.local")
-        issuer_public = public_key_of(self.issuer_key)
         encoded = log.sct(
             precert.tbs_certificate_bytes,
-            issuer_public,
+            public_key_of(self.issuer_key),
             sct_time if sct_time is not None else start,
             extensions=sct_extensions,
             bad_signature=(sct == "bad-signature"),
         )
-        leaf = build_certificate(extensions=[*extensions, (sct_list_extension([encoded]), False)], **common)  # type: ignore[arg-type]
+        leaf = issue([*extensions, (sct_list_extension([encoded]), False)])
         if leaf.tbs_precertificate_bytes != precert.tbs_certificate_bytes:  # pragma: no cover
             raise AssertionError("precertificate TBS reconstruction diverged; SCT would not verify")
         return leaf, key

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -42,8 +42,8 @@ from airlock.testing._common import (
     public_key_of,
     sign,
     spki_der,
+    transparency_log_instance,
     unix_seconds,
-    valid_for,
     verifier_pem,
 )
 
@@ -270,7 +270,10 @@ def _kind_version(body: bytes) -> dict[str, str]:
 
 
 class _Log:
-    """What both Rekor generations share: the tree, padding and checkpoint signing."""
+    """What both Rekor generations share: the tree, padding, checkpoints and entry layout."""
+
+    #: How long before ``now`` the default trusted_root ``validFor`` starts.
+    valid_days = 730
 
     def __init__(self, now: datetime, key: PrivateKey, origin: str, note_name: str, padding: int) -> None:
         self.now = aware(now)
@@ -321,17 +324,43 @@ class _Log:
             lines.append(note_signature_line(text, name or self.note_name, key or self.key, key_hint=hint))
         return signed_note(text, [*lines, *extra_signature_lines])
 
-    def _proof(
-        self, index: int, checkpoint_key: PrivateKey | None, checkpoint_options: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        size = len(self.tree)
-        return {
-            "logIndex": str(index),
-            "rootHash": b64(self.tree.root(size)),
-            "treeSize": str(size),
-            "hashes": [b64(h) for h in self.tree.inclusion_proof(index, size)],
-            "checkpoint": {"envelope": self.checkpoint(size, key=checkpoint_key, **dict(checkpoint_options or {}))},
+    def _append(
+        self, raw: bytes, trailing_leaves: int, kind_version: Mapping[str, str] | None, index_offset: int = 0
+    ) -> tuple[int, dict[str, Any]]:
+        """Log ``raw`` before ``trailing_leaves`` dummies; its tree index and first entry fields."""
+        index = self.tree.append(raw)
+        self._pad(trailing_leaves)
+        return index, {
+            "logIndex": str(index_offset + index),
+            "logId": {"keyId": b64(self.log_id)},
+            "kindVersion": dict(kind_version or _kind_version(raw)),
         }
+
+    def _finish(
+        self,
+        entry: dict[str, Any],
+        raw: bytes,
+        index: int,
+        include_proof: bool,
+        checkpoint_key: PrivateKey | None,
+        checkpoint_options: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Add the inclusion proof (unless dropped) and the body: the last entry fields."""
+        if include_proof:
+            size = len(self.tree)
+            entry["inclusionProof"] = {
+                "logIndex": str(index),
+                "rootHash": b64(self.tree.root(size)),
+                "treeSize": str(size),
+                "hashes": [b64(h) for h in self.tree.inclusion_proof(index, size)],
+                "checkpoint": {"envelope": self.checkpoint(size, key=checkpoint_key, **dict(checkpoint_options or {}))},
+            }
+        entry["canonicalizedBody"] = b64(raw)
+        return entry
+
+    def trusted_root_entry(self, valid_for_window: tuple[datetime, datetime | None] | None = None) -> dict:
+        """This log as a trusted_root ``tlogs`` element."""
+        return transparency_log_instance(self, valid_for_window, self.valid_days)
 
 
 class RekorV1Log(_Log):
@@ -393,37 +422,13 @@ class RekorV1Log(_Log):
         with a foreign key; ``checkpoint_key``/``checkpoint_options`` break the checkpoint;
         ``include_promise``/``include_proof`` drop those parts (v0.1 vs v0.2+ bundles).
         """
-        index = self.tree.append(body)
-        self._pad(trailing_leaves)
+        index, entry = self._append(body, trailing_leaves, kind_version, self.shard_offset)
         seconds = unix_seconds(integrated_time if integrated_time is not None else self.now)
-        global_index = self.shard_offset + index
-        entry: dict[str, Any] = {
-            "logIndex": str(global_index),
-            "logId": {"keyId": b64(self.log_id)},
-            "kindVersion": dict(kind_version or _kind_version(body)),
-            "integratedTime": str(seconds),
-        }
+        entry["integratedTime"] = str(seconds)
         if include_promise:
-            set_bytes = self.signed_entry_timestamp(body, seconds, global_index, key=set_signing_key)
+            set_bytes = self.signed_entry_timestamp(body, seconds, self.shard_offset + index, key=set_signing_key)
             entry["inclusionPromise"] = {"signedEntryTimestamp": b64(set_bytes)}
-        if include_proof:
-            entry["inclusionProof"] = self._proof(index, checkpoint_key, checkpoint_options)
-        entry["canonicalizedBody"] = b64(body)
-        return entry
-
-    def trusted_root_entry(self, valid_for_window: tuple[datetime, datetime | None] | None = None) -> dict:
-        """This log as a trusted_root ``tlogs`` element."""
-        window = valid_for_window or (self.now - timedelta(days=730), None)
-        return {
-            "baseUrl": self.base_url,
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": {
-                "rawBytes": b64(spki_der(self.key)),
-                "keyDetails": key_details(self.key),
-                "validFor": valid_for(window),
-            },
-            "logId": {"keyId": b64(self.log_id)},
-        }
+        return self._finish(entry, body, index, include_proof, checkpoint_key, checkpoint_options)
 
 
 def legacy_rekor_bundle(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -445,6 +450,8 @@ def legacy_rekor_bundle(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 class RekorV2Log(_Log):
     """A Rekor v2 (rekor-tiles) log: Ed25519 checkpoints, origin = base URL host, no SET."""
+
+    valid_days = 365
 
     def __init__(
         self,
@@ -471,30 +478,8 @@ class RekorV2Log(_Log):
     ) -> dict[str, Any]:
         """Log an entry (JCS bytes, or a protojson ``Entry`` dict that gets canonicalised)."""
         raw = body if isinstance(body, bytes) else jcs(dict(body))
-        index = self.tree.append(raw)
-        self._pad(trailing_leaves)
-        entry: dict[str, Any] = {
-            "logIndex": str(index),
-            "logId": {"keyId": b64(self.log_id)},
-            "kindVersion": dict(kind_version or _kind_version(raw)),
-        }
-        if include_proof:
-            entry["inclusionProof"] = self._proof(index, checkpoint_key, checkpoint_options)
-        entry["canonicalizedBody"] = b64(raw)
-        return entry
-
-    def trusted_root_entry(self, valid_for_window: tuple[datetime, datetime | None] | None = None) -> dict:
-        window = valid_for_window or (self.now - timedelta(days=365), None)
-        return {
-            "baseUrl": self.base_url,
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": {
-                "rawBytes": b64(spki_der(self.key)),
-                "keyDetails": "PKIX_ED25519",
-                "validFor": valid_for(window),
-            },
-            "logId": {"keyId": b64(self.log_id)},
-        }
+        index, entry = self._append(raw, trailing_leaves, kind_version)
+        return self._finish(entry, raw, index, include_proof, checkpoint_key, checkpoint_options)
 
 
 def rekor_v2_log_id(origin: str, public_key: ed25519.Ed25519PublicKey) -> bytes:

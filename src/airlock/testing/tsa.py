@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from asn1crypto import algos as asn1_algos
@@ -31,13 +31,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from airlock.testing._common import (
     PrivateKey,
     aware,
-    b64,
     cert_der,
     new_ec_key,
     sign,
-    valid_for,
 )
-from airlock.testing.pki import build_certificate, ca_extensions, digital_signature_key_usage, make_name
+from airlock.testing.pki import CertificateAuthority, key_identifiers, key_usage, make_name
 
 #: The policy OID of Sigstore's timestamp authority.
 TSA_POLICY_OID = "1.3.6.1.4.1.57264.2"
@@ -45,7 +43,7 @@ TSA_POLICY_OID = "1.3.6.1.4.1.57264.2"
 HashName = Literal["sha1", "sha256", "sha384", "sha512"]
 
 
-class TimestampAuthority:
+class TimestampAuthority(CertificateAuthority):
     """A TSA with a root (optionally an intermediate) and a timeStamping leaf.
 
     Construction knobs let a test build a TSA whose leaf lacks the critical EKU
@@ -69,66 +67,29 @@ class TimestampAuthority:
         leaf_eku: Sequence[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.TIME_STAMPING,),
         leaf_eku_critical: bool = True,
     ) -> None:
-        self.now = aware(now)
-        self.uri = uri
-        self.organization = organization
-        self.root_name = root_name
-        self.not_before = aware(not_before) if not_before else self.now - timedelta(days=730)
-        self.not_after = aware(not_after) if not_after else self.now + timedelta(days=3650)
-        self.root_key: PrivateKey = new_ec_key(ec.SECP384R1())
-        root_subject = make_name(root_name, organization)
-        self.root = build_certificate(
-            subject=root_subject,
-            public_key=self.root_key.public_key(),
-            issuer=root_subject,
-            issuer_key=self.root_key,
-            not_before=self.not_before,
-            not_after=self.not_after,
-            extensions=ca_extensions(self.root_key.public_key(), None, path_length=1),
+        super().__init__(
+            now,
+            organization=organization,
+            root_name=root_name,
+            intermediate_name=root_name + "-intermediate",
+            uri=uri,
+            intermediate=intermediate,
+            intermediate_eku=[ExtendedKeyUsageOID.TIME_STAMPING],
+            not_before=not_before,
+            not_after=not_after,
         )
-        issuer_cert, issuer_key = self.root, self.root_key
-        self.intermediate: x509.Certificate | None = None
-        self.intermediate_key: PrivateKey | None = None
-        if intermediate:
-            self.intermediate_key = new_ec_key(ec.SECP384R1())
-            self.intermediate = build_certificate(
-                subject=make_name(root_name + "-intermediate", organization),
-                public_key=self.intermediate_key.public_key(),
-                issuer=root_subject,
-                issuer_key=self.root_key,
-                not_before=self.not_before,
-                not_after=self.not_after,
-                extensions=ca_extensions(
-                    self.intermediate_key.public_key(),
-                    self.root_key.public_key(),
-                    path_length=0,
-                    eku=[ExtendedKeyUsageOID.TIME_STAMPING],
-                ),
-            )
-            issuer_cert, issuer_key = self.intermediate, self.intermediate_key
         self.leaf_key: PrivateKey = new_ec_key()
-        leaf_extensions: list[tuple[x509.ExtensionType, bool]] = [(digital_signature_key_usage(), True)]
+        extensions: list[tuple[x509.ExtensionType, bool]] = [(key_usage(digital_signature=True), True)]
         if leaf_eku:
-            leaf_extensions.append((x509.ExtendedKeyUsage(list(leaf_eku)), leaf_eku_critical))
-        leaf_extensions += [
-            (x509.SubjectKeyIdentifier.from_public_key(self.leaf_key.public_key()), False),
-            (x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False),  # type: ignore[arg-type]
-        ]
-        self.leaf = build_certificate(
-            subject=make_name(leaf_name, organization),
-            public_key=self.leaf_key.public_key(),
-            issuer=issuer_cert.subject,
-            issuer_key=issuer_key,
-            not_before=aware(leaf_not_before) if leaf_not_before else self.not_before,
-            not_after=aware(leaf_not_after) if leaf_not_after else self.not_after,
-            extensions=leaf_extensions,
-        )
+            extensions.append((x509.ExtendedKeyUsage(list(leaf_eku)), leaf_eku_critical))
+        extensions += key_identifiers(self.leaf_key, self.issuer_key)
+        leaf_subject = make_name(leaf_name, organization)
+        self.leaf = self.issue(leaf_subject, self.leaf_key, extensions, leaf_not_before, leaf_not_after)
 
     @property
     def chain(self) -> list[x509.Certificate]:
         """Signing leaf first, trust anchor last (trusted_root ``certChain`` order for TSAs)."""
-        middle = [self.intermediate] if self.intermediate else []
-        return [self.leaf, *middle, self.root]
+        return [self.leaf, *super().chain]
 
     def trusted_root_entry(
         self,
@@ -137,14 +98,10 @@ class TimestampAuthority:
         include_leaf: bool = True,
     ) -> dict:
         """This TSA as a trusted_root ``timestampAuthorities`` element."""
-        window = valid_for_window or (self.not_before, None)
-        certs = self.chain if include_leaf else self.chain[1:]
-        return {
-            "subject": {"organization": self.organization, "commonName": self.root_name},
-            "uri": self.uri,
-            "certChain": {"certificates": [{"rawBytes": b64(cert_der(c))} for c in certs]},
-            "validFor": valid_for(window),
-        }
+        entry = super().trusted_root_entry(valid_for_window)
+        if not include_leaf:
+            del entry["certChain"]["certificates"][0]
+        return entry
 
     def timestamp(
         self,
