@@ -138,6 +138,9 @@ def test_new_bundle_format_and_attest(registry, tmp_path, password):
     assert len(result.stdout.splitlines()) == 2  # the .att layer and the bundle referrer
     assert "predicate type" in one_line_error(run_cli("verify-attestation", "--key", pub, "--insecure-ignore-tlog",
                                                       "--type", "cyclonedx", image))
+    cleaned = run_cli("clean", "--force", image)
+    assert cleaned.code == 0 and "Removed .att, 2 referrer(s)" in cleaned.stderr
+    assert "no signatures found" in one_line_error(run_cli("verify", "--key", pub, "--insecure-ignore-tlog", image))
 
 
 def test_sign_blob_both_formats(tmp_path, password):

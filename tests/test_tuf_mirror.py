@@ -872,9 +872,9 @@ def metadata_bytes(site: Site, role: str, version: int) -> bytes:
 
 SWAPPED = {
     # a validly signed file from another publication put in the mirror
-    "snapshot.json": ("snapshot", 1, "TUF mirror: snapshot.json is version 1, the timestamp names version 3"),
-    "targets.json": ("targets", 1, "TUF mirror: targets.json is version 1, the snapshot names version 3"),
-    "timestamp.json": ("timestamp", 1, "TUF mirror: snapshot.json is version 3, the timestamp names version 1"),
+    "snapshot.json": ("snapshot", 1, "TUF mirror: snapshot.json is version 1, timestamp.json names version 3"),
+    "targets.json": ("targets", 1, "TUF mirror: targets.json is version 1, snapshot.json names version 3"),
+    "timestamp.json": ("timestamp", 1, "TUF mirror: snapshot.json is version 3, timestamp.json names version 1"),
     "root_history/2.root.json": ("root", 3, "TUF mirror: root version 3 does not follow version 1"),
     "root.json": ("root", 2, "TUF mirror: root.json is not the last root of the verified chain"),
 }

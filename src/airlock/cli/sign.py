@@ -34,6 +34,15 @@ def _image_flags(parser: argparse.ArgumentParser) -> None:
     bool_flag(parser, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
 
 
+def _offline_flags(parser: argparse.ArgumentParser) -> None:
+    """cosign's Rekor and confirmation flags: offline there is nothing to upload or confirm."""
+    from airlock.cli import bool_flag
+
+    bool_flag(parser, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted")
+    bool_flag(parser, "--yes", "accepted for cosign compatibility (nothing to confirm offline)")
+    parser.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     from airlock.cli import bool_flag, common
 
@@ -58,10 +67,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
                       "no certificate; nothing is written)")
     sign.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle here (--new-bundle-format)")
-    bool_flag(sign, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted", default=False)
+    _offline_flags(sign)
     bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (cosign v3) instead of a .sig layer")
-    bool_flag(sign, "--yes", "accepted for cosign compatibility (nothing to confirm offline)")
-    sign.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
     _image_flags(sign)
     sign.set_defaults(run=run_sign)
 
@@ -75,9 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     blob.add_argument("--output-signature", "--output", dest="output_signature", metavar="FILE",
                       help="write the signature here")
     bool_flag(blob, "--b64", "base64-encode the printed/written signature", default=True)
-    bool_flag(blob, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted", default=False)
-    bool_flag(blob, "--yes", "accepted for cosign compatibility")
-    blob.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
+    _offline_flags(blob)
     blob.set_defaults(run=run_sign_blob)
 
     attach = commands.add_parser("attach", help="attach a signature made elsewhere (attach signature IMAGE)")
@@ -99,9 +104,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     attest.add_argument("--predicate", required=True, metavar="FILE")
     attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
     bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer")
-    bool_flag(attest, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted", default=False)
-    bool_flag(attest, "--yes", "accepted for cosign compatibility")
-    attest.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
+    _offline_flags(attest)
     _image_flags(attest)
     attest.set_defaults(run=run_attest)
 
@@ -369,15 +372,13 @@ def run_clean(args: argparse.Namespace) -> int:
         answer = input(f"Remove the {args.type} material of {args.image}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise UsageError("not confirmed; nothing removed")
-    suffixes = {"all": ("sig", "att"), "signature": ("sig",), "attestation": ("att",), "sbom": ()}[args.type]
+    suffixes = {"all": ("sig", "att", "sbom"), "signature": ("sig",), "attestation": ("att",),
+                "sbom": ("sbom",)}[args.type]
     for target, digest, name in _targets(args, [args.image]):
-        removed = [suffix for suffix in suffixes if target.delete(digest, suffix)]
-        if args.type in ("all", "sbom") and hasattr(target, "client"):
-            from airlock.oci.reference import signature_tag
-
-            found = target.client.head_manifest(target.registry, target.repository, signature_tag(digest, "sbom"))
-            if found is not None:
-                target.client.delete_manifest(target.registry, target.repository, found.digest)
-                removed.append("sbom")
-        _say(f"Removed {', '.join('.' + r for r in removed) or 'nothing'} for {name}@{digest}")
+        removed = ["." + suffix for suffix in suffixes if target.delete(digest, suffix)]
+        if args.type == "all":
+            bundles = target.delete_referrers(digest)
+            if bundles:
+                removed.append(f"{bundles} referrer(s)")
+        _say(f"Removed {', '.join(removed) or 'nothing'} for {name}@{digest}")
     return 0

@@ -65,25 +65,20 @@ def _artifact(text: str):
     return Artifact.from_path(text)
 
 
-def _read(path: str, flag: str) -> bytes:
-    from airlock.cli.common import read_file
-
-    return read_file(path, flag)
-
-
 def _material(args: argparse.Namespace):
     import base64
     import binascii
 
     from cryptography import x509
 
+    from airlock.cli.common import read_file
     from airlock.errors import FormatError, UsageError
     from airlock.formats.bundle import parse_signature_file
     from airlock.verify.material import Material, MessageSignature
 
-    material = parse_signature_file(_read(args.bundle, "--bundle")) if args.bundle else None
+    material = parse_signature_file(read_file(args.bundle, "--bundle")) if args.bundle else None
     if args.signature:
-        raw = _read(args.signature, "--signature") if os.path.exists(args.signature) else args.signature.encode()
+        raw = read_file(args.signature, "--signature") if os.path.exists(args.signature) else args.signature.encode()
         try:
             signature = base64.b64decode(raw.strip(), validate=True)
         except (binascii.Error, ValueError):
@@ -93,7 +88,7 @@ def _material(args: argparse.Namespace):
     if material is None:
         raise UsageError("nothing to verify: pass --bundle (or --signature)")
     if args.certificate:
-        data = _read(args.certificate, "--certificate")
+        data = read_file(args.certificate, "--certificate")
         try:
             pem = b"-----BEGIN" in data
             leaf = x509.load_pem_x509_certificate(data) if pem else x509.load_der_x509_certificate(data)
@@ -101,7 +96,7 @@ def _material(args: argparse.Namespace):
             raise FormatError(f"--certificate {args.certificate}: not a certificate") from exc
         chain = [leaf]
         if args.certificate_chain:
-            chain += x509.load_pem_x509_certificates(_read(args.certificate_chain, "--certificate-chain"))
+            chain += x509.load_pem_x509_certificates(read_file(args.certificate_chain, "--certificate-chain"))
         material = material._replace(certificate_chain=tuple(chain))
     return material
 

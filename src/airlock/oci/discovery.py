@@ -14,12 +14,11 @@ from typing import NamedTuple, Protocol
 
 from airlock.errors import FormatError
 from airlock.formats.cosign import Layer
+from airlock.oci.layout import MAX_LAYER_SIZE, MAX_MANIFEST_SIZE
 from airlock.oci.reference import signature_tag
 
 BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
-MAX_LAYERS = 1000
-MAX_PAYLOAD = 128 * 1024 * 1024
-MAX_MANIFEST = 4 * 1024 * 1024
+MAX_LAYERS = 1000  # signatures honoured per manifest, as cosign
 
 
 class ImageSource(Protocol):
@@ -78,7 +77,7 @@ def legacy_layers(source: ImageSource, digest: str, suffix: str = "sig") -> list
     found = []
     for index, item in enumerate(layers):
         layer_digest, media_type, size, annotations = _descriptor(item, tag)
-        payload = source.blob(layer_digest, size, MAX_PAYLOAD)
+        payload = source.blob(layer_digest, size, MAX_LAYER_SIZE)
         found.append(Found(f"{tag} layer {index}", layer=Layer(media_type, payload, dict(annotations))))
     return found
 
@@ -101,5 +100,5 @@ def bundle_referrers(source: ImageSource, digest: str) -> list[Found]:
         if len(layers) != 1:
             raise FormatError(f"referrer {referrer_digest}: expected exactly one bundle layer")
         layer_digest, _, size, _ = _descriptor(layers[0], f"referrer {referrer_digest}")
-        found.append(Found(f"referrer {referrer_digest}", bundle=source.blob(layer_digest, size, MAX_MANIFEST)))
+        found.append(Found(f"referrer {referrer_digest}", bundle=source.blob(layer_digest, size, MAX_MANIFEST_SIZE)))
     return found

@@ -75,6 +75,18 @@ class RegistryTarget:
         self.client.delete_manifest(self.registry, self.repository, found.digest)
         return True
 
+    def delete_referrers(self, digest: str) -> int:
+        """Delete every referrer of ``digest`` and the referrers fallback index, if any."""
+        from airlock.oci.registry import referrers_tag
+
+        found = self.client.referrers(self.registry, self.repository, digest)
+        for referrer in found:
+            self.client.delete_manifest(self.registry, self.repository, referrer["digest"])
+        fallback = self.client.head_manifest(self.registry, self.repository, referrers_tag(digest))
+        if fallback is not None:
+            self.client.delete_manifest(self.registry, self.repository, fallback.digest)
+        return len(found)
+
     def add_referrer(self, digest: str, manifest: bytes, blobs: list[bytes], artifact_type: str) -> str:
         for blob in blobs:
             self.client.put_blob(self.registry, self.repository, blob)
@@ -98,7 +110,9 @@ class LayoutTarget:
         self.layout = layout
 
     def _entry(self, digest: str, suffix: str, index: dict | None = None) -> dict | None:
-        kind = {"sig": oci.KIND_SIGS, "att": oci.KIND_ATTS}[suffix]
+        kind = {"sig": oci.KIND_SIGS, "att": oci.KIND_ATTS}.get(suffix)
+        if kind is None:
+            return None  # a layout has no .sbom attachments
         for entry in (index or self.layout.read_index())["manifests"]:
             notes = entry.get("annotations") or {}
             if notes.get(oci.KIND) == kind and notes.get(SUBJECT, digest) == digest:
@@ -132,6 +146,16 @@ class LayoutTarget:
         index["manifests"] = [e for e in index["manifests"] if e["digest"] != old["digest"]]
         self.layout.write_index(index)
         return True
+
+    def delete_referrers(self, digest: str) -> int:
+        index = self.layout.read_index()
+        keep = [e for e in index["manifests"] if not ((e.get("annotations") or {}).get(SUBJECT) == digest
+                                                      and oci.KIND not in (e.get("annotations") or {}))]
+        removed = len(index["manifests"]) - len(keep)
+        if removed:
+            index["manifests"] = keep
+            self.layout.write_index(index)
+        return removed
 
     def add_referrer(self, digest: str, manifest: bytes, blobs: list[bytes], artifact_type: str) -> str:
         for blob in (*blobs, manifest):

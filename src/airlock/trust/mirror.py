@@ -80,6 +80,23 @@ def _check_signed(delegator, role: str, metadata, what: str) -> None:
         raise TufError(f"TUF mirror: {what} is not signed by a threshold of {role} keys") from exc
 
 
+def _load_listed(directory: str, root, role: str, meta, parent: str):
+    """A role's metadata, signed by its keys, with the version (and any length and hashes) that
+    ``parent`` lists for it."""
+    from tuf.api.exceptions import LengthOrHashMismatchError
+
+    metadata, data = _load(os.path.join(directory, f"{role}.json"), role)
+    _check_signed(root, role, metadata, f"{role}.json")
+    if metadata.signed.version != meta.version:
+        raise TufError(f"TUF mirror: {role}.json is version {metadata.signed.version}, {parent} names version "
+                       f"{meta.version}")
+    try:
+        meta.verify_length_and_hashes(data)
+    except LengthOrHashMismatchError as exc:
+        raise TufError(f"TUF mirror: {role}.json does not match the length or hashes in {parent}") from exc
+    return metadata
+
+
 def verify_mirror(root: str | None = None, *, now: datetime | None = None,
                   max_age: timedelta | None = None) -> Mirror:
     """Re-verify the mirror under ``root`` (``$TUF_ROOT``) at ``now``; raise ``TufError`` if it fails."""
@@ -120,28 +137,11 @@ def verify_mirror(root: str | None = None, *, now: datetime | None = None,
     # 2. timestamp -> snapshot -> targets
     timestamp, _ = _load(os.path.join(directory, "timestamp.json"), "timestamp")
     _check_signed(trusted, "timestamp", timestamp, "timestamp.json")
-    snapshot_meta = timestamp.signed.snapshot_meta
-    snapshot, snapshot_bytes = _load(os.path.join(directory, "snapshot.json"), "snapshot")
-    _check_signed(trusted, "snapshot", snapshot, "snapshot.json")
-    if snapshot.signed.version != snapshot_meta.version:
-        raise TufError(f"TUF mirror: snapshot.json is version {snapshot.signed.version}, the timestamp "
-                       f"names version {snapshot_meta.version}")
-    try:
-        snapshot_meta.verify_length_and_hashes(snapshot_bytes)
-    except LengthOrHashMismatchError as exc:
-        raise TufError("TUF mirror: snapshot.json does not match the length or hashes in timestamp.json") from exc
+    snapshot = _load_listed(directory, trusted, "snapshot", timestamp.signed.snapshot_meta, "timestamp.json")
     targets_meta = snapshot.signed.meta.get("targets.json")
     if targets_meta is None:
         raise TufError("TUF mirror: snapshot.json does not list targets.json")
-    targets, targets_bytes = _load(os.path.join(directory, "targets.json"), "targets")
-    _check_signed(trusted, "targets", targets, "targets.json")
-    if targets.signed.version != targets_meta.version:
-        raise TufError(f"TUF mirror: targets.json is version {targets.signed.version}, the snapshot "
-                       f"names version {targets_meta.version}")
-    try:
-        targets_meta.verify_length_and_hashes(targets_bytes)
-    except LengthOrHashMismatchError as exc:
-        raise TufError("TUF mirror: targets.json does not match the length or hashes in snapshot.json") from exc
+    targets = _load_listed(directory, trusted, "targets", targets_meta, "snapshot.json")
     roles += [
         RoleExpiry("timestamp", timestamp.signed.version, timestamp.signed.expires, verified_at, "when verified"),
         RoleExpiry("snapshot", snapshot.signed.version, snapshot.signed.expires, verified_at, "when verified"),
