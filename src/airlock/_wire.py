@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,49 @@ from airlock.errors import FormatError
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
+
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting any untrusted JSON document may have; Sigstore's formats need fewer than 12."""
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_CLOSE = str.maketrans("[{]}", "(())")
+
+
+def loads(data: bytes | str, what: str, *, max_depth: int = MAX_JSON_DEPTH, **hooks: Any) -> Any:
+    """Parse untrusted JSON: any decoding error, or nesting deeper than ``max_depth``, is a ``FormatError``.
+
+    ``json.loads`` itself recurses (a document nested 100,000 deep is a ``RecursionError``), and
+    everything downstream walks what it returns, so the depth is bounded here, for every parse.
+    ``hooks`` go to ``json.loads`` (``object_pairs_hook``, ``parse_constant``).
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        document = json.loads(text, **hooks)
+    except RecursionError:
+        raise FormatError(f"{what}: JSON nested deeper than {max_depth} levels") from None
+    except FormatError:
+        raise
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise FormatError(f"{what}: not valid JSON ({_first_line(exc)})") from None
+    if text.count("[") + text.count("{") > max_depth:  # only then can the nesting be deeper
+        _check_depth(text, what, max_depth)
+    return document
+
+
+def _check_depth(text: str, what: str, max_depth: int) -> None:
+    """Peel the innermost bracket pairs, one level a pass: ``str.replace`` does not rescan what it made."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).translate(_CLOSE)  # the text parsed: strings close
+    for _ in range(max_depth):
+        brackets = brackets.replace("()", "")
+        if not brackets:
+            return
+    raise FormatError(f"{what}: JSON nested deeper than {max_depth} levels")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def b64decode(value: Any, what: str) -> bytes:
