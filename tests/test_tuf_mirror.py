@@ -229,19 +229,22 @@ def test_root_rotation_with_threshold_changes_is_followed(site: Site) -> None:
     assert mirror.roles[0][:2] == ("root", 3)
 
     record = site.initialize(repo.root_bytes(2))  # bootstrapping from a later root works too
-    assert (record["bootstrapRootVersion"], record["rootVersion"]) == (2, 3)
-    # the history still holds root v1 from the previous mirror (ngclient's cache): harmless, offline
-    # verification starts at the bootstrap root; every root in it is the one the repository signed
+    # over an installed mirror the anchor stays the root first installed (v1): the update had to
+    # chain from the installed root v3, whatever --root said
+    assert (record["bootstrapRootVersion"], record["rootVersion"]) == (1, 3)
     assert sorted(p.name for p in history.iterdir()) == ["1.root.json", "2.root.json", "3.root.json"]
     assert all((history / f"{v}.root.json").read_bytes() == repo.root_bytes(v) for v in (1, 2, 3))
     assert (site.metadata / "root.json").read_bytes() == repo.root_bytes(3)
     mirror = verify_mirror(str(site.tuf_root))
     assert mirror.roles[0][:2] == ("root", 3)
+    assert (mirror.anchor_version, mirror.anchor_sha256) == (1, hashlib.sha256(repo.root_bytes(1)).hexdigest())
 
-    flip_byte(history / "1.root.json")  # below the bootstrap root: not part of the verified chain
+    flip_byte(history / "2.root.json")  # a root of the chain
+    assert offline_refused(site) == not_signed("root version 2 (by the previous root)", "root")
+    (history / "2.root.json").write_bytes(repo.root_bytes(2))
     verify_mirror(str(site.tuf_root))
-    flip_byte(history / "2.root.json")  # the bootstrap root itself is
-    assert offline_refused(site) == not_signed("the bootstrap root (version 2)", "root")
+    flip_byte(history / "1.root.json")  # the bootstrap root itself
+    assert offline_refused(site) == not_signed("the bootstrap root (version 1)", "root")
 
 
 BROKEN_ROTATIONS = {
@@ -763,7 +766,8 @@ def test_cli_refuses_a_root_over_512000_bytes(site: Site, tmp_path: Path) -> Non
     root_file.write_bytes(root + b" " * (512_000 - len(root)))
     result = run_cli("initialize", "--mirror", site.url, "--root", root_file, "--tuf-root", site.tuf_root)
     assert result.code == 0, result.stderr
-    assert (site.metadata / "root_history" / "1.root.json").read_bytes() == root_file.read_bytes()
+    # the same root (same signed content) over the installed mirror: the installed anchor is kept
+    assert (site.metadata / "root_history" / "1.root.json").read_bytes() == root
     verify_mirror(str(site.tuf_root))
 
 

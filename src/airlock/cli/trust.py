@@ -15,13 +15,34 @@ A failed update leaves the previous mirror intact.
 
   airlock initialize --mirror https://tuf-repo-cdn.sigstore.dev --root root.json
   airlock initialize --mirror file:///media/usb/tuf-repository --root 5.root.json
+
+Trust anchor: the first initialize makes --root the anchor, and prints its SHA-256. Over an
+installed mirror the repository must chain from the installed mirror's newest root (every new
+root signed by a threshold of the previous root's keys and of its own) and the anchor stays; a
+repository with another root lineage is refused unless you pass --replace-anchor (a warning says
+so) or remove the mirror. Pin the anchor outside $TUF_ROOT, so that whoever can write $TUF_ROOT
+cannot swap it: set AIRLOCK_TUF_ROOT_SHA256=<sha256>, or write the SHA-256 into
+$XDG_CONFIG_HOME/airlock/trust-anchor (default ~/.config/airlock/trust-anchor). Every command
+that uses the mirror (verify, verify-blob, trust status/export/import, initialize) then refuses
+a mirror whose bootstrap root has another SHA-256.
+"""
+
+IMPORT_HELP = """\
+Check an archive made by `airlock trust export` against its SHA-256 manifest and install it. A
+mirror is re-verified offline, and must chain by TUF's rules from the installed mirror's newest
+root (it keeps the installed trust anchor); one from another root lineage is refused. With no
+mirror installed, --root FILE makes the archive chain from FILE (the new anchor). To move to
+another lineage on purpose: --replace-anchor --root FILE (a warning says so). The anchor must
+match the pin (AIRLOCK_TUF_ROOT_SHA256 or $XDG_CONFIG_HOME/airlock/trust-anchor), if set.
 """
 
 STATUS_HELP = """\
 Report every expiry that matters in the trust root and exit with a monitoring code:
 0 all fine, 1 warning (something in use expires within --warn-days, or the mirror is older than
 --warn-age), 2 critical (expired, fails offline re-verification, older than --max-age, or no
-Fulcio CA / Rekor log / CT log valid now).
+Fulcio CA / Rekor log / CT log valid now). It shows the mirror's trust anchor (the SHA-256 of the
+root it was bootstrapped from) and whether it is pinned (AIRLOCK_TUF_ROOT_SHA256 or
+$XDG_CONFIG_HOME/airlock/trust-anchor); a mirror that does not match the pin is critical.
 """
 
 
@@ -35,6 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--root-checksum", metavar="SHA256", help="expected SHA-256 of the --root file")
     parser.add_argument("--tuf-root", metavar="DIR", help="where to store the mirror (default $TUF_ROOT or "
                         "~/.sigstore/root)")
+    parser.add_argument("--replace-anchor", action="store_true",
+                        help="make --root the new trust anchor even if the installed mirror has another root lineage")
     parser.set_defaults(run=run_initialize)
 
     trust = commands.add_parser("trust", help="trust root status, export and import")
@@ -69,11 +92,30 @@ def run_initialize(args: argparse.Namespace) -> int:
         raise UsageError(f"--root {args.root}: larger than 512000 bytes, the most a TUF root may be")
     if args.root_checksum and hashlib.sha256(root).hexdigest() != args.root_checksum.lower():
         raise UsageError(f"--root {args.root}: SHA-256 does not match --root-checksum")
-    record = initialize(args.mirror, root, args.tuf_root,
+    if args.replace_anchor:
+        _warn_replace(args.root, root)
+    record = initialize(args.mirror, root, args.tuf_root, replace_anchor=args.replace_anchor,
                         progress=lambda message: print(message, file=sys.stderr))
     print(f"Mirrored {args.mirror}: root v{record['bootstrapRootVersion']} -> v{record['rootVersion']}, "
           f"targets {', '.join(record['targets'])}; verified {record['verifiedAt']}", file=sys.stderr)
+    _say_anchor(record["bootstrapRootVersion"], record["anchorSha256"])
     return 0
+
+
+def _warn_replace(path: str, root: bytes) -> None:
+    import hashlib
+
+    print(f"WARNING: --replace-anchor: the installed mirror's root lineage is not checked; {path} (SHA-256 "
+          f"{hashlib.sha256(root).hexdigest()}) becomes the trust anchor", file=sys.stderr)
+
+
+def _say_anchor(version: int, sha256: str) -> None:
+    from airlock.trust.layout import PIN_ENV, pin_file, pinned_anchor
+
+    pin = pinned_anchor()
+    how = (f"pinned by {pin.source}" if pin else
+           f"pin it: {PIN_ENV}={sha256} or write it into {pin_file()}")
+    print(f"Trust anchor: root v{version} SHA-256 {sha256} ({how})", file=sys.stderr)
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -142,10 +184,15 @@ def register_more(commands: argparse._SubParsersAction, trust_commands: argparse
     export.add_argument("--trusted-root", metavar="FILE", help="pack this trusted_root.json instead of the mirror")
     export.add_argument("--tuf-root", metavar="DIR", help="mirror directory (default $TUF_ROOT or ~/.sigstore/root)")
     export.set_defaults(run=run_export)
-    imp = trust_commands.add_parser("import", help="check an archive's SHA-256 manifest and install it")
+    imp = trust_commands.add_parser("import", help="check an archive's SHA-256 manifest and install it",
+                                    description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     imp.add_argument("archive", metavar="FILE")
     imp.add_argument("--tuf-root", metavar="DIR", help="install a mirror here (default $TUF_ROOT or ~/.sigstore/root)")
     imp.add_argument("--out", metavar="FILE", help="where to write a trusted root (default ./trusted_root.json)")
+    imp.add_argument("--root", metavar="FILE", help="a TUF root.json the mirror must chain from (the anchor if "
+                     "no mirror is installed, or with --replace-anchor)")
+    imp.add_argument("--replace-anchor", action="store_true",
+                     help="anchor to --root even if the installed mirror has another root lineage")
     imp.set_defaults(run=run_import)
 
 
@@ -211,9 +258,26 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from airlock.errors import UsageError
     from airlock.trust.pack import import_
 
-    manifest = import_(args.archive, tuf_root=args.tuf_root, out=args.out)
+    root = None
+    if args.root:
+        try:
+            with open(args.root, "rb") as handle:
+                root = handle.read(512_001)
+        except OSError as exc:
+            raise UsageError(f"--root {args.root}: {exc.strerror or exc}") from exc
+        if len(root) > 512_000:
+            raise UsageError(f"--root {args.root}: larger than 512000 bytes, the most a TUF root may be")
+    if args.replace_anchor:
+        if root is None:
+            raise UsageError("--replace-anchor needs --root FILE, the new root to anchor to")
+        _warn_replace(args.root, root)
+    manifest = import_(args.archive, tuf_root=args.tuf_root, out=args.out, root=root,
+                       replace_anchor=args.replace_anchor)
     where = "the TUF mirror" if manifest["kind"] == "tuf-mirror" else (args.out or "trusted_root.json")
     print(f"Imported {len(manifest['files'])} files into {where}; every SHA-256 matched", file=sys.stderr)
+    if manifest["kind"] == "tuf-mirror":
+        _say_anchor(manifest["anchor"]["rootVersion"], manifest["anchor"]["sha256"])
     return 0

@@ -10,26 +10,77 @@ $TUF_ROOT/<host-dir>/targets/trusted_root.json  (and the other targets fetched)
 $TUF_ROOT/<host-dir>/airlock-mirror.json        airlock's record: when, from where, which root
 ```
 The root history and airlock's record are what lets the disconnected side re-verify the whole
-mirror offline, starting from the root the operator bootstrapped from.
+mirror offline, starting from the root the operator bootstrapped from (the *trust anchor*: the
+record's ``bootstrapRootVersion`` in ``root_history``). Updates and imports keep the anchor: a
+new mirror must chain from the installed one's newest root by TUF's rules, so the anchor only
+changes when the operator says so (``--replace-anchor``).
+
+Whoever can write ``$TUF_ROOT`` could still replace all of it, anchor included; the operator pins
+the anchor outside the mirror with its SHA-256 (``pinned_anchor``): the environment variable
+``AIRLOCK_TUF_ROOT_SHA256``, else the file ``$XDG_CONFIG_HOME/airlock/trust-anchor`` (default
+``~/.config/airlock/trust-anchor``; one line, ``#`` comments allowed).
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import tempfile
-from typing import Any
+from typing import Any, NamedTuple
 
 from airlock.errors import AirlockError
 
 RECORD = "airlock-mirror.json"
 DEFAULT_TARGETS = ("trusted_root.json", "signing_config.v0.2.json")
 REQUIRED_TARGET = "trusted_root.json"
+PIN_ENV = "AIRLOCK_TUF_ROOT_SHA256"
 
 
 class TufError(AirlockError):
     """A TUF repository or mirror that cannot be trusted, with the reason."""
+
+
+class Pin(NamedTuple):
+    sha256: str
+    source: str  # where it was set: the environment variable or the file
+
+
+def pin_file() -> str:
+    """``$XDG_CONFIG_HOME/airlock/trust-anchor`` (``~/.config/airlock/trust-anchor`` by default)."""
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(config, "airlock", "trust-anchor")
+
+
+def pinned_anchor() -> Pin | None:
+    """The SHA-256 the operator pinned the mirror's bootstrap root to, or None if nothing is pinned.
+
+    ``$AIRLOCK_TUF_ROOT_SHA256`` wins over the file. A pin that is set but is not 64 hex digits is an
+    error, never ignored.
+    """
+    value = os.environ.get(PIN_ENV, "")
+    source = PIN_ENV
+    if not value.strip():
+        path = pin_file()
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(4097)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TufError(f"trust anchor pin {path}: {exc.strerror or exc}") from exc
+        try:
+            lines = [line.split("#", 1)[0].strip() for line in data[:4096].decode("ascii").splitlines()]
+        except UnicodeDecodeError:
+            lines = ["?"]
+        lines = [line for line in lines if line]
+        value, source = (lines[0] if len(lines) == 1 else "?" if lines else ""), path
+        if not value:
+            raise TufError(f"trust anchor pin {path}: the file is empty; write the SHA-256 of the bootstrap root")
+    value = value.strip().lower().removeprefix("sha256:")
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise TufError(f"trust anchor pin {source}: not a SHA-256 (64 hex digits)")
+    return Pin(value, source)
 
 
 def tuf_root(path: str | None = None) -> str:
@@ -55,9 +106,12 @@ def read_json(path: str, what: str, limit: int = 1 << 20) -> Any:
         raise TufError(f"{what}: {exc.strerror or exc} ({path})") from exc
     if len(data) > limit:
         raise TufError(f"{what}: larger than {limit} bytes ({path})")
+    from airlock import _wire
+    from airlock.errors import FormatError
+
     try:
-        return json.loads(data)
-    except ValueError as exc:
+        return _wire.loads(data, what)
+    except FormatError as exc:
         raise TufError(f"{what}: not valid JSON ({path})") from exc
 
 

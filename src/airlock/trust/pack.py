@@ -135,15 +135,25 @@ def read(path: str) -> tuple[dict, dict[str, bytes]]:
 
 
 def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
-            now: datetime | None = None) -> dict:
-    """Check the archive, then install the mirror (re-verified) or write the trusted root."""
-    from airlock.trust import layout
-    from airlock.trust.mirror import refuse_rollback, role_versions, verify_mirror
+            now: datetime | None = None, root: bytes | None = None, replace_anchor: bool = False) -> dict:
+    """Check the archive, then install the mirror (re-verified) or write the trusted root.
 
+    A mirror's own bootstrap root proves nothing (it comes with the archive): the mirror must chain,
+    by TUF's rules, from the installed mirror's newest root (and keeps the installed anchor), and
+    from ``root`` if the operator names one (which then becomes the anchor when nothing is
+    installed). ``replace_anchor=True`` (needs ``root``) drops the installed lineage, as if that
+    mirror had been removed. The anchor must match the operator's pin, if one is set.
+    """
+    from airlock.trust import layout
+
+    if replace_anchor and root is None:
+        raise TufError("trust import: --replace-anchor needs --root FILE, the new root to anchor to")
     manifest, files = read(path)
     if manifest["kind"] == "trusted-root":
         from airlock.trust.trusted_root import TrustedRoot
 
+        if root is not None or replace_anchor:
+            raise TufError("trust import: --root and --replace-anchor apply to a TUF mirror, not a trusted root")
         data = files.get("trusted_root.json")
         if data is None or len(files) != 1:
             raise TufError("trust import: a trusted-root archive holds exactly trusted_root.json")
@@ -157,6 +167,7 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
         os.replace(temp, target)
         return manifest
     root_dir = os.path.abspath(layout.tuf_root(tuf_root))
+    installed = None if replace_anchor else _installed_lineage(root_dir)
     parent = os.path.dirname(root_dir)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".airlock-tuf-", dir=parent)
@@ -166,17 +177,44 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             with open(destination, "wb") as output:
                 output.write(data)
-        mirror = verify_mirror(staging, now=now)
-        if os.path.exists(os.path.join(root_dir, "remote.json")):
-            try:
-                _, previous = layout.mirror_dir(root_dir)
-            except TufError:
-                previous = ""
-            if previous:
-                refuse_rollback(role_versions(previous), role_versions(mirror.directory))
-        layout.swap_in(staging, root_dir)
+        mirror = _install(staging, root_dir, installed, root, now)
         staging = ""
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
-    return manifest
+    return {**manifest, "anchor": {"rootVersion": mirror.anchor_version, "sha256": mirror.anchor_sha256}}
+
+
+def _installed_lineage(root_dir: str) -> list[bytes] | None:
+    from airlock.trust.mirror import installed_lineage
+
+    return installed_lineage(root_dir)
+
+
+def _install(staging: str, root_dir: str, installed: list[bytes] | None, root: bytes | None,
+             now: datetime | None):
+    """Anchor the mirror unpacked in ``staging``, re-verify it from that anchor, and swap it in."""
+    from airlock.trust import layout
+    from airlock.trust.mirror import chain_from, graft, refuse_rollback, role_versions, verify_mirror
+
+    mirror = verify_mirror(staging, now=now, pin=False)  # consistent in itself; the anchor comes next
+    anchor = None
+    if root is not None:
+        try:
+            from tuf.api.metadata import Metadata
+
+            Metadata.from_bytes(root).signed.version  # noqa: B018 - parses, or says it does not
+        except Exception as exc:
+            raise TufError("trust import: --root is not a TUF root") from exc
+        chain_from(root, mirror.directory, "the archive")
+        anchor = [root]
+    if installed:
+        chain_from(installed[-1], mirror.directory, "the archive")
+        anchor = installed
+    if anchor:
+        graft(mirror.directory, anchor)
+    mirror = verify_mirror(staging, now=now)  # the whole chain from the anchor, and the pin
+    if installed:
+        refuse_rollback(role_versions(layout.mirror_dir(root_dir)[1]), role_versions(mirror.directory))
+    layout.swap_in(staging, root_dir)
+    return mirror

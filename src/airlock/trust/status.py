@@ -44,6 +44,7 @@ class Report(NamedTuple):
     mirror_url: str | None = None
     mirror_verified_at: datetime | None = None
     retired: tuple[str, ...] = ()  # the problems that only say nothing is valid *now*
+    anchor: tuple[int, str, str | None] | None = None  # the mirror's bootstrap root: version, SHA-256, pinned by
 
     @property
     def verdict(self) -> str:
@@ -143,8 +144,11 @@ def judge(root: TrustedRoot, mirror: Mirror | None, *, now: datetime, warn_days:
             level = CRITICAL
             problems.append(f"no {label} in the trusted root is valid now")
             retired.append(problems[-1])
+    anchor = None
+    if mirror is not None and mirror.anchor_sha256:
+        anchor = (mirror.anchor_version, mirror.anchor_sha256, mirror.pin.source if mirror.pin else None)
     return Report(now, level, tuple(items), tuple(problems), mirror.url if mirror else None,
-                  mirror.verified_at if mirror else None, tuple(retired))
+                  mirror.verified_at if mirror else None, tuple(retired), anchor)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -158,6 +162,9 @@ def to_json(report: Report) -> dict:
         "now": _ts(report.now),
         "mirror": {"url": report.mirror_url, "verifiedAt": _ts(report.mirror_verified_at)} if report.mirror_url
         else None,
+        "anchor": None if report.anchor is None else {
+            "rootVersion": report.anchor[0], "sha256": report.anchor[1], "pinned": report.anchor[2] is not None,
+            "pinnedBy": report.anchor[2]},
         "problems": list(report.problems),
         "items": [{"kind": i.kind, "name": i.name, "start": _ts(i.start), "end": _ts(i.end), "state": i.state,
                    "daysLeft": None if i.end is None else round(i.days_left(report.now), 2), "note": i.note}
@@ -169,6 +176,12 @@ def to_text(report: Report) -> str:
     lines = [f"Trust status at {_ts(report.now)}: {report.verdict.upper()}"]
     if report.mirror_url:
         lines.append(f"TUF mirror {report.mirror_url}, verified {_ts(report.mirror_verified_at)}")
+    if report.anchor:
+        from airlock.trust.layout import PIN_ENV
+
+        version, sha256, source = report.anchor
+        pinned = f"pinned by {source}" if source else f"not pinned; set {PIN_ENV} to pin it"
+        lines.append(f"Trust anchor: root v{version} SHA-256 {sha256} ({pinned})")
     for item in report.items:
         left = item.days_left(report.now)
         when = "no end" if item.end is None else f"ends {_ts(item.end)} ({left:+.1f} days)"

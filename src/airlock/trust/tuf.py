@@ -7,6 +7,12 @@ hashes. All of it is written into a fresh directory beside ``$TUF_ROOT``; only w
 verified is that directory swapped in, so a failed update leaves the previous mirror intact.
 
 The mirror URL may be ``http(s)://`` or ``file://`` (a repository copied onto removable media).
+
+Over an installed mirror, the new one must chain from the installed mirror's newest root by TUF's
+rules (``mirror.chain_from``) and keeps its anchor (the root first bootstrapped from), whatever
+``--root`` says; a repository with another root lineage is refused. ``replace_anchor=True`` is
+the operator's explicit choice of a new lineage: the installed mirror is treated as absent and
+``root_json`` becomes the anchor. Either way the anchor must match the operator's pin, if set.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
 from airlock.trust.layout import DEFAULT_TARGETS, RECORD, REQUIRED_TARGET, TufError, host_dir, swap_in, tuf_root
-from airlock.trust.mirror import refuse_rollback, role_versions, verify_mirror
+from airlock.trust.mirror import chain_from, graft, installed_lineage, refuse_rollback, role_versions, verify_mirror
 
 
 def _fetcher():
@@ -75,11 +81,13 @@ def _reason(exc: Exception) -> str:
 
 
 def initialize(mirror: str, root_json: bytes, destination: str | None = None,
-               targets: tuple[str, ...] = DEFAULT_TARGETS, progress=None) -> dict:
+               targets: tuple[str, ...] = DEFAULT_TARGETS, progress=None, *, replace_anchor: bool = False) -> dict:
     """Verify ``mirror`` from ``root_json`` and install it under ``destination`` (``$TUF_ROOT``).
 
-    Returns airlock's record of the mirror. Raises ``TufError`` naming the failed check.
+    Returns airlock's record of the mirror, plus ``anchorSha256``. Raises ``TufError`` naming the
+    failed check.
     """
+
     from tuf.api import exceptions
     from tuf.api.metadata import Metadata
     from tuf.ngclient import Updater
@@ -98,8 +106,10 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         metadata = os.path.join(staging, host_dir(mirror))
         target_dir = os.path.join(metadata, "targets")
         os.makedirs(target_dir)
-        previous = _installed(root_dir) or os.path.join(root_dir, host_dir(mirror))
-        _seed_cache(previous, metadata)
+        installed = None if replace_anchor else installed_lineage(root_dir)
+        previous = (_installed(root_dir) or os.path.join(root_dir, host_dir(mirror))) if installed else ""
+        if previous:
+            _seed_cache(previous, metadata)
         try:
             bootstrap_version = Metadata.from_bytes(root_json).signed.version
             updater = Updater(metadata, base, target_dir, base + "targets/", fetcher=_fetcher(),
@@ -125,6 +135,9 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
             fetched.append(name)
             say(f"verified target {name}")
         _root_file_not_link(metadata)
+        if installed:
+            chain_from(installed[-1], metadata, f"the repository at {mirror}")
+            bootstrap_version = graft(metadata, installed)
         now = datetime.now(UTC)
         record = {
             "mirror": mirror,
@@ -140,11 +153,12 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
                     {"lastTimestamp": now.isoformat().replace("+00:00", "Z")})
         # What the disconnected side will check is checked here too, before anything is replaced:
         # a mirror that verify_mirror would refuse must never replace a good one.
-        verify_mirror(staging, now=now)
-        refuse_rollback(role_versions(previous), role_versions(metadata))
+        verified = verify_mirror(staging, now=now)
+        if previous:
+            refuse_rollback(role_versions(previous), role_versions(metadata))
         swap_in(staging, root_dir)
         staging = ""
-        return record
+        return {**record, "anchorSha256": verified.anchor_sha256}
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
