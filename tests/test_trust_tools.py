@@ -204,3 +204,22 @@ def test_import_refuses_garbage(tmp_path):
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not an archive")
     assert "is not a gzip'd tar archive" in one_line_error(run_cli("trust", "import", junk))
+
+
+def test_mirror_import_pinned_to_the_public_good_bootstrap_root(mirror_archive, tmp_path, monkeypatch):
+    """The real mirror's anchor is the root it was bootstrapped from (5.root.json); a pin on it holds,
+    any other pin is refused."""
+    anchor = hashlib.sha256(shared(REPOSITORY / "5.root.json").read_bytes()).hexdigest()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("AIRLOCK_TUF_ROOT_SHA256", anchor)
+    result = at("2026-08-27 12:00:00", "trust", "import", str(mirror_archive), tuf_root=tmp_path / "root")
+    assert result.returncode == 0, result.stderr
+    assert f"Trust anchor: root v5 SHA-256 {anchor} (pinned by AIRLOCK_TUF_ROOT_SHA256)" in result.stderr
+    status = at("2026-08-27 12:00:00", "trust", "status", "--json", tuf_root=tmp_path / "root")
+    assert status.returncode == 0 and json.loads(status.stdout)["anchor"]["sha256"] == anchor
+
+    monkeypatch.setenv("AIRLOCK_TUF_ROOT_SHA256", "0" * 64)
+    status = at("2026-08-27 12:00:00", "trust", "status", "--json", tuf_root=tmp_path / "root")
+    assert status.returncode == 2 and json.loads(status.stdout)["problems"] == [
+        f"TUF mirror: trust anchor mismatch: AIRLOCK_TUF_ROOT_SHA256 pins root SHA-256 {'0' * 64}, the mirror's "
+        f"bootstrap root (version 5) has SHA-256 {anchor}"]
