@@ -162,6 +162,29 @@ def test_initialize_from_an_older_root_of_the_same_lineage_keeps_the_anchor(worl
     assert record["anchorSha256"] == sha256(ours.repo.root_bytes(1))
 
 
+def test_initialize_from_a_newer_root_walks_from_the_installed_one(world, tmp_path: Path) -> None:
+    """Installed at v1, --root v3 (downloaded from the CDN today): v2 is fetched and checked from
+    the installed root, and --root must be the repository's v3; a v3 of another lineage is not."""
+    ours, theirs, _ = world
+    for repo in (ours.repo, theirs.repo):
+        repo.rotate_root(new_keys=3, threshold=2)
+        repo.rotate_root()
+        repo.publish()
+    ours.server.serve(ours.repo)
+    before = tree_digest(ours.tuf_root)
+    with pytest.raises(TufError) as caught:
+        initialize(ours.url, theirs.repo.root_bytes(3), str(ours.tuf_root))
+    assert str(caught.value) == (
+        "--root (root version 3) is not the repository's root version 3, which chains from the installed root; "
+        f"{FIX}")
+    assert tree_digest(ours.tuf_root) == before and leftovers(ours.tuf_root) == []
+
+    record = initialize(ours.url, ours.repo.root_bytes(3), str(ours.tuf_root))
+    assert (record["bootstrapRootVersion"], record["rootVersion"]) == (1, 3)
+    history = ours.metadata / "root_history"
+    assert all((history / f"{v}.root.json").read_bytes() == ours.repo.root_bytes(v) for v in (1, 2, 3))
+
+
 # ---------------------------------------------------------------------- 2. rotations
 
 

@@ -731,9 +731,12 @@ def unusable_delegated_target(site: Site) -> None:
 
 # case: (how the repository is broken, what verify_mirror says about the staged mirror)
 UNUSABLE = {
-    # ngclient accepts each of these; the disconnected side would refuse the mirror
-    "bootstrap root over 512000 bytes": (unusable_big_root, "TUF mirror: root metadata is larger than allowed "
-                                                            "({size} bytes)"),
+    # ngclient accepts each of these; the disconnected side would refuse the mirror. Except the first
+    # one now: --root v2 is newer than the installed root v1, so ngclient walks from v1 and refuses
+    # the oversized v2 itself
+    "bootstrap root over 512000 bytes": (unusable_big_root, "TUF update from {url} failed: larger than allowed: "
+                                                            "Downloaded {size} bytes exceeding the maximum allowed "
+                                                            "length of 512000"),
     "trusted_root.json over 16 MiB": (unusable_big_target, "TUF mirror: trusted_root.json is larger than "
                                                            "16777216 bytes"),
     "trusted_root.json delegated": (unusable_delegated_target, "TUF mirror: targets.json has no trusted_root.json"),
@@ -746,9 +749,18 @@ def test_initialize_never_installs_a_mirror_that_fails_offline(site: Site, case:
     would refuse is refused here, and the previous mirror stays, byte for byte, and verifies."""
     breaking, message = UNUSABLE[case]
     bootstrap = breaking(site)
-    assert site.refused(bootstrap) == message.format(size=len(bootstrap or b""))
+    assert site.refused(bootstrap) == message.format(size=len(bootstrap or b""), url=site.url)
     assert site.versions() == {"root": 1, "timestamp": 1, "snapshot": 1, "targets": 1}
     verify_mirror(str(site.tuf_root))
+
+
+def test_oversized_bootstrap_root_on_a_first_initialize(make_site) -> None:
+    """With no mirror installed, ngclient bootstraps from the oversized root as given; the offline
+    check of the staged mirror refuses it."""
+    site = make_site()
+    big = unusable_big_root(site)
+    assert site.refused(big) == f"TUF mirror: root metadata is larger than allowed ({len(big)} bytes)"
+    assert not site.tuf_root.exists()
 
 
 def test_cli_refuses_a_root_over_512000_bytes(site: Site, tmp_path: Path) -> None:

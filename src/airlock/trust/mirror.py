@@ -318,6 +318,18 @@ def chain_from(trusted: bytes, directory: str, what: str) -> None:
             raise TufError("TUF mirror: root.json is not the last root of the verified chain")
 
 
+def in_chain(root: bytes, directory: str, what: str) -> None:
+    """``root`` (which parses) must be the root of its version in the chain staged in ``directory``."""
+    from tuf.api.metadata import Metadata
+
+    version = Metadata.from_bytes(root).signed.version
+    path = os.path.join(directory, "root_history", f"{version}.root.json")
+    if not os.path.isfile(path) or not _same_root(_read(path), Metadata.from_bytes(root)):
+        raise TufError(f"{what} (root version {version}) is not the repository's root version {version}, which "
+                       "chains from the installed root; remove the installed mirror, or replace the anchor "
+                       "explicitly (--replace-anchor)")
+
+
 def graft(directory: str, chain: list[bytes]) -> int:
     """Make ``chain[0]`` the anchor of the mirror staged in ``directory`` (which ``chain_from`` has
     checked continues ``chain[-1]``): the trusted roots go into its root history and its record

@@ -26,7 +26,15 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
 from airlock.trust.layout import DEFAULT_TARGETS, RECORD, REQUIRED_TARGET, TufError, host_dir, swap_in, tuf_root
-from airlock.trust.mirror import chain_from, graft, installed_lineage, refuse_rollback, role_versions, verify_mirror
+from airlock.trust.mirror import (
+    chain_from,
+    graft,
+    in_chain,
+    installed_lineage,
+    refuse_rollback,
+    role_versions,
+    verify_mirror,
+)
 
 
 def _fetcher():
@@ -111,9 +119,14 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         if previous:
             _seed_cache(previous, metadata)
         try:
-            bootstrap_version = Metadata.from_bytes(root_json).signed.version
+            bootstrap, given_version = root_json, Metadata.from_bytes(root_json).signed.version
+            if installed and given_version > Metadata.from_bytes(installed[-1]).signed.version:
+                # a newer --root than the installed root: walk from the installed root (its
+                # successors are fetched and checked), and --root must turn up in that chain
+                bootstrap = installed[-1]
+            bootstrap_version = Metadata.from_bytes(bootstrap).signed.version
             updater = Updater(metadata, base, target_dir, base + "targets/", fetcher=_fetcher(),
-                              bootstrap=root_json)
+                              bootstrap=bootstrap)
         except (exceptions.RepositoryError, ValueError, TypeError, KeyError) as exc:
             raise TufError(f"--root: not a usable TUF root ({_reason(exc)})") from exc
         say(f"verifying {mirror} from root version {bootstrap_version}")
@@ -137,6 +150,8 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         _root_file_not_link(metadata)
         if installed:
             chain_from(installed[-1], metadata, f"the repository at {mirror}")
+            if bootstrap is not root_json:
+                in_chain(root_json, metadata, "--root")
             bootstrap_version = graft(metadata, installed)
         now = datetime.now(UTC)
         record = {
