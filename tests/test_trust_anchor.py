@@ -455,3 +455,61 @@ def test_replace_anchor_still_needs_the_pin(world, tmp_path: Path, monkeypatch) 
     monkeypatch.setenv(PIN_ENV, new)
     assert run_cli(*args).code == 0
     assert verify_mirror(str(ours.tuf_root)).pin.sha256 == new
+
+
+# ---------------------------------------------------------------------- 5. the other refusals
+
+
+def test_import_option_misuse(world, tmp_path: Path) -> None:
+    ours, _, _ = world
+    archive = ours.export(tmp_path / "ours.tar.gz")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b'{"signed": {}}')
+    before = tree_digest(ours.tuf_root)
+    line = one_line_error(run_cli("trust", "import", archive, "--tuf-root", ours.tuf_root, "--root", garbage))
+    assert line == "Error: trust import: --root is not a TUF root"
+    with pytest.raises(TufError) as caught:
+        import_(str(archive), tuf_root=str(ours.tuf_root), replace_anchor=True)
+    assert str(caught.value) == "trust import: --replace-anchor needs --root FILE, the new root to anchor to"
+    assert tree_digest(ours.tuf_root) == before
+
+    trusted_root = tmp_path / "trusted_root.json"
+    trusted_root.write_bytes(ours.repo.target_data["trusted_root.json"])
+    packed = tmp_path / "trusted-root.tar.gz"
+    assert run_cli("trust", "export", "--trusted-root", trusted_root, "--out", packed).code == 0
+    line = one_line_error(run_cli("trust", "import", packed, "--out", tmp_path / "x.json", "--root", ours.root_file))
+    assert line == "Error: trust import: --root and --replace-anchor apply to a TUF mirror, not a trusted root"
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_import_with_root_on_a_fresh_side_anchors_there(world, tmp_path: Path) -> None:
+    ours, _, _ = world
+    ours.repo.rotate_root(new_keys=3, threshold=2)
+    ours.repo.publish()
+    ours.initialize()
+    archive = ours.export(tmp_path / "ours.tar.gz")
+    v2 = tmp_path / "2.root.json"
+    v2.write_bytes(ours.repo.root_bytes(2))
+    fresh = tmp_path / "fresh" / "root"
+    result = run_cli("trust", "import", archive, "--tuf-root", fresh, "--root", v2)
+    assert result.code == 0, result.stderr
+    mirror = verify_mirror(str(fresh))
+    assert (mirror.anchor_version, mirror.anchor_sha256) == (2, sha256(ours.repo.root_bytes(2)))
+
+
+def test_unreadable_remote_json_is_not_treated_as_absent(world, tmp_path: Path) -> None:
+    ours, theirs, _ = world
+    archive = theirs.export(tmp_path / "foreign.tar.gz")
+    (ours.tuf_root / "remote.json").write_text("{}")
+    line = one_line_error(run_cli("trust", "import", archive, "--tuf-root", ours.tuf_root))
+    assert line == (f"Error: the installed mirror is unreadable (TUF mirror: {ours.tuf_root}/remote.json names no "
+                    "mirror); remove the installed mirror, or replace its anchor explicitly (--replace-anchor)")
+
+
+def test_unreadable_pin_file(world, tmp_path: Path, monkeypatch, no_pin: Path) -> None:
+    ours, _, artifact = world
+    no_pin.mkdir(parents=True)  # a directory where the file should be
+    line = one_line_error(verify_blob(ours.tuf_root, artifact, ours.bundle(tmp_path, artifact), monkeypatch))
+    assert line == f"Error: trust anchor pin {no_pin}: Is a directory"
+    status = run_cli("trust", "status", "--tuf-root", ours.tuf_root)
+    assert status.code == CRITICAL and f"  ! trust anchor pin {no_pin}: Is a directory" in status.stdout.splitlines()

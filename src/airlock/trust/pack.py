@@ -5,6 +5,10 @@ Import is strict: regular files only, no absolute paths, no ``..``, no links, bo
 every file present in the manifest with its size and hash and nothing else. A mirror is then
 re-verified offline *before* it replaces the one in ``$TUF_ROOT`` (atomically); a trusted root
 is loaded (so it parses) before it is written.
+
+The archive's own bootstrap root proves nothing: an imported mirror must chain, by TUF's rules,
+from the installed mirror's newest root and keeps the installed anchor (``_install``); the
+anchor must match the operator's pin. Another lineage needs ``--replace-anchor --root FILE``.
 """
 
 from __future__ import annotations
@@ -200,11 +204,11 @@ def _install(staging: str, root_dir: str, installed: list[bytes] | None, root: b
     mirror = verify_mirror(staging, now=now, pin=False)  # consistent in itself; the anchor comes next
     anchor = None
     if root is not None:
-        try:
-            from tuf.api.metadata import Metadata
+        from tuf.api.metadata import Metadata
 
-            Metadata.from_bytes(root).signed.version  # noqa: B018 - parses, or says it does not
-        except Exception as exc:
+        try:
+            Metadata.from_bytes(root)
+        except Exception as exc:  # DeserializationError, ValueError, KeyError ...
             raise TufError("trust import: --root is not a TUF root") from exc
         chain_from(root, mirror.directory, "the archive")
         anchor = [root]

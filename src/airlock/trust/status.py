@@ -5,6 +5,9 @@ mirror is older than ``warn_age``); 2 critical (a TUF role expired, the mirror f
 re-verification, the mirror is older than ``max_age``, or no Fulcio CA, no Rekor log or no CT
 log is valid now).
 
+The report names the mirror's trust anchor (the SHA-256 of the root it was bootstrapped from)
+and what pins it; a mirror that does not match the operator's pin fails re-verification.
+
 A validity window that has ended for a retired key or CA is history (the public-good root keeps
 its 2021-2022 CA and CT log): shown, never an alarm by itself.
 """

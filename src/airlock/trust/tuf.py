@@ -95,7 +95,6 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
     Returns airlock's record of the mirror, plus ``anchorSha256``. Raises ``TufError`` naming the
     failed check.
     """
-
     from tuf.api import exceptions
     from tuf.api.metadata import Metadata
     from tuf.ngclient import Updater
