@@ -401,6 +401,17 @@ def test_mismatching_pin_is_refused_everywhere(world, tmp_path: Path, monkeypatc
     assert tree_digest(ours.tuf_root) == before
 
 
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+def test_mismatching_pin_stops_image_verification(world, tmp_path: Path, monkeypatch, command: str) -> None:
+    """The image commands take their trust from the same place (``common.load_trust``), before any image."""
+    ours, _, _ = world
+    wrong = sha256(b"the root I meant")
+    monkeypatch.setenv(PIN_ENV, wrong)
+    monkeypatch.setenv("TUF_ROOT", str(ours.tuf_root))
+    line = one_line_error(run_cli(command, "--local-image", tmp_path / "layout", *IDENTITY))
+    assert line == pin_error(wrong, sha256(ours.repo.root_bytes(1)))
+
+
 @pytest.mark.parametrize("value,reason", [
     ("abc123", "not a SHA-256 (64 hex digits)"),
     ("g" * 64, "not a SHA-256 (64 hex digits)"),
