@@ -220,7 +220,8 @@ def test_archive_anchored_later_grafts_onto_the_installed_anchor(world, tmp_path
     archive = tmp_path / "v2.tar.gz"
     export(str(archive), tuf_root=str(connected))
     manifest = import_(str(archive), tuf_root=str(disconnected))
-    assert manifest["anchor"] == {"rootVersion": 1, "sha256": sha256(ours.repo.root_bytes(1))}
+    assert manifest["anchor"] == {"rootVersion": 1, "sha256": sha256(ours.repo.root_bytes(1)),
+                                  "from": "installed mirror", "pinned": False}
     history = disconnected / host_dir(ours.url) / "root_history"
     assert sorted(p.name for p in history.iterdir()) == ["1.root.json", "2.root.json"]
 
@@ -317,7 +318,12 @@ def test_removing_the_old_mirror_is_the_other_way(world, tmp_path: Path) -> None
     ours, theirs, _ = world
     archive = theirs.export(tmp_path / "foreign.tar.gz")
     shutil.rmtree(ours.tuf_root)
-    assert run_cli("trust", "import", archive, "--tuf-root", ours.tuf_root).code == 0
+    result = run_cli("trust", "import", archive, "--tuf-root", ours.tuf_root)
+    assert result.code == 0, result.stderr
+    new = sha256(theirs.repo.root_bytes(1))
+    assert (
+        "WARNING: no mirror was installed, no --root given and no pin set: the archive's own bootstrap root "
+        f"(SHA-256 {new}) is trusted as given; check it and pin it") in result.stderr.splitlines()
     assert verify_mirror(str(ours.tuf_root)).anchor_sha256 == sha256(theirs.repo.root_bytes(1))
 
 
@@ -504,6 +510,7 @@ def test_import_with_root_on_a_fresh_side_anchors_there(world, tmp_path: Path) -
     fresh = tmp_path / "fresh" / "root"
     result = run_cli("trust", "import", archive, "--tuf-root", fresh, "--root", v2)
     assert result.code == 0, result.stderr
+    assert "WARNING" not in result.stderr
     mirror = verify_mirror(str(fresh))
     assert (mirror.anchor_version, mirror.anchor_sha256) == (2, sha256(ours.repo.root_bytes(2)))
 

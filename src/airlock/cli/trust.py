@@ -279,5 +279,9 @@ def run_import(args: argparse.Namespace) -> int:
     where = "the TUF mirror" if manifest["kind"] == "tuf-mirror" else (args.out or "trusted_root.json")
     print(f"Imported {len(manifest['files'])} files into {where}; every SHA-256 matched", file=sys.stderr)
     if manifest["kind"] == "tuf-mirror":
-        _say_anchor(manifest["anchor"]["rootVersion"], manifest["anchor"]["sha256"])
+        anchor = manifest["anchor"]
+        if anchor["from"] == "archive" and not anchor["pinned"]:
+            print("WARNING: no mirror was installed, no --root given and no pin set: the archive's own bootstrap "
+                  f"root (SHA-256 {anchor['sha256']}) is trusted as given; check it and pin it", file=sys.stderr)
+        _say_anchor(anchor["rootVersion"], anchor["sha256"])
     return 0

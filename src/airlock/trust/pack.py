@@ -186,7 +186,9 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
-    return {**manifest, "anchor": {"rootVersion": mirror.anchor_version, "sha256": mirror.anchor_sha256}}
+    origin = "installed mirror" if installed else "--root" if root is not None else "archive"
+    return {**manifest, "anchor": {"rootVersion": mirror.anchor_version, "sha256": mirror.anchor_sha256,
+                                   "from": origin, "pinned": mirror.pin is not None}}
 
 
 def _installed_lineage(root_dir: str) -> list[bytes] | None:
