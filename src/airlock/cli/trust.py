@@ -22,9 +22,9 @@ root signed by a threshold of the previous root's keys and of its own) and the a
 repository with another root lineage is refused unless you pass --replace-anchor (a warning says
 so) or remove the mirror. Pin the anchor outside $TUF_ROOT, so that whoever can write $TUF_ROOT
 cannot swap it: set AIRLOCK_TUF_ROOT_SHA256=<sha256>, or write the SHA-256 into
-$XDG_CONFIG_HOME/airlock/trust-anchor (default ~/.config/airlock/trust-anchor). Every command
-that uses the mirror (verify, verify-blob, trust status/export/import, initialize) then refuses
-a mirror whose bootstrap root has another SHA-256.
+$XDG_CONFIG_HOME/airlock/trust-anchor (default ~/.config/airlock/trust-anchor; the variable
+wins over the file). Every command that uses the mirror (verify, verify-blob, trust
+status/export/import, initialize) then refuses a mirror whose bootstrap root has another SHA-256.
 """
 
 IMPORT_HELP = """\
