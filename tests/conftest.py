@@ -23,6 +23,15 @@ VECTORS = SHARED / "fixtures" / "vectors"
 TUF_REPOSITORY = SHARED / "fixtures" / "tuf-public-good" / "repository"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A trust-anchor pin in the developer's shell or ~/.config must not change what the tests see
+    (module-scoped fixtures run before any monkeypatch, so the environment is set for the session)."""
+    import tempfile
+
+    os.environ.pop("AIRLOCK_TUF_ROOT_SHA256", None)
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="airlock-tests-config-")
+
+
 def shared(path: Path) -> Path:
     """A file under ../shared, or skip the test with a message saying what is missing."""
     if not path.exists():
