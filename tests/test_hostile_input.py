@@ -404,3 +404,13 @@ def test_cli_reports_wrong_type_on_one_line(inst, tmp_path):
 
 def test_errors_are_airlock_errors():
     assert issubclass(TrustRootError, AirlockError) and issubclass(VerificationError, AirlockError)
+
+
+def test_rekor_v2_entry_index_must_be_the_proven_index(inst):
+    """Rekor v2 has no SET and no shards: logIndex is only authenticated through the proof's index."""
+    bundle = inst.sign_blob(DATA, rekor="v2")
+    entry = bundle["verificationMaterial"]["tlogEntries"][0]
+    proven = entry["inclusionProof"]["logIndex"]
+    entry["logIndex"] = str(int(proven) + 1)
+    fails(verify(inst, bundle), "inclusion-proof",
+          f"log entry index {int(proven) + 1} is not the index {proven} its inclusion proof is for")

@@ -104,6 +104,9 @@ def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
     except notes.CheckpointError as exc:
         raise VerificationError("checkpoint", str(exc)) from exc
     rekor_v2 = log.key_details == "PKIX_ED25519"
+    if rekor_v2 and entry.log_index != proof.log_index:  # one tree, no shards: the proof's index is the index
+        raise VerificationError("inclusion-proof", f"log entry index {entry.log_index} is not the index "
+                                f"{proof.log_index} its inclusion proof is for")
     if rekor_v2 and checkpoint.origin != log.host:
         raise VerificationError("checkpoint", f"checkpoint origin {checkpoint.origin!r} is not the log {log.host!r}")
     try:
