@@ -185,6 +185,73 @@ def test_mutated_conformance_bundle(name):
     assert not accepted, "\n".join(accepted[:20])
 
 
+def _count(outcomes: Iterator[tuple[Path_, str, Any, Any, str]]) -> tuple[int, list[str], list[str]]:
+    total, internal, accepted = 0, [], []
+    for path, label, old, new, result in outcomes:
+        total += 1
+        where = f"{'.'.join(map(str, path)) or '(root)'} <- {label}"
+        if result.startswith("internal"):
+            internal.append(f"{where}: {result}")
+        elif result == "accepted" and changes_type(old, new):
+            accepted.append(where)
+    return total, internal, accepted
+
+
+@pytest.mark.parametrize("name", ["happy-path-v0.3", "rekor2-happy-path", "intoto-with-custom-trust-root"])
+def test_mutated_trusted_root(name):
+    """The same mutations of the case's trusted root (a file an operator copies in by hand)."""
+    from airlock.trust import TrustedRoot
+
+    if name not in CASES:
+        pytest.skip("needs ../shared/fixtures/sigstore-conformance")
+    case = Case(name)
+    spec = next(c for c in json.loads((CONFORMANCE / "cases.json").read_text())["cases"] if c["name"] == name)
+    root = json.loads(((CONFORMANCE / "bundle-verify" / spec["trusted_root"]) if spec["trusted_root"]
+                       else PRODUCTION_ROOT).read_text())
+    bundle = json.dumps(case.document).encode()
+
+    class Root:  # mutate() mutates ``document``: here the trusted root, and the bundle stays
+        document = root
+
+    def verify(_: Case, data: bytes) -> None:
+        case.trusted_root = TrustedRoot.from_json(data)
+        verify_like_the_cli(case, bundle)
+
+    total, internal, accepted = _count(mutate(Root, verify))  # type: ignore[arg-type]
+    assert total > 200
+    assert not internal, "\n".join(internal[:20])
+    assert not accepted, "\n".join(accepted[:20])
+
+
+def test_mutated_legacy_cosign_bundle():
+    """cosign's legacy --bundle file (Go encoding/json: int64 are numbers, keys any case)."""
+    from airlock.formats.bundle import parse_signature_file
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
+    from airlock.trust import TrustedRoot
+    from airlock.verify.artifact import Artifact
+    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.verifier import Verifier
+
+    inst = SigstoreInstance()
+    data = b"legacy\n"
+    legacy = inst.sign_blob_legacy(data)
+    root = TrustedRoot.from_json(json.dumps(inst.trusted_root()))
+    policy = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+
+    class Legacy:
+        document = legacy
+
+    def verify(_: Case, text: bytes) -> None:
+        material = parse_signature_file(text)
+        Verifier(root, clock=inst.now).verify(material, Artifact.from_bytes(data), policy=policy).raise_for_failure()
+
+    verify(Legacy, json.dumps(legacy).encode())  # type: ignore[arg-type]
+    total, internal, accepted = _count(mutate(Legacy, verify))  # type: ignore[arg-type]
+    assert total > 50
+    assert not internal, "\n".join(internal[:20])
+    assert not accepted, "\n".join(accepted[:20])
+
+
 def test_changes_type():
     assert changes_type("123", {}) and changes_type({}, 7) and changes_type("x", True)
     assert not changes_type("123", 7) and not changes_type("x", "y") and not changes_type(7, 10**40)

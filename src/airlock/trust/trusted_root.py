@@ -255,6 +255,7 @@ def _log(entry: Any, what: str) -> TransparencyLog:
                                                      snake="key_id"), f"{what}.checkpointKeyId.keyId")
                          if checkpoint_id is not None else None)
     base_url = _wire.optional(entry, "baseUrl", what, str, snake="base_url") or ""
+    _wire.optional(entry, "operator", what, str)  # v0.2, not used, but of its type (protojson)
     return TransparencyLog(
         base_url=base_url,
         key=key,
@@ -267,6 +268,11 @@ def _log(entry: Any, what: str) -> TransparencyLog:
 
 
 def _authority(entry: Any, what: str) -> CertificateAuthority:
+    subject = _wire.optional(entry, "subject", what, dict)  # not used, but of its type (protojson)
+    if subject is not None:
+        for name in ("organization", "commonName"):
+            _wire.optional(subject, name, f"{what}.subject", str, snake="common_name" if name == "commonName" else None)
+    _wire.optional(entry, "operator", what, str)
     chain_obj = _wire.field(entry, "certChain", what, dict, snake="cert_chain")
     certificates = _wire.field(chain_obj, "certificates", f"{what}.certChain", list)
     if not certificates:
