@@ -414,3 +414,56 @@ def test_rekor_v2_entry_index_must_be_the_proven_index(inst):
     entry["logIndex"] = str(int(proven) + 1)
     fails(verify(inst, bundle), "inclusion-proof",
           f"log entry index {int(proven) + 1} is not the index {proven} its inclusion proof is for")
+
+
+# -- 6. other crashes found on the way ----------------------------------------------------------------
+
+def _with_broken_key_usage(bundle: dict) -> dict:
+    """The leaf's KeyUsage BIT STRING given a length past its end: the certificate still loads
+    (cryptography parses extensions lazily) but reading its extensions raised ValueError."""
+    der = base64.b64decode(bundle["verificationMaterial"]["certificate"]["rawBytes"])
+    key_usage = bytes.fromhex("0603551d0f0101ff040403020780")
+    assert der.count(key_usage) == 1
+    broken = der.replace(key_usage, bytes.fromhex("0603551d0f0101ff040403050780"))
+    bundle["verificationMaterial"]["certificate"]["rawBytes"] = base64.b64encode(broken).decode()
+    return bundle
+
+
+def test_certificate_with_unparsable_extension_in_bundle(inst):
+    with pytest.raises(FormatError, match=r"^bundle v0\.3: certificate: its extensions do not parse \(error parsing"):
+        parse_bundle(_with_broken_key_usage(inst.sign_blob(DATA, tsa=True)))
+
+
+def test_certificate_with_unparsable_extension_given_directly(inst):
+    """Material that did not come through the bundle parser (verify-blob --certificate, image layers)."""
+    from airlock.verify.verifier import VerificationOptions
+
+    good = parse_bundle(inst.sign_blob(DATA, tsa=True))
+    bad_der = base64.b64decode(_with_broken_key_usage(inst.sign_blob(DATA))["verificationMaterial"]["certificate"]
+                               ["rawBytes"])
+    material = good._replace(certificate_chain=(x509.load_der_x509_certificate(bad_der),))
+    verifier = Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.now)
+    with pytest.raises(FormatError, match=r"^the signing certificate: its extensions do not parse"):
+        verifier.verify(material, Artifact.from_bytes(DATA), policy=POLICY,
+                        options=VerificationOptions(insecure_ignore_tlog=True))
+
+
+@pytest.mark.parametrize("size", ["\u0663", "\u00b3", "01", "18446744073709551616", "9" * 5000])
+def test_checkpoint_size_must_be_an_ascii_uint64(size):
+    from airlock.verify import checkpoint
+
+    note = f"log.example\n{size}\n{base64.b64encode(bytes(32)).decode()}\n\n\u2014 log.example AAAAAAA=\n"
+    with pytest.raises(checkpoint.CheckpointError, match="is not a decimal number below 2\\^64"):
+        checkpoint.parse(note)
+
+
+def test_key_signed_entry_recording_a_certificate_with_unknown_key_algorithm(inst):
+    """A key-signed entry may record a certificate for the key; one whose key algorithm is unknown
+    is "a different public key", not an UnsupportedAlgorithm traceback."""
+    from cryptography.hazmat.primitives.serialization import Encoding as Enc
+
+    leaf, _ = inst.issue_leaf()
+    bad = x509.load_der_x509_certificate(_unknown_key_algorithm(leaf))
+    key = new_ec_key()
+    bundle = inst.sign_blob(DATA, key=key, body_verifier=bad.public_bytes(Enc.PEM))
+    fails(verify(inst, bundle, key=key.public_key()), "tlog-entry", "the log entry records a different public key")

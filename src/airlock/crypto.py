@@ -65,6 +65,16 @@ def certificate_key(cert, what: str = "certificate") -> PublicKey:
     return key
 
 
+def certificate_extensions(cert, what: str = "certificate"):
+    """``cert.extensions``, which ``cryptography`` parses lazily: a malformed extension (a key usage
+    or SCT list that is not valid DER) raises ``ValueError`` on first access, so access it here."""
+    try:
+        return cert.extensions
+    except ValueError as exc:
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise FormatError(f"{what}: its extensions do not parse ({detail})") from None
+
+
 def _oid_of(cert) -> str:
     try:
         return cert.public_key_algorithm_oid.dotted_string

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography import x509
 
 from airlock import _wire
-from airlock.crypto import certificate_key
+from airlock.crypto import certificate_extensions, certificate_key
 from airlock.errors import FormatError
 from airlock.formats.rekor import pem_or_der_to_der
 from airlock.verify.material import (
@@ -305,8 +305,10 @@ def _certificate_der(der: bytes, what: str) -> x509.Certificate:
 
 
 def _check_leaf_key(cert: x509.Certificate, what: str) -> None:
-    """The signing certificate's key must be one airlock can verify with (FORMATS.md 0.8)."""
+    """The signing certificate's key must be one airlock can verify with (FORMATS.md 0.8), and
+    its extensions must parse (the checks read them)."""
     certificate_key(cert, what)
+    certificate_extensions(cert, what)
 
 
 def _self_signed(cert: x509.Certificate) -> bool:

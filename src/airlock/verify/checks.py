@@ -160,7 +160,7 @@ def _same_signer(recorded: bytes, signer_der: bytes, signer_is_cert: bool) -> bo
         return False
     try:  # a key-signed entry may carry a certificate for the same key
         return spki_der(x509.load_der_x509_certificate(recorded).public_key()) == signer_der
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):  # not a certificate, or one with a key nobody knows
         return False
 
 

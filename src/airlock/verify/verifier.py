@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives._serialization import Encoding
 
-from airlock.crypto import PublicKey, certificate_key, load_public_key, spki_der
+from airlock.crypto import PublicKey, certificate_extensions, certificate_key, load_public_key, spki_der
 from airlock.errors import UsageError, VerificationError
 from airlock.trust.trusted_root import TrustedRoot
 from airlock.verify import checks
@@ -115,7 +115,10 @@ class Verifier:
             raise VerificationError("signer", "the signature was made with a key; pass the public key with --key")
         if key is None and policy is None:
             raise UsageError("keyless verification needs --certificate-identity and --certificate-oidc-issuer")
-        leaf_key = certificate_key(leaf, "the signing certificate") if leaf is not None else None
+        leaf_key = None
+        if leaf is not None:  # also for --certificate and image layers, which no bundle parser saw
+            leaf_key = certificate_key(leaf, "the signing certificate")
+            certificate_extensions(leaf, "the signing certificate")
         if key is not None and leaf_key is not None and spki_der(leaf_key) != spki_der(key):
             raise VerificationError("signer", "the certificate in the bundle is not for the key given with --key")
         signer_key: PublicKey = key if key is not None else leaf_key
