@@ -467,3 +467,18 @@ def test_key_signed_entry_recording_a_certificate_with_unknown_key_algorithm(ins
     key = new_ec_key()
     bundle = inst.sign_blob(DATA, key=key, body_verifier=bad.public_bytes(Enc.PEM))
     fails(verify(inst, bundle, key=key.public_key()), "tlog-entry", "the log entry records a different public key")
+
+
+@pytest.mark.parametrize(("index", "details", "reason"), [
+    (0, "PKIX_ED25519", "tlogs[0].publicKey: keyDetails PKIX_ED25519 does not match its ECDSA key"),
+    (1, "PKIX_ECDSA_P256_SHA_256", "tlogs[1].publicKey: keyDetails PKIX_ECDSA_P256_SHA_256 does not match its "
+                                   "Ed25519 key"),
+    (0, "FOO", "tlogs[0].publicKey: unsupported keyDetails 'FOO'"),
+])
+def test_trusted_root_key_details_must_match_the_key(inst, index, details, reason):
+    """PKIX_ED25519 on an ECDSA key raised ValueError computing the Rekor v2 key hint."""
+    root = inst.trusted_root()
+    root["tlogs"][index]["publicKey"]["keyDetails"] = details
+    with pytest.raises(TrustRootError) as caught:
+        TrustedRoot.from_json(json.dumps(root))
+    assert str(caught.value) == f"trusted root: {reason}"

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from airlock import _wire
@@ -240,6 +241,7 @@ def _log(entry: Any, what: str) -> TransparencyLog:
                           f"{what}.publicKey.rawBytes")
     key_details = _wire.optional(public_key, "keyDetails", f"{what}.publicKey", str, snake="key_details") or ""
     key = load_public_key(raw, f"{what}.publicKey")
+    _check_key_details(key, key_details, f"{what}.publicKey")
     log_id = _wire.b64decode(
         _wire.field(_wire.field(entry, "logId", what, dict, snake="log_id"), "keyId", f"{what}.logId",
                     snake="key_id"),
@@ -265,6 +267,26 @@ def _log(entry: Any, what: str) -> TransparencyLog:
                           start_required=True),
         note_key_hint=note_key_hint(base_url, key, key_details, checkpoint_key_id),
     )
+
+
+_KEY_FAMILIES = (("PKIX_ED25519", ed25519.Ed25519PublicKey), ("PKIX_ECDSA_", ec.EllipticCurvePublicKey),
+                 ("PKIX_RSA_", rsa.RSAPublicKey), ("PKCS1_RSA_", rsa.RSAPublicKey))
+
+
+def _check_key_details(key: PublicKey, key_details: str, what: str) -> None:
+    """``keyDetails`` names the key's type, and the checks rely on it (PKIX_ED25519 means a Rekor
+    v2 log, whose checkpoint key hint is computed from the raw Ed25519 key): the two must agree.
+    An unset ``keyDetails`` is allowed (older files); a value naming no known family is not."""
+    if not key_details:
+        return
+    for prefix, key_type in _KEY_FAMILIES:
+        if key_details.startswith(prefix):
+            if not isinstance(key, key_type):
+                kind = ("Ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else
+                        "ECDSA" if isinstance(key, ec.EllipticCurvePublicKey) else "RSA")
+                raise FormatError(f"{what}: keyDetails {key_details} does not match its {kind} key")
+            return
+    raise FormatError(f"{what}: unsupported keyDetails {key_details[:64]!r}")
 
 
 def _authority(entry: Any, what: str) -> CertificateAuthority:
