@@ -482,3 +482,18 @@ def test_trusted_root_key_details_must_match_the_key(inst, index, details, reaso
     with pytest.raises(TrustRootError) as caught:
         TrustedRoot.from_json(json.dumps(root))
     assert str(caught.value) == f"trusted root: {reason}"
+
+
+@pytest.mark.parametrize("checkpoint", [None, {}, {"envelope": ""}])
+def test_v01_inclusion_proof_without_checkpoint_is_refused(inst, checkpoint):
+    """v0.1 entries may carry only a SET, but a proof that is there must be checkable: before, a
+    proof with an empty checkpoint was silently not verified at all (sigstore-go refuses it)."""
+    bundle = inst.sign_blob(DATA, version="0.1")
+    proof = bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
+    if checkpoint is None:
+        del proof["checkpoint"]
+    else:
+        proof["checkpoint"] = checkpoint
+    with pytest.raises(FormatError) as caught:
+        parse_bundle(bundle)
+    assert str(caught.value) == "bundle v0.1: tlogEntries[0] has an inclusion proof without a checkpoint"

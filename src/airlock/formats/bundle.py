@@ -115,6 +115,9 @@ def parse_bundle(document: dict) -> Material:
         if version != "0.1" and (entry.inclusion_proof is None or entry.inclusion_proof.checkpoint is None):
             raise FormatError(f"{where}: tlogEntries[{i}] has no inclusion proof with a checkpoint "
                               f"(required from v0.2 on)")
+        if entry.inclusion_proof is not None and entry.inclusion_proof.checkpoint is None:
+            # v0.1 too: a proof without a signed root proves nothing, and sigstore-go refuses it
+            raise FormatError(f"{where}: tlogEntries[{i}] has an inclusion proof without a checkpoint")
 
     timestamps = ()
     tvd = _wire.optional(material, "timestampVerificationData", what, dict, snake="timestamp_verification_data")
