@@ -96,8 +96,8 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 def json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
-    return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__)
+    return {dict: "an object", list: "a list", str: "a string", int: "a number",
+            float: "a number with a fraction or an exponent"}.get(type(value), type(value).__name__)
 
 
 def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:

@@ -126,7 +126,7 @@ class Verifier:
 
         # 1-4: transparency log
         times: list[datetime] = []
-        unsigned_times: list[tuple] = []  # entries with no SET: their log window is checked at step 5
+        unsigned_entries: list[tuple] = []  # entries with no SET: their log window is checked at step 5
         if options.insecure_ignore_tlog:
             verdict.warnings.append("WARNING: --insecure-ignore-tlog: transparency log entries were not checked")
         else:
@@ -140,7 +140,7 @@ class Verifier:
                 seen.add((entry.log_id, entry.log_index))
                 log = checks.find_log(entry, self.trusted_root)
                 if entry.signed_entry_timestamp is None:
-                    unsigned_times.append((entry, log))
+                    unsigned_entries.append((entry, log))
                 else:
                     when = checks.check_set(entry, log)
                     if when > self.now() + CLOCK_SKEW:
@@ -169,7 +169,7 @@ class Verifier:
             verdict.passed("timestamp", "RFC 3161 timestamp {:%Y-%m-%dT%H:%M:%SZ} from {}", when,
                            uri or "a trusted TSA")
         verdict.signing_times = times
-        for entry, log in unsigned_times:  # Rekor v2: no integrated time, the TSA times stand in
+        for entry, log in unsigned_entries:  # Rekor v2: no integrated time, the TSA times stand in
             checks.check_log_window(entry, log, times)
             verdict.passed("tlog", "log {} was valid at {}", log.base_url, _Times(times))
 
