@@ -35,6 +35,7 @@ def loads(data: bytes | str, what: str, *, max_depth: int = MAX_JSON_DEPTH, **ho
     everything downstream walks what it returns, so the depth is bounded here, for every parse.
     ``hooks`` go to ``json.loads`` (``object_pairs_hook``, ``parse_constant``).
     """
+    hooks.setdefault("parse_constant", _no_constant)
     try:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         document = json.loads(text, **hooks)
@@ -47,6 +48,10 @@ def loads(data: bytes | str, what: str, *, max_depth: int = MAX_JSON_DEPTH, **ho
     if text.count("[") + text.count("{") > max_depth:  # only then can the nesting be deeper
         _check_depth(text, what, max_depth)
     return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")  # Python's json reads NaN and Infinity; JSON has neither
 
 
 def _check_depth(text: str, what: str, max_depth: int) -> None:
@@ -81,28 +86,62 @@ def b64decode(value: Any, what: str) -> bytes:
     raise FormatError(f"{what}: invalid base64")
 
 
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true or false",
+             float: "a number"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "a string", int: "a number",
+            float: "a number with a fraction or an exponent"}.get(type(value), type(value).__name__)
+
+
+def _is_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """isinstance, except that JSON true/false is never an integer."""
+    if isinstance(value, bool):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        return bool in kinds or object in kinds
+    return isinstance(value, kind)
+
+
+def _lookup(obj: Any, name: str, what: str, snake: str | None) -> Any:
+    if not isinstance(obj, dict):
+        raise FormatError(f"{what}: expected a JSON object, not {json_kind(obj)}")
+    value = obj.get(name)
+    if value is None and snake:
+        value = obj.get(snake)
+    return value
+
+
 def field(obj: Any, name: str, what: str, kind: type | tuple[type, ...] = object, *, snake: str | None = None) -> Any:
     """A required field of a protojson object (lowerCamelCase, or its snake_case proto name)."""
-    if not isinstance(obj, dict):
-        raise FormatError(f"{what}: expected a JSON object")
-    value = obj.get(name)
-    if value is None and snake:
-        value = obj.get(snake)
+    value = _lookup(obj, name, what, snake)
     if value is None:
         raise FormatError(f"{what}: missing {name}")
-    if kind is not object and not isinstance(value, kind):
-        raise FormatError(f"{what}: {name} has the wrong type")
+    if kind is not object and not _is_kind(value, kind):
+        raise FormatError(f"{what}: {name} must be {_kind_name(kind)}, not {json_kind(value)}")
     return value
 
 
-def optional(obj: dict, name: str, snake: str | None = None) -> Any:
-    value = obj.get(name)
-    if value is None and snake:
-        value = obj.get(snake)
+def optional(obj: Any, name: str, what: str, kind: type | tuple[type, ...], *, snake: str | None = None) -> Any:
+    """An optional field: absent or JSON ``null`` is None (protobuf's JSON mapping); any other value
+    must be of ``kind``. A value of the wrong type is malformed input, never "absent"."""
+    value = _lookup(obj, name, what, snake)
+    if value is not None and not _is_kind(value, kind):
+        raise FormatError(f"{what}: {name} must be {_kind_name(kind)}, not {json_kind(value)}")
     return value
 
 
-def int64(value: Any, what: str, *, minimum: int | None = 0) -> int:
+INT64_MAX = 2**63 - 1
+MAX_EPOCH_SECONDS = 253402300799
+"""9999-12-31T23:59:59Z, the last second a google.protobuf.Timestamp (and RFC 3339) can name."""
+
+
+def int64(value: Any, what: str, *, minimum: int | None = 0, maximum: int = INT64_MAX) -> int:
     """protojson int64: a decimal string (or a JSON number); negative indices are malformed."""
     if isinstance(value, bool):
         raise FormatError(f"{what}: expected an integer")
@@ -113,7 +152,9 @@ def int64(value: Any, what: str, *, minimum: int | None = 0) -> int:
     else:
         raise FormatError(f"{what}: expected an integer")
     if minimum is not None and number < minimum:
-        raise FormatError(f"{what}: must not be negative")
+        raise FormatError(f"{what}: must not be negative" if minimum == 0 else f"{what}: must be at least {minimum}")
+    if number > maximum:
+        raise FormatError(f"{what}: {str(number)[:24]} is out of range (at most {maximum})")
     return number
 
 
@@ -131,5 +172,8 @@ def timestamp(value: Any, what: str) -> datetime:
         raise FormatError(f"{what}: not an RFC 3339 time") from exc
 
 
-def utc(epoch_seconds: int) -> datetime:
+def utc(epoch_seconds: int, what: str = "time") -> datetime:
+    """Seconds since the epoch as a UTC time; outside 1970..9999 is malformed, not an OverflowError."""
+    if not 0 <= epoch_seconds <= MAX_EPOCH_SECONDS:
+        raise FormatError(f"{what}: {str(epoch_seconds)[:24]} seconds since the epoch is out of range")
     return datetime.fromtimestamp(epoch_seconds, UTC)

@@ -48,6 +48,40 @@ def load_public_key(data: bytes, what: str = "public key") -> PublicKey:
     return key
 
 
+def certificate_key(cert, what: str = "certificate") -> PublicKey:
+    """The public key of an X.509 certificate, if it is of a type airlock verifies with.
+
+    ``cert.public_key()`` raises ``UnsupportedAlgorithm`` (or ``ValueError``) for key types
+    OpenSSL does not know: that is malformed input here, with a reason.
+    """
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError, TypeError) as exc:
+        raise FormatError(f"{what}: unsupported public key algorithm ({_oid_of(cert)})") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+        raise FormatError(f"{what}: unsupported key type {type(key).__name__}")
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in _CURVE_HASH:
+        raise FormatError(f"{what}: unsupported curve {key.curve.name}")
+    return key
+
+
+def certificate_extensions(cert, what: str = "certificate"):
+    """``cert.extensions``, which ``cryptography`` parses lazily: a malformed extension (a key usage
+    or SCT list that is not valid DER) raises ``ValueError`` on first access, so access it here."""
+    try:
+        return cert.extensions
+    except ValueError as exc:
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise FormatError(f"{what}: its extensions do not parse ({detail})") from None
+
+
+def _oid_of(cert) -> str:
+    try:
+        return cert.public_key_algorithm_oid.dotted_string
+    except Exception:  # the OID itself may be what is broken
+        return "unknown algorithm"
+
+
 def spki_der(key: PublicKey) -> bytes:
     return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 

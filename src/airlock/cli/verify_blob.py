@@ -40,14 +40,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from airlock.cli import common
-    from airlock.verify.verifier import Verifier
 
     trusted_root = common.load_trust(args)
     material = _material(args)
     artifact = _artifact(args.artifact)
     key, policy = common.signer(args)
     options = common.options(args)
-    verdict = Verifier(trusted_root).verify(material, artifact, policy=policy, key=key, options=options)
+    verdict = verify_material(material, artifact, trusted_root, key=key, policy=policy, options=options)
     for warning in verdict.warnings:
         print(warning, file=sys.stderr)
     if args.output == "json":
@@ -55,6 +54,15 @@ def run(args: argparse.Namespace) -> int:
     verdict.raise_for_failure()
     print("Verified OK", file=sys.stderr)
     return 0
+
+
+def verify_material(material, artifact, trusted_root, *, key=None, policy=None, options=None):
+    """What ``verify-blob`` does once its inputs are read (``_material`` reads the bundle with
+    ``parse_signature_file``); tests drive hostile bundles through this same path."""
+    from airlock.verify.verifier import VerificationOptions, Verifier
+
+    return Verifier(trusted_root).verify(material, artifact, policy=policy, key=key,
+                                         options=options or VerificationOptions())
 
 
 def _artifact(text: str):
@@ -96,7 +104,10 @@ def _material(args: argparse.Namespace):
             raise FormatError(f"--certificate {args.certificate}: not a certificate") from exc
         chain = [leaf]
         if args.certificate_chain:
-            chain += x509.load_pem_x509_certificates(read_file(args.certificate_chain, "--certificate-chain"))
+            try:
+                chain += x509.load_pem_x509_certificates(read_file(args.certificate_chain, "--certificate-chain"))
+            except ValueError as exc:
+                raise FormatError(f"--certificate-chain {args.certificate_chain}: not PEM certificates") from exc
         material = material._replace(certificate_chain=tuple(chain))
     return material
 

@@ -14,12 +14,12 @@ so the checks never see a shape the format forbids (FORMATS.md 4.2):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from cryptography import x509
 
 from airlock import _wire
+from airlock.crypto import certificate_extensions, certificate_key
 from airlock.errors import FormatError
 from airlock.formats.rekor import pem_or_der_to_der
 from airlock.verify.material import (
@@ -46,10 +46,7 @@ def parse_signature_file(data: bytes) -> Material:
     """Read a Sigstore bundle or a legacy cosign bundle, whichever ``data`` is."""
     if len(data) > MAX_BUNDLE_BYTES:
         raise FormatError(f"bundle: larger than {MAX_BUNDLE_BYTES} bytes")
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FormatError(f"bundle: not valid JSON ({exc.__class__.__name__})") from exc
+    document = _wire.loads(data, "bundle")
     if not isinstance(document, dict):
         raise FormatError("bundle: expected a JSON object")
     if "mediaType" in document or "media_type" in document:
@@ -60,27 +57,40 @@ def parse_signature_file(data: bytes) -> Material:
     raise FormatError("bundle: neither a Sigstore bundle nor a cosign bundle")
 
 
+def _one_of(obj: dict, what: str, choices: tuple[tuple[str, str], ...]) -> tuple[str | None, Any]:
+    """A protobuf ``oneof``: at most one member set (protojson refuses two), each an object."""
+    present = [(name, value) for name, snake in choices
+               if (value := _wire.optional(obj, name, what, dict, snake=snake)) is not None]
+    if len(present) > 1:
+        raise FormatError(f"{what}: both {present[0][0]} and {present[1][0]} are set (only one is allowed)")
+    return present[0] if present else (None, None)
+
+
 def parse_bundle(document: dict) -> Material:
-    media_type = _wire.optional(document, "mediaType", "media_type")
-    version = _VERSIONS.get(media_type)
+    media_type = _wire.optional(document, "mediaType", "bundle", str, snake="media_type")
+    version = _VERSIONS.get(media_type)  # type: ignore[arg-type]
     if version is None:
         raise FormatError(f"bundle: unsupported bundle mediaType {media_type!r}")
     where = f"bundle v{version}"
     material = _wire.field(document, "verificationMaterial", where, dict, snake="verification_material")
+    what = f"{where}: verificationMaterial"
 
     chain: tuple[x509.Certificate, ...] = ()
     key_hint = None
-    if (single := material.get("certificate")) is not None:
-        chain = (_certificate(_wire.field(single, "rawBytes", f"{where}: certificate", snake="raw_bytes"),
+    kind, signer = _one_of(material, what, (("certificate", "certificate"),
+                                            ("x509CertificateChain", "x509_certificate_chain"),
+                                            ("publicKey", "public_key")))
+    if kind == "certificate":
+        chain = (_certificate(_wire.field(signer, "rawBytes", f"{where}: certificate", str, snake="raw_bytes"),
                               f"{where}: certificate"),)
-    elif (multiple := _wire.optional(material, "x509CertificateChain", "x509_certificate_chain")) is not None:
+    elif kind == "x509CertificateChain":
         if version == "0.3":
             raise FormatError(f"{where}: x509CertificateChain is not allowed in v0.3 bundles")
-        certificates = _wire.field(multiple, "certificates", f"{where}: x509CertificateChain", list)
+        certificates = _wire.field(signer, "certificates", f"{where}: x509CertificateChain", list)
         if not certificates:
             raise FormatError(f"{where}: the certificate chain is empty")
         chain = tuple(
-            _certificate(_wire.field(c, "rawBytes", f"{where}: chain[{i}]", snake="raw_bytes"),
+            _certificate(_wire.field(c, "rawBytes", f"{where}: chain[{i}]", str, snake="raw_bytes"),
                          f"{where}: chain[{i}]")
             for i, c in enumerate(certificates)
         )
@@ -88,12 +98,14 @@ def parse_bundle(document: dict) -> Material:
             if cert.issuer == cert.subject and _self_signed(cert):
                 raise FormatError(f"{where}: the certificate chain contains a root certificate "
                                   "(trust anchors must come from the trusted root)")
-    elif (public_key := _wire.optional(material, "publicKey", "public_key")) is not None:
-        key_hint = public_key.get("hint", "") if isinstance(public_key, dict) else ""
+    elif kind == "publicKey":
+        key_hint = _wire.optional(signer, "hint", f"{where}: publicKey", str) or ""
     else:
         raise FormatError(f"{where}: verificationMaterial has no certificate or public key")
+    if chain:
+        _check_leaf_key(chain[0], f"{where}: certificate")
 
-    raw_entries = _list(material, "tlogEntries", "tlog_entries", where)
+    raw_entries = _list(material, "tlogEntries", "tlog_entries", what)
     if len(raw_entries) > MAX_TLOG_ENTRIES:
         raise FormatError(f"{where}: {len(raw_entries)} log entries, more than the {MAX_TLOG_ENTRIES} accepted")
     entries = tuple(_tlog_entry(entry, f"{where}: tlogEntries[{i}]") for i, entry in enumerate(raw_entries))
@@ -103,24 +115,29 @@ def parse_bundle(document: dict) -> Material:
         if version != "0.1" and (entry.inclusion_proof is None or entry.inclusion_proof.checkpoint is None):
             raise FormatError(f"{where}: tlogEntries[{i}] has no inclusion proof with a checkpoint "
                               f"(required from v0.2 on)")
+        if entry.inclusion_proof is not None and entry.inclusion_proof.checkpoint is None:
+            # v0.1 too: a proof without a signed root proves nothing, and sigstore-go refuses it
+            raise FormatError(f"{where}: tlogEntries[{i}] has an inclusion proof without a checkpoint")
 
     timestamps = ()
-    tvd = _wire.optional(material, "timestampVerificationData", "timestamp_verification_data")
+    tvd = _wire.optional(material, "timestampVerificationData", what, dict, snake="timestamp_verification_data")
     if tvd is not None:
-        items = _list(tvd, "rfc3161Timestamps", "rfc3161_timestamps", where)
+        items = _list(tvd, "rfc3161Timestamps", "rfc3161_timestamps", f"{where}: timestampVerificationData")
         if len(items) > MAX_TIMESTAMPS:
             raise FormatError(f"{where}: {len(items)} RFC 3161 timestamps, more than the {MAX_TIMESTAMPS} accepted")
         timestamps = tuple(
-            _wire.b64decode(_wire.field(t, "signedTimestamp", f"{where}: rfc3161Timestamps[{i}]",
-                                        snake="signed_timestamp"), "signedTimestamp")
+            _wire.b64decode(_wire.field(t, "signedTimestamp", f"{where}: rfc3161Timestamps[{i}]", str,
+                                        snake="signed_timestamp"), f"{where}: rfc3161Timestamps[{i}]")
             for i, t in enumerate(items)
         )
 
     content: MessageSignature | DsseEnvelope
-    if (message := _wire.optional(document, "messageSignature", "message_signature")) is not None:
-        content = _message_signature(message, where)
-    elif (envelope := _wire.optional(document, "dsseEnvelope", "dsse_envelope")) is not None:
-        content = parse_dsse(envelope, where)
+    kind, signed = _one_of(document, where, (("messageSignature", "message_signature"),
+                                             ("dsseEnvelope", "dsse_envelope")))
+    if kind == "messageSignature":
+        content = _message_signature(signed, where)
+    elif kind == "dsseEnvelope":
+        content = parse_dsse(signed, where)
         if len(content.signatures) != 1:
             raise FormatError(f"{where}: a DSSE envelope in a bundle must have exactly one signature")
     else:
@@ -132,13 +149,14 @@ def parse_bundle(document: dict) -> Material:
 
 def parse_dsse(envelope: Any, where: str) -> DsseEnvelope:
     what = f"{where}: dsseEnvelope"
-    payload = _wire.b64decode(_wire.field(envelope, "payload", what), f"{what}.payload")
+    payload = _wire.b64decode(_wire.field(envelope, "payload", what, str), f"{what}.payload")
     payload_type = _wire.field(envelope, "payloadType", what, str, snake="payload_type")
-    signatures = tuple(
-        _wire.b64decode(_wire.field(s, "sig", f"{what}.signatures[{i}]"), f"{what}.signatures[{i}].sig")
-        for i, s in enumerate(_wire.field(envelope, "signatures", what, list))
-    )
-    return DsseEnvelope(payload_type=payload_type, payload=payload, signatures=signatures)
+    signatures = []
+    for i, s in enumerate(_wire.field(envelope, "signatures", what, list)):
+        _wire.optional(s, "keyid", f"{what}.signatures[{i}]", str)
+        signatures.append(_wire.b64decode(_wire.field(s, "sig", f"{what}.signatures[{i}]", str),
+                                          f"{what}.signatures[{i}].sig"))
+    return DsseEnvelope(payload_type=payload_type, payload=payload, signatures=tuple(signatures))
 
 
 def parse_legacy_bundle(document: dict) -> Material:
@@ -151,13 +169,14 @@ def parse_legacy_bundle(document: dict) -> Material:
     signature = _wire.b64decode(fields.get("base64signature"), f"{where}: base64Signature")
     chain: tuple[x509.Certificate, ...] = ()
     cert_text = fields.get("cert")
+    if cert_text is not None and not isinstance(cert_text, str):
+        raise FormatError(f"{where}: cert must be a string, not {_wire.json_kind(cert_text)}")
     if cert_text:
-        if not isinstance(cert_text, str):
-            raise FormatError(f"{where}: cert must be a string")
         pem = cert_text.encode() if cert_text.lstrip().startswith("-----BEGIN") else _wire.b64decode(
             cert_text, f"{where}: cert")
         if b"CERTIFICATE" in pem.split(b"\n", 1)[0]:
             chain = (_certificate_der(pem_or_der_to_der(pem, f"{where}: cert"), f"{where}: cert"),)
+            _check_leaf_key(chain[0], f"{where}: cert")
     entries: tuple[TlogEntry, ...] = ()
     rekor_bundle = fields.get("rekorbundle")
     if rekor_bundle is not None:
@@ -169,21 +188,18 @@ def parse_legacy_bundle(document: dict) -> Material:
 def parse_legacy_rekor_bundle(value: str | bytes | dict) -> TlogEntry:
     """The ``dev.sigstore.cosign/bundle`` annotation of an OCI signature layer."""
     if isinstance(value, str | bytes):
-        try:
-            value = json.loads(value)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FormatError("cosign rekor bundle: not valid JSON") from exc
+        value = _wire.loads(value, "cosign rekor bundle")
     return _legacy_rekor_bundle(value, "cosign rekor bundle")
 
 
 def _legacy_rekor_bundle(value: Any, where: str) -> TlogEntry:
     if not isinstance(value, dict):
-        raise FormatError(f"{where}: rekorBundle must be an object")
+        raise FormatError(f"{where}: rekorBundle must be an object, not {_wire.json_kind(value)}")
     fields = {key.lower(): item for key, item in value.items()}
     set_bytes = _wire.b64decode(fields.get("signedentrytimestamp"), f"{where}: SignedEntryTimestamp")
     payload = fields.get("payload")
     if not isinstance(payload, dict):
-        raise FormatError(f"{where}: rekorBundle has no Payload")
+        raise FormatError(f"{where}: rekorBundle has no Payload object")
     payload = {key.lower(): item for key, item in payload.items()}
     body = _wire.b64decode(payload.get("body"), f"{where}: Payload.body")
     log_id_hex = payload.get("logid")
@@ -195,86 +211,89 @@ def _legacy_rekor_bundle(value: Any, where: str) -> TlogEntry:
         raise FormatError(f"{where}: Payload.logID must be 64 hex characters")
     kind, version = _kind_of(body, where)
     return TlogEntry(
-        log_index=_wire.int64(payload.get("logindex"), f"{where}: Payload.logIndex"),
+        log_index=_go_int64(payload.get("logindex"), f"{where}: Payload.logIndex"),
         log_id=log_id, kind=kind, version=version, body=body,
-        integrated_time=_wire.int64(payload.get("integratedtime"), f"{where}: Payload.integratedTime"),
+        integrated_time=_go_int64(payload.get("integratedtime"), f"{where}: Payload.integratedTime",
+                                  maximum=_wire.MAX_EPOCH_SECONDS),
         signed_entry_timestamp=set_bytes,
     )
 
 
+def _go_int64(value: Any, what: str, *, maximum: int = _wire.INT64_MAX) -> int:
+    """An ``int64`` Go's encoding/json reads: a JSON number only (a string is a type error there)."""
+    if isinstance(value, str):
+        raise FormatError(f"{what}: expected a JSON number, not a string")
+    return _wire.int64(value, what, maximum=maximum)
+
+
 def _kind_of(body: bytes, where: str) -> tuple[str, str]:
-    try:
-        document = json.loads(body)
-        return str(document["kind"]), str(document["apiVersion"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{where}: the log entry body is not a Rekor entry") from exc
+    document = _wire.loads(body, f"{where}: the log entry body")
+    what = f"{where}: the log entry body"
+    return _wire.field(document, "kind", what, str), _wire.field(document, "apiVersion", what, str)
 
 
 def _tlog_entry(entry: Any, what: str) -> TlogEntry:
     if not isinstance(entry, dict):
-        raise FormatError(f"{what}: expected an object")
+        raise FormatError(f"{what}: expected an object, not {_wire.json_kind(entry)}")
     log_id = _wire.b64decode(
-        _wire.field(_wire.field(entry, "logId", what, dict, snake="log_id"), "keyId", what, snake="key_id"),
+        _wire.field(_wire.field(entry, "logId", what, dict, snake="log_id"), "keyId", f"{what}.logId", str,
+                    snake="key_id"),
         f"{what}.logId.keyId")
     kind_version = _wire.field(entry, "kindVersion", what, dict, snake="kind_version")
-    body_text = _wire.optional(entry, "canonicalizedBody", "canonicalized_body")
-    if body_text is None:
-        raise FormatError(f"{what}: missing canonicalizedBody")
-    integrated = _wire.optional(entry, "integratedTime", "integrated_time")
-    promise = _wire.optional(entry, "inclusionPromise", "inclusion_promise")
-    proof = _wire.optional(entry, "inclusionProof", "inclusion_proof")
+    body_text = _wire.field(entry, "canonicalizedBody", what, str, snake="canonicalized_body")
+    integrated = _wire.optional(entry, "integratedTime", what, (str, int), snake="integrated_time")
+    integrated_time = (_wire.int64(integrated, f"{what}.integratedTime", maximum=_wire.MAX_EPOCH_SECONDS)
+                       if integrated is not None else None)
+    promise = _wire.optional(entry, "inclusionPromise", what, dict, snake="inclusion_promise")
+    proof = _wire.optional(entry, "inclusionProof", what, dict, snake="inclusion_proof")
     return TlogEntry(
-        log_index=_wire.int64(_wire.field(entry, "logIndex", what, snake="log_index"), f"{what}.logIndex"),
+        log_index=_wire.int64(_wire.field(entry, "logIndex", what, (str, int), snake="log_index"),
+                              f"{what}.logIndex"),
         log_id=log_id,
         kind=_wire.field(kind_version, "kind", f"{what}.kindVersion", str),
         version=_wire.field(kind_version, "version", f"{what}.kindVersion", str),
         body=_wire.b64decode(body_text, f"{what}.canonicalizedBody"),
-        integrated_time=_wire.int64(integrated, f"{what}.integratedTime") if integrated not in (None, "0", 0)
-        else None,
+        integrated_time=integrated_time or None,  # 0 is protobuf's default: not set
         signed_entry_timestamp=_wire.b64decode(
-            _wire.field(promise, "signedEntryTimestamp", f"{what}.inclusionPromise",
+            _wire.field(promise, "signedEntryTimestamp", f"{what}.inclusionPromise", str,
                         snake="signed_entry_timestamp"), f"{what}.signedEntryTimestamp")
         if promise is not None else None,
         inclusion_proof=_proof(proof, f"{what}.inclusionProof") if proof is not None else None,
     )
 
 
-def _proof(proof: Any, what: str) -> InclusionProof:
-    checkpoint = _wire.optional(proof, "checkpoint") if isinstance(proof, dict) else None
-    envelope = checkpoint.get("envelope") if isinstance(checkpoint, dict) else None
-    if envelope is not None and not isinstance(envelope, str):
-        raise FormatError(f"{what}: checkpoint envelope must be a string")
+def _proof(proof: dict, what: str) -> InclusionProof:
+    checkpoint = _wire.optional(proof, "checkpoint", what, dict)
+    envelope = _wire.optional(checkpoint, "envelope", f"{what}.checkpoint", str) if checkpoint is not None else None
     return InclusionProof(
-        log_index=_wire.int64(_wire.field(proof, "logIndex", what, snake="log_index"), f"{what}.logIndex"),
-        tree_size=_wire.int64(_wire.field(proof, "treeSize", what, snake="tree_size"), f"{what}.treeSize"),
-        root_hash=_wire.b64decode(_wire.field(proof, "rootHash", what, snake="root_hash"), f"{what}.rootHash"),
-        hashes=tuple(_wire.b64decode(h, f"{what}.hashes") for h in _wire.field(proof, "hashes", what, list)),
+        log_index=_wire.int64(_wire.field(proof, "logIndex", what, (str, int), snake="log_index"),
+                              f"{what}.logIndex"),
+        tree_size=_wire.int64(_wire.field(proof, "treeSize", what, (str, int), snake="tree_size"),
+                              f"{what}.treeSize"),
+        root_hash=_wire.b64decode(_wire.field(proof, "rootHash", what, str, snake="root_hash"), f"{what}.rootHash"),
+        hashes=tuple(_wire.b64decode(h, f"{what}.hashes[{i}]")
+                     for i, h in enumerate(_wire.field(proof, "hashes", what, list))),
         checkpoint=envelope or None,
     )
 
 
-def _message_signature(message: Any, where: str) -> MessageSignature:
+def _message_signature(message: dict, where: str) -> MessageSignature:
     what = f"{where}: messageSignature"
-    signature = _wire.b64decode(_wire.field(message, "signature", what), f"{what}.signature")
-    digest_obj = _wire.optional(message, "messageDigest", "message_digest")
+    signature = _wire.b64decode(_wire.field(message, "signature", what, str), f"{what}.signature")
+    digest_obj = _wire.optional(message, "messageDigest", what, dict, snake="message_digest")
     algorithm = digest = None
     if digest_obj is not None:
         name = _wire.field(digest_obj, "algorithm", f"{what}.messageDigest", str)
         algorithm = _DIGESTS.get(name)
         if algorithm is None:
-            raise FormatError(f"{what}: unsupported digest algorithm {name}")
-        digest = _wire.b64decode(_wire.field(digest_obj, "digest", f"{what}.messageDigest"),
+            raise FormatError(f"{what}: unsupported digest algorithm {name[:64]!r}")
+        digest = _wire.b64decode(_wire.field(digest_obj, "digest", f"{what}.messageDigest", str),
                                  f"{what}.messageDigest.digest")
     return MessageSignature(signature=signature, digest_algorithm=algorithm, digest=digest)
 
 
-def _list(obj: Any, name: str, snake: str, where: str) -> list:
-    value = _wire.optional(obj, name, snake) if isinstance(obj, dict) else None
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise FormatError(f"{where}: {name} must be a list")
-    return value
+def _list(obj: dict, name: str, snake: str, what: str) -> list:
+    return _wire.optional(obj, name, what, list, snake=snake) or []
 
 
 def _certificate(raw: Any, what: str) -> x509.Certificate:
@@ -286,6 +305,13 @@ def _certificate_der(der: bytes, what: str) -> x509.Certificate:
         return x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise FormatError(f"{what}: not a DER X.509 certificate") from exc
+
+
+def _check_leaf_key(cert: x509.Certificate, what: str) -> None:
+    """The signing certificate's key must be one airlock can verify with (FORMATS.md 0.8), and
+    its extensions must parse (the checks read them)."""
+    certificate_key(cert, what)
+    certificate_extensions(cert, what)
 
 
 def _self_signed(cert: x509.Certificate) -> bool:

@@ -78,12 +78,9 @@ def _lower(obj: Any) -> dict:
 
 
 def parse_payload(data: bytes) -> Payload:
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FormatError("signature payload is not JSON") from exc
+    document = _wire.loads(data, "signature payload")
     if not isinstance(document, dict):
-        raise FormatError("signature payload is not a JSON object")
+        raise FormatError(f"signature payload must be a JSON object, not {_wire.json_kind(document)}")
     fields = _lower(document)
     critical = _lower(fields.get("critical"))
     optional = fields.get("optional")
@@ -109,10 +106,7 @@ def layer_material(layer: Layer) -> Material:
     if signature_text is None:
         raise FormatError(f"signature layer has no {ANNOTATION_SIGNATURE} annotation")
     if layer.media_type == DSSE:
-        try:
-            envelope = parse_dsse(json.loads(layer.payload), "attestation layer")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FormatError("attestation layer is not a DSSE envelope") from exc
+        envelope = parse_dsse(_wire.loads(layer.payload, "attestation layer"), "attestation layer")
         if not envelope.signatures:
             raise FormatError("attestation layer has no DSSE signature")
         content: Any = envelope
@@ -132,10 +126,10 @@ def layer_material(layer: Layer) -> Material:
         entries = (parse_legacy_rekor_bundle(notes[ANNOTATION_BUNDLE]),)
     timestamps = ()
     if notes.get(ANNOTATION_RFC3161):
-        try:
-            wrapper = _lower(json.loads(notes[ANNOTATION_RFC3161]))
-        except ValueError as exc:
-            raise FormatError(f"{ANNOTATION_RFC3161} is not JSON") from exc
+        wrapper = _wire.loads(notes[ANNOTATION_RFC3161], ANNOTATION_RFC3161)
+        if not isinstance(wrapper, dict):
+            raise FormatError(f"{ANNOTATION_RFC3161}: must be a JSON object, not {_wire.json_kind(wrapper)}")
+        wrapper = _lower(wrapper)
         timestamps = (_wire.b64decode(wrapper.get("signedrfc3161timestamp"), ANNOTATION_RFC3161),)
     return Material(content=content, certificate_chain=tuple(chain), tlog_entries=entries,
                     rfc3161_timestamps=timestamps, format="cosign-legacy")

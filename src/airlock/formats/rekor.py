@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 from typing import Any, NamedTuple
 
 from airlock import _wire
@@ -33,10 +32,7 @@ class EntryClaims(NamedTuple):
 
 
 def parse_body(body: bytes) -> EntryClaims:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FormatError("log entry body is not JSON") from exc
+    document = _wire.loads(body, "log entry body")
     kind = _wire.field(document, "kind", "log entry body", str)
     version = _wire.field(document, "apiVersion", "log entry body", str)
     spec = _wire.field(document, "spec", "log entry body", dict)
@@ -107,8 +103,12 @@ def _hashedrekord_v002(spec: dict) -> EntryClaims:
     signature = _wire.field(inner, "signature", "spec", dict)
     content = _wire.b64decode(_wire.field(signature, "content", "spec.signature"), "spec.signature.content")
     verifier = _wire.field(signature, "verifier", "spec.signature", dict)
-    material = verifier.get("x509Certificate") or verifier.get("publicKey")
-    raw = _wire.field(material, "rawBytes", "spec.signature.verifier", snake="raw_bytes")
+    certificate = _wire.optional(verifier, "x509Certificate", "spec.signature.verifier", dict,
+                                 snake="x509_certificate")
+    public_key = _wire.optional(verifier, "publicKey", "spec.signature.verifier", dict, snake="public_key")
+    if (certificate is None) == (public_key is None):
+        raise FormatError("spec.signature.verifier: needs exactly one of x509Certificate or publicKey")
+    raw = _wire.field(certificate or public_key, "rawBytes", "spec.signature.verifier", str, snake="raw_bytes")
     return EntryClaims("hashedrekord", "0.0.2", (content,),
                        (_wire.b64decode(raw, "spec.signature.verifier"),), _HASH_NAMES[algorithm], digest)
 
@@ -127,8 +127,8 @@ def _dsse_v001(spec: dict) -> EntryClaims:
 def _intoto_v001(spec: dict) -> EntryClaims:
     content = _wire.field(spec, "content", "spec", dict)
     _, envelope_hash = _hex_hash(_wire.field(content, "hash", "spec.content", dict), "spec.content.hash")
-    payload = content.get("payloadHash")
-    payload_hash = _hex_hash(payload, "spec.content.payloadHash")[1] if payload else None
+    payload = _wire.optional(content, "payloadHash", "spec.content", dict)
+    payload_hash = _hex_hash(payload, "spec.content.payloadHash")[1] if payload is not None else None
     verifier = _pem_field(_wire.field(spec, "publicKey", "spec"), "spec.publicKey")
     return EntryClaims("intoto", "0.0.1", (), (verifier,), envelope_hash=envelope_hash,
                        payload_hash=payload_hash)
@@ -138,8 +138,8 @@ def _intoto_v002(spec: dict) -> EntryClaims:
     content = _wire.field(spec, "content", "spec", dict)
     envelope = _wire.field(content, "envelope", "spec.content", dict)
     _, envelope_hash = _hex_hash(_wire.field(content, "hash", "spec.content", dict), "spec.content.hash")
-    payload = content.get("payloadHash")
-    payload_hash = _hex_hash(payload, "spec.content.payloadHash")[1] if payload else None
+    payload = _wire.optional(content, "payloadHash", "spec.content", dict)
+    payload_hash = _hex_hash(payload, "spec.content.payloadHash")[1] if payload is not None else None
     signatures, verifiers = [], []
     for i, item in enumerate(_wire.field(envelope, "signatures", "envelope", list)):
         # intoto v0.0.2 stores the DSSE signature base64-encoded once more.

@@ -22,7 +22,8 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from airlock.errors import AirlockError, UsageError
+from airlock import _wire
+from airlock.errors import AirlockError, FormatError, UsageError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -312,9 +313,11 @@ def parse_encrypted_key(pem: bytes, what: str = "private key") -> EncryptedKey:
         raise KeyFileError(f"{what}: unsupported PEM type {block.type!r}; want {SIGSTORE_PEM_TYPE} "
                            f"or {COSIGN_PEM_TYPE} (import other keys with import-key-pair)")
     try:
-        document = json.loads(block.der, object_pairs_hook=_folded)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"{what}: the encrypted key is not valid JSON") from exc
+        document = _wire.loads(block.der, "key", object_pairs_hook=_folded)
+    except FormatError as exc:  # "key: not valid JSON (...)" or "key: JSON nested deeper than 64 levels"
+        reason = str(exc).partition(": ")[2]
+        reason = "not valid JSON" if reason.startswith("not valid JSON") else reason
+        raise KeyFileError(f"{what}: the encrypted key is {reason}") from None
     if not isinstance(document, dict):
         raise KeyFileError(f"{what}: the encrypted key is not a JSON object")
     kdf = _section(document.get("kdf"), "kdf", what)

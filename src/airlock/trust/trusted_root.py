@@ -13,13 +13,13 @@ silently become "forever".
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from airlock import _wire
@@ -155,9 +155,9 @@ class TrustedRoot(NamedTuple):
     def from_json(cls, data: bytes | str, source: str = "") -> TrustedRoot:
         where = f"trusted root {source}" if source else "trusted root"
         try:
-            document = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TrustRootError(f"{where}: not valid JSON") from exc
+            document = _wire.loads(data, where)
+        except FormatError as exc:
+            raise TrustRootError(str(exc)) from None
         try:
             return cls._from_dict(document, source)
         except TrustRootError:
@@ -166,17 +166,22 @@ class TrustedRoot(NamedTuple):
             raise TrustRootError(f"{where}: {exc}") from exc
 
     @classmethod
-    def _from_dict(cls, document: Any, source: str) -> TrustedRoot:
+    def _from_dict(cls, document: Any, source: str, *, wrapped: bool = False) -> TrustedRoot:
         if not isinstance(document, dict):
-            raise FormatError("expected a JSON object")
-        media_type = _wire.optional(document, "mediaType", "media_type")
-        if media_type == CLIENT_TRUST_CONFIG:  # a ClientTrustConfig wraps the trusted root
+            raise FormatError(f"expected a JSON object, not {_wire.json_kind(document)}")
+        media_type = _wire.optional(document, "mediaType", "trusted root", str, snake="media_type")
+        if media_type == CLIENT_TRUST_CONFIG:  # a ClientTrustConfig wraps the trusted root, once
+            if wrapped:
+                raise FormatError("a ClientTrustConfig inside a ClientTrustConfig (its trustedRoot must be "
+                                  "a TrustedRoot)")
             return cls._from_dict(_wire.field(document, "trustedRoot", "client trust config", dict,
-                                              snake="trusted_root"), source)
+                                              snake="trusted_root"), source, wrapped=True)
         if media_type not in MEDIA_TYPES:
-            raise FormatError(f"unsupported mediaType {media_type!r}")
+            raise FormatError(f"unsupported mediaType {str(media_type)[:100]!r}")
         tlogs = tuple(_log(entry, f"tlogs[{i}]") for i, entry in enumerate(_list(document, "tlogs")))
         ctlogs = tuple(_log(entry, f"ctlogs[{i}]") for i, entry in enumerate(_list(document, "ctlogs")))
+        for name, logs in (("tlogs", tlogs), ("ctlogs", ctlogs)):
+            _refuse_duplicate_ids(name, logs)
         cas = tuple(
             _authority(entry, f"certificateAuthorities[{i}]")
             for i, entry in enumerate(_list(document, "certificateAuthorities", "certificate_authorities"))
@@ -196,12 +201,18 @@ class TrustedRoot(NamedTuple):
 
 
 def _list(document: dict, name: str, snake: str | None = None) -> list:
-    value = _wire.optional(document, name, snake)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise FormatError(f"{name} must be a list")
-    return value
+    return _wire.optional(document, name, "trusted root", list, snake=snake) or []
+
+
+def _refuse_duplicate_ids(name: str, logs: tuple[TransparencyLog, ...]) -> None:
+    """Two logs with one log ID: entries would be checked against whichever comes first, so the
+    file is ambiguous about which key and window apply. sigstore-go keys its map by log ID."""
+    seen: dict[bytes, int] = {}
+    for i, log in enumerate(logs):
+        if log.log_id in seen:
+            raise FormatError(f"{name}[{i}] has the same logId as {name}[{seen[log.log_id]}] "
+                              f"({log.log_id.hex()}): every log must have its own")
+        seen[log.log_id] = i
 
 
 def _window(obj: Any, what: str, *, start_required: bool) -> ValidityWindow:
@@ -211,8 +222,8 @@ def _window(obj: Any, what: str, *, start_required: bool) -> ValidityWindow:
         return ValidityWindow(None, None)
     if not isinstance(obj, dict):
         raise FormatError(f"{what}: validFor must be an object")
-    start = obj.get("start")
-    end = obj.get("end")
+    start = _wire.optional(obj, "start", f"{what}.validFor", str)
+    end = _wire.optional(obj, "end", f"{what}.validFor", str)
     if start is None and start_required:
         raise FormatError(f"{what}: validFor has no start")
     window = ValidityWindow(
@@ -228,8 +239,9 @@ def _log(entry: Any, what: str) -> TransparencyLog:
     public_key = _wire.field(entry, "publicKey", what, dict, snake="public_key")
     raw = _wire.b64decode(_wire.field(public_key, "rawBytes", f"{what}.publicKey", snake="raw_bytes"),
                           f"{what}.publicKey.rawBytes")
-    key_details = _wire.optional(public_key, "keyDetails", "key_details") or ""
+    key_details = _wire.optional(public_key, "keyDetails", f"{what}.publicKey", str, snake="key_details") or ""
     key = load_public_key(raw, f"{what}.publicKey")
+    _check_key_details(key, key_details, f"{what}.publicKey")
     log_id = _wire.b64decode(
         _wire.field(_wire.field(entry, "logId", what, dict, snake="log_id"), "keyId", f"{what}.logId",
                     snake="key_id"),
@@ -237,24 +249,52 @@ def _log(entry: Any, what: str) -> TransparencyLog:
     )
     if len(log_id) != 32:
         raise FormatError(f"{what}: logId.keyId must be 32 bytes")
-    hash_algorithm = _wire.optional(entry, "hashAlgorithm", "hash_algorithm")
+    hash_algorithm = _wire.optional(entry, "hashAlgorithm", what, str, snake="hash_algorithm")
     if hash_algorithm not in (None, "SHA2_256"):
         raise FormatError(f"{what}: unsupported hashAlgorithm {hash_algorithm}")
-    checkpoint_id = _wire.optional(entry, "checkpointKeyId", "checkpoint_key_id")
-    checkpoint_key_id = (_wire.b64decode(_wire.field(checkpoint_id, "keyId", what, snake="key_id"), what)
-                         if checkpoint_id else None)
-    base_url = _wire.optional(entry, "baseUrl", "base_url") or ""
+    checkpoint_id = _wire.optional(entry, "checkpointKeyId", what, dict, snake="checkpoint_key_id")
+    checkpoint_key_id = (_wire.b64decode(_wire.field(checkpoint_id, "keyId", f"{what}.checkpointKeyId", str,
+                                                     snake="key_id"), f"{what}.checkpointKeyId.keyId")
+                         if checkpoint_id is not None else None)
+    base_url = _wire.optional(entry, "baseUrl", what, str, snake="base_url") or ""
+    _wire.optional(entry, "operator", what, str)  # v0.2, not used, but of its type (protojson)
     return TransparencyLog(
         base_url=base_url,
         key=key,
         key_details=key_details,
         log_id=log_id,
-        valid_for=_window(_wire.optional(public_key, "validFor", "valid_for"), what, start_required=True),
+        valid_for=_window(_wire.optional(public_key, "validFor", f"{what}.publicKey", dict, snake="valid_for"), what,
+                          start_required=True),
         note_key_hint=note_key_hint(base_url, key, key_details, checkpoint_key_id),
     )
 
 
+_KEY_FAMILIES = (("PKIX_ED25519", ed25519.Ed25519PublicKey), ("PKIX_ECDSA_", ec.EllipticCurvePublicKey),
+                 ("PKIX_RSA_", rsa.RSAPublicKey), ("PKCS1_RSA_", rsa.RSAPublicKey))
+
+
+def _check_key_details(key: PublicKey, key_details: str, what: str) -> None:
+    """``keyDetails`` names the key's type, and the checks rely on it (PKIX_ED25519 means a Rekor
+    v2 log, whose checkpoint key hint is computed from the raw Ed25519 key): the two must agree.
+    An unset ``keyDetails`` is allowed (older files); a value naming no known family is not."""
+    if not key_details:
+        return
+    for prefix, key_type in _KEY_FAMILIES:
+        if key_details.startswith(prefix):
+            if not isinstance(key, key_type):
+                kind = ("Ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else
+                        "ECDSA" if isinstance(key, ec.EllipticCurvePublicKey) else "RSA")
+                raise FormatError(f"{what}: keyDetails {key_details} does not match its {kind} key")
+            return
+    raise FormatError(f"{what}: unsupported keyDetails {key_details[:64]!r}")
+
+
 def _authority(entry: Any, what: str) -> CertificateAuthority:
+    subject = _wire.optional(entry, "subject", what, dict)  # not used, but of its type (protojson)
+    if subject is not None:
+        for name in ("organization", "commonName"):
+            _wire.optional(subject, name, f"{what}.subject", str, snake="common_name" if name == "commonName" else None)
+    _wire.optional(entry, "operator", what, str)
     chain_obj = _wire.field(entry, "certChain", what, dict, snake="cert_chain")
     certificates = _wire.field(chain_obj, "certificates", f"{what}.certChain", list)
     if not certificates:
@@ -269,6 +309,7 @@ def _authority(entry: Any, what: str) -> CertificateAuthority:
             raise FormatError(f"{what}.certChain[{i}]: not a DER certificate") from exc
     return CertificateAuthority(
         chain=tuple(chain),
-        valid_for=_window(_wire.optional(entry, "validFor", "valid_for"), what, start_required=False),
-        uri=_wire.optional(entry, "uri") or "",
+        valid_for=_window(_wire.optional(entry, "validFor", what, dict, snake="valid_for"), what,
+                          start_required=False),
+        uri=_wire.optional(entry, "uri", what, str) or "",
     )

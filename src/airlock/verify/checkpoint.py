@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import NamedTuple
 
 from airlock.crypto import PublicKey, verify_message
+
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
+_UINT64_MAX = 2**64 - 1
 
 
 class CheckpointError(ValueError):
@@ -39,8 +43,9 @@ def parse(note: str) -> Checkpoint:
     origin, size_text, root_text, *extensions = lines
     if not origin:
         raise CheckpointError("the checkpoint has no origin")
-    if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
-        raise CheckpointError(f"the checkpoint size {size_text!r} is not a decimal number")
+    # ASCII digits only (str.isdigit accepts "³" and "٣"), no leading zero, at most a uint64 (C2SP tlog-checkpoint)
+    if not _DECIMAL.fullmatch(size_text) or int(size_text) > _UINT64_MAX:
+        raise CheckpointError(f"the checkpoint size {size_text[:32]!r} is not a decimal number below 2^64")
     try:
         root_hash = base64.b64decode(root_text, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import json
 import struct
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from airlock import _wire
@@ -73,6 +72,21 @@ def set_payload(entry: TlogEntry) -> bytes:
         base64.b64encode(entry.body), entry.integrated_time, entry.log_id.hex().encode(), entry.log_index)
 
 
+def check_log_window(entry: TlogEntry, log: TransparencyLog, times: list[datetime]) -> None:
+    """An entry proven only by an inclusion proof (Rekor v2, or v1 without a promise): the log's key
+    must have been valid when the signature was made, and with no SET the verified times are the
+    RFC 3161 ones (docs/FORMATS-NOTES.md "Log validity windows for Rekor v2")."""
+    if not times:
+        raise VerificationError("timestamp", f"no verified signing time (log entry {entry.log_index} has no SET "
+                                "and there is no trusted RFC 3161 timestamp): the validity of log "
+                                f"{log.base_url} {log.valid_for.describe()} cannot be checked")
+    for when in times:
+        if not log.valid_for.contains(when):
+            raise VerificationError("tlog", f"log entry {entry.log_index}: the signing time "
+                                    f"{when:%Y-%m-%dT%H:%M:%SZ} is outside the validity of log {log.base_url} "
+                                    f"{log.valid_for.describe()}")
+
+
 def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
     """The Merkle inclusion proof, and a checkpoint signed by the log for the same root."""
     proof = entry.inclusion_proof
@@ -90,6 +104,9 @@ def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
     except notes.CheckpointError as exc:
         raise VerificationError("checkpoint", str(exc)) from exc
     rekor_v2 = log.key_details == "PKIX_ED25519"
+    if rekor_v2 and entry.log_index != proof.log_index:  # one tree, no shards: the proof's index is the index
+        raise VerificationError("inclusion-proof", f"log entry index {entry.log_index} is not the index "
+                                f"{proof.log_index} its inclusion proof is for")
     if rekor_v2 and checkpoint.origin != log.host:
         raise VerificationError("checkpoint", f"checkpoint origin {checkpoint.origin!r} is not the log {log.host!r}")
     try:
@@ -143,7 +160,7 @@ def _same_signer(recorded: bytes, signer_der: bytes, signer_is_cert: bool) -> bo
         return False
     try:  # a key-signed entry may carry a certificate for the same key
         return spki_der(x509.load_der_x509_certificate(recorded).public_key()) == signer_der
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):  # not a certificate, or one with a key nobody knows
         return False
 
 
@@ -255,7 +272,7 @@ def check_certificate(leaf: x509.Certificate, when: datetime, trusted_root: Trus
                 leaf.verify_directly_issued_by(issuer)
             except ValueError:
                 continue  # not issued by this certificate
-            except (InvalidSignature, TypeError):
+            except (InvalidSignature, TypeError, UnsupportedAlgorithm):
                 reasons.append(f"its signature does not verify with CA certificate {issuer.subject.rfc4514_string()}")
                 break
             if ca.chain_problem:
@@ -270,6 +287,61 @@ def check_certificate(leaf: x509.Certificate, when: datetime, trusted_root: Trus
     if not reasons:
         reasons.append(f"no trusted CA issued it or was valid at {when.isoformat()}")
     raise VerificationError("certificate-chain", f"the signing certificate is not trusted: {reasons[0]}")
+
+
+_FULCIO = "1.3.6.1.4.1.57264.1."
+_ISSUER_V1, _ISSUER_V2 = 1, 8
+
+
+def check_fulcio_extensions(leaf: x509.Certificate) -> None:
+    """Every Fulcio extension is well formed, so no reader falls back to another one (FORMATS.md 6.4).
+
+    OIDs .1.8 and later are a DER UTF8String; .1.1-.1.6 are raw UTF-8. A present but malformed
+    .1.8 must not make the deprecated .1.1 the issuer: sigstore-go fails the whole certificate
+    when an extension does not parse, and so does this. Fulcio writes the issuer into both .1.1
+    and .1.8; when both are present they must agree.
+    """
+    issuers: dict[int, str] = {}
+    for extension in leaf.extensions:
+        dotted = extension.oid.dotted_string
+        if not dotted.startswith(_FULCIO) or not dotted[len(_FULCIO):].isdigit():
+            continue
+        arc = int(dotted[len(_FULCIO):])
+        if arc == 7 or not 1 <= arc <= 99:  # .1.7 is an OtherName inside the SAN, not an extension
+            continue
+        raw = getattr(extension.value, "value", b"")
+        try:
+            text = _der_utf8_string(raw) if arc >= 8 else raw.decode("utf-8")
+        except ValueError as exc:
+            encoding = "a DER UTF8String" if arc >= 8 else "UTF-8"
+            raise VerificationError("identity", f"certificate extension {dotted} is not {encoding} ({exc})") from None
+        if arc in (_ISSUER_V1, _ISSUER_V2):
+            if not text:
+                raise VerificationError("identity", f"certificate extension {dotted} (OIDC issuer) is empty")
+            issuers[arc] = text
+    if len(issuers) == 2 and issuers[_ISSUER_V1] != issuers[_ISSUER_V2]:
+        raise VerificationError("identity", f"the certificate's OIDC issuer extensions disagree "
+                                f"(.1.1 {issuers[_ISSUER_V1]!r}, .1.8 {issuers[_ISSUER_V2]!r})")
+
+
+def _der_utf8_string(raw: bytes) -> str:
+    """A DER UTF8String (tag 0x0C, definite minimal length, nothing after it), or ValueError."""
+    if len(raw) < 2 or raw[0] != 0x0C:
+        raise ValueError("not tagged UTF8String" if raw else "empty")
+    length, offset = raw[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or len(raw) < 2 + count:
+            raise ValueError("bad length")
+        length, offset = int.from_bytes(raw[2 : 2 + count], "big"), 2 + count
+        if raw[2] == 0 or length < 0x80:
+            raise ValueError("length not in minimal DER form")
+    if offset + length != len(raw):
+        raise ValueError("length does not match the value")
+    try:
+        return raw[offset:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("invalid UTF-8") from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -345,25 +417,36 @@ def _message_signature_ok(key: PublicKey, signature: bytes, artifact: Artifact, 
 
 
 def check_statement_subject(envelope: DsseEnvelope, artifact: Artifact) -> None:
-    """A DSSE envelope signs an in-toto statement; the artifact must be one of its subjects."""
+    """A DSSE envelope signs an in-toto statement; the artifact must be one of its subjects.
+
+    The statement is signed, but a signer's tool can still write a malformed one: every shape the
+    in-toto spec does not allow is refused with a reason, never skipped (FORMATS.md 9.3).
+    """
     if envelope.payload_type != IN_TOTO:
         raise VerificationError("artifact", f"DSSE payload type {envelope.payload_type!r} is not an in-toto statement")
     try:
-        statement = json.loads(envelope.payload)
-    except (ValueError, UnicodeDecodeError):
-        raise VerificationError("artifact", "the DSSE payload is not JSON") from None
-    if not isinstance(statement, dict) or statement.get("_type") not in STATEMENT_TYPES:
+        statement = _wire.loads(envelope.payload, "the DSSE payload")
+    except FormatError as exc:
+        raise VerificationError("artifact", str(exc)) from None
+    if not isinstance(statement, dict):
+        raise VerificationError("artifact", f"the in-toto statement must be a JSON object, not "
+                                f"{_wire.json_kind(statement)}")
+    if statement.get("_type") not in STATEMENT_TYPES:
         raise VerificationError("artifact", "the DSSE payload is not an in-toto statement")
     subjects = statement.get("subject")
-    if not isinstance(subjects, list):
+    if not isinstance(subjects, list) or not subjects:
         raise VerificationError("artifact", "the in-toto statement has no subjects")
-    for subject in subjects:
+    for i, subject in enumerate(subjects):
         digests = subject.get("digest") if isinstance(subject, dict) else None
         if not isinstance(digests, dict):
-            continue
+            raise VerificationError("artifact", f"in-toto statement subject[{i}] has no digest object")
+        for algorithm, value in digests.items():
+            if not isinstance(value, str):
+                raise VerificationError("artifact", f"in-toto statement subject[{i}].digest.{algorithm[:32]} "
+                                        f"must be a string, not {_wire.json_kind(value)}")
         for algorithm in ("sha256", "sha384", "sha512"):
             wanted = digests.get(algorithm)
-            have = artifact.digest(algorithm) if isinstance(wanted, str) else None
+            have = artifact.digest(algorithm) if wanted is not None else None
             if have is not None and wanted.lower() == have.hex():
                 return
     raise VerificationError("artifact", f"{artifact.label} is not a subject of the in-toto statement")

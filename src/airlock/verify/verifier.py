@@ -10,11 +10,14 @@ Order of checks (each named as in ``VerificationError.check``):
                        present (v0.1 bundles and legacy cosign bundles may carry only a SET).
 4. ``tlog-entry``      the entry records this signature, this certificate or key, this artifact.
 5. ``timestamp``       RFC 3161 timestamps over the signature, from trusted TSAs: more verified
-                       times. Rekor v2 entries have no integrated time, so they need one.
+                       times. Rekor v2 entries have no integrated time, so they need one, and
+                       (``tlog``) the key of a log whose entry has no SET must have been valid at
+                       every verified time (docs/FORMATS-NOTES.md).
 6. ``certificate-chain`` (keyless) the leaf chains to a Fulcio CA valid at *every* verified time,
                        with the code-signing EKU; the leaf itself is valid at those times.
 7. ``sct``             (keyless) an embedded SCT from a trusted CT log.
-8. ``identity``        (keyless) SAN and OIDC issuer match the policy.
+8. ``identity``        (keyless) the Fulcio extensions are well formed; SAN and OIDC issuer
+                       match the policy.
 9. ``signature``       the signature over the artifact (or the DSSE PAE), and for DSSE the
                        artifact is a subject of the in-toto statement (``artifact``).
 
@@ -28,7 +31,7 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives._serialization import Encoding
 
-from airlock.crypto import PublicKey, load_public_key, spki_der
+from airlock.crypto import PublicKey, certificate_extensions, certificate_key, load_public_key, spki_der
 from airlock.errors import UsageError, VerificationError
 from airlock.trust.trusted_root import TrustedRoot
 from airlock.verify import checks
@@ -112,13 +115,18 @@ class Verifier:
             raise VerificationError("signer", "the signature was made with a key; pass the public key with --key")
         if key is None and policy is None:
             raise UsageError("keyless verification needs --certificate-identity and --certificate-oidc-issuer")
-        if key is not None and leaf is not None and spki_der(leaf.public_key()) != spki_der(key):
+        leaf_key = None
+        if leaf is not None:  # also for --certificate and image layers, which no bundle parser saw
+            leaf_key = certificate_key(leaf, "the signing certificate")
+            certificate_extensions(leaf, "the signing certificate")
+        if key is not None and leaf_key is not None and spki_der(leaf_key) != spki_der(key):
             raise VerificationError("signer", "the certificate in the bundle is not for the key given with --key")
-        signer_key: PublicKey = key if key is not None else leaf.public_key()
+        signer_key: PublicKey = key if key is not None else leaf_key
         signer_der = leaf.public_bytes(_DER) if leaf is not None and key is None else spki_der(signer_key)
 
         # 1-4: transparency log
         times: list[datetime] = []
+        unsigned_entries: list[tuple] = []  # entries with no SET: their log window is checked at step 5
         if options.insecure_ignore_tlog:
             verdict.warnings.append("WARNING: --insecure-ignore-tlog: transparency log entries were not checked")
         else:
@@ -131,14 +139,16 @@ class Verifier:
                     raise VerificationError("tlog", f"log entry {entry.log_index} appears twice")
                 seen.add((entry.log_id, entry.log_index))
                 log = checks.find_log(entry, self.trusted_root)
-                if entry.signed_entry_timestamp is not None:
+                if entry.signed_entry_timestamp is None:
+                    unsigned_entries.append((entry, log))
+                else:
                     when = checks.check_set(entry, log)
                     if when > self.now() + CLOCK_SKEW:
                         raise VerificationError("set", f"integrated time {when.isoformat()} is in the future")
                     times.append(when)
                     verdict.passed("set", "signed entry timestamp from {}, integrated {:%Y-%m-%dT%H:%M:%SZ}",
                                    log.base_url, when)
-                if entry.inclusion_proof is not None and entry.inclusion_proof.checkpoint is not None:
+                if entry.inclusion_proof is not None:  # a proof that is present is checked, checkpoint and all
                     checks.check_inclusion(entry, log)
                     verdict.passed("inclusion-proof", "entry {} is in the tree of {} entries signed by {}",
                                    entry.log_index, entry.inclusion_proof.tree_size, log.base_url)
@@ -159,6 +169,9 @@ class Verifier:
             verdict.passed("timestamp", "RFC 3161 timestamp {:%Y-%m-%dT%H:%M:%SZ} from {}", when,
                            uri or "a trusted TSA")
         verdict.signing_times = times
+        for entry, log in unsigned_entries:  # Rekor v2: no integrated time, the TSA times stand in
+            checks.check_log_window(entry, log, times)
+            verdict.passed("tlog", "log {} was valid at {}", log.base_url, _Times(times))
 
         # 6-8: the certificate
         if leaf is not None and key is None:
@@ -177,6 +190,7 @@ class Verifier:
                 checks.check_sct(leaf, issuer, self.trusted_root)
                 verdict.passed("sct", "embedded SCT verified with a trusted CT log")
             assert policy is not None
+            checks.check_fulcio_extensions(leaf)
             verdict.identity, verdict.issuer = policy.check(leaf)
             verdict.passed("identity", "signed by {} (issuer {})", verdict.identity, verdict.issuer)
         elif leaf is not None:
