@@ -110,6 +110,7 @@ def run_triangulate(args: argparse.Namespace) -> int:
 
 
 def run_download_signature(args: argparse.Namespace) -> int:
+    from airlock import _wire
     from airlock.formats import cosign
     from airlock.oci import discovery
     from airlock.oci.sources import RegistrySource, signature_repository
@@ -117,6 +118,9 @@ def run_download_signature(args: argparse.Namespace) -> int:
     client, reference, digest = _resolve(args)
     source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
     for found in discovery.legacy_layers(source, digest, "sig"):
+        if found.error is not None:  # one unreadable layer does not hide the others
+            _say(f"WARNING: {found.where}: skipped: {found.error}")
+            continue
         notes = found.layer.annotations
         bundle = notes.get(cosign.ANNOTATION_BUNDLE)
         print(json.dumps({
@@ -124,6 +128,6 @@ def run_download_signature(args: argparse.Namespace) -> int:
             "Payload": base64.b64encode(found.layer.payload).decode(),
             "Cert": notes.get(cosign.ANNOTATION_CERTIFICATE) or None,
             "Chain": notes.get(cosign.ANNOTATION_CHAIN) or None,
-            "Bundle": json.loads(bundle) if bundle else None,
+            "Bundle": _wire.loads(bundle, f"{found.where}: {cosign.ANNOTATION_BUNDLE}") if bundle else None,
         }, separators=(",", ":")))
     return 0

@@ -1,0 +1,548 @@
+"""Hostile OCI layouts for `airlock verify` / `verify-attestation --local-image` (issue 8).
+
+The image verified must be whole in the layout; each signature is judged on its own, so junk
+next to a good signature neither hides it nor crashes the run; deeply nested or mistyped JSON
+anywhere is a one-line reason, never `internal error`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from airlock.formats import cosign
+from airlock.oci import layout as oci
+from airlock.oci.sources import SUBJECT
+from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
+from conftest import one_line_error, run_cli
+from image_layouts import add_image, attach, attach_bundle, image_statement, key_layer, keyless_layer, new_layout
+
+KEYLESS = ["--certificate-identity", DEFAULT_IDENTITY, "--certificate-oidc-issuer", DEFAULT_ISSUER]
+NAME = "registry.local/team/app:1.0"
+REPO = "registry.local/team/app"
+DEEP = b"[" * 100_000 + b"]" * 100_000
+DEEP_OBJECT = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+NESTED = "nested deeper than 64 levels"
+
+
+@pytest.fixture(scope="module")
+def inst() -> SigstoreInstance:
+    from datetime import UTC, datetime
+
+    return SigstoreInstance(now=datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture()
+def root(inst, tmp_path):
+    return inst.write_trusted_root(tmp_path / "trusted_root.json")
+
+
+@pytest.fixture(scope="module")
+def key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture()
+def pub(key, tmp_path):
+    path = tmp_path / "cosign.pub"
+    path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+def blob_path(layout: oci.OciLayout, digest: str):
+    from pathlib import Path
+
+    return Path(layout.path) / "blobs" / "sha256" / digest.split(":")[1]
+
+
+def key_signed(key, path):
+    """A layout holding one key-signed image: (layout, image digest)."""
+    layout = new_layout(path)
+    digest = add_image(layout, NAME)
+    attach(layout, digest, [key_layer(key, cosign.simplesigning_payload(REPO, digest))])
+    return layout, digest
+
+
+def verify_key(path, pub, *extra, command="verify"):
+    return run_cli(command, "--local-image", path, "--key", pub, "--insecure-ignore-tlog", *extra)
+
+
+def image_manifest(layout: oci.OciLayout, digest: str) -> dict:
+    return json.loads(layout.read_blob(digest))
+
+
+def raw_manifest(layout: oci.OciLayout, data: bytes, image_digest: str, kind: str | None = oci.KIND_SIGS) -> str:
+    """Store ``data`` as a manifest blob and list it in index.json (as the .sig/.att of the image)."""
+    digest = layout.write_blob(data)
+    annotations = {SUBJECT: image_digest, **({oci.KIND: kind} if kind else {})}
+    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(data), "digest": digest,
+                         "annotations": annotations})
+    return digest
+
+
+def sig_manifest(layout: oci.OciLayout, image_digest: str, layers: list[dict]) -> str:
+    """A .sig manifest with hand-made layer descriptors (which may be junk)."""
+    layout.write_blob(oci.EMPTY_CONFIG)
+    return raw_manifest(layout, json.dumps({
+        "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
+        "config": {"mediaType": oci.OCI_CONFIG, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST},
+        "layers": layers}).encode(), image_digest)
+
+
+def layer_descriptor(layout: oci.OciLayout, payload: bytes, annotations: dict[str, str],
+                     media_type: str = cosign.SIMPLESIGNING) -> dict:
+    digest = layout.write_blob(payload)
+    return {"mediaType": media_type, "size": len(payload), "digest": digest, "annotations": annotations}
+
+
+def key_descriptor(layout, key, payload: bytes) -> dict:
+    media_type, payload, annotations = key_layer(key, payload)
+    return layer_descriptor(layout, payload, annotations, media_type)
+
+
+def referrer(layout: oci.OciLayout, image_digest: str, bundle: bytes) -> str:
+    """A v3 bundle referrer of the image holding ``bundle`` (any bytes), listed in index.json."""
+    layout.write_blob(oci.EMPTY_CONFIG)
+    bundle_digest = layout.write_blob(bundle)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "artifactType": oci.SIGSTORE_BUNDLE_V03,
+        "config": {"mediaType": oci.OCI_EMPTY, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST},
+        "layers": [{"mediaType": oci.SIGSTORE_BUNDLE_V03, "size": len(bundle), "digest": bundle_digest}],
+        "subject": {"mediaType": oci.OCI_MANIFEST, "size": 1, "digest": image_digest}}).encode()
+    digest = layout.write_blob(manifest)
+    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(manifest), "digest": digest,
+                         "artifactType": oci.SIGSTORE_BUNDLE_V03, "annotations": {SUBJECT: image_digest}})
+    return digest
+
+
+# -- 1. the image verified must be present and intact ------------------------------------------------
+
+
+def test_intact_image_verifies(key, pub, tmp_path):
+    key_signed(key, tmp_path / "layout")
+    result = verify_key(tmp_path / "layout", pub)
+    assert result.code == 0, result.stderr
+
+
+def test_deleted_image_manifest(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    blob_path(layout, digest).unlink()
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"{NAME}@{digest}: the image is not intact in the layout" in error and f"blob {digest} is missing" in error
+
+
+def test_image_manifest_truncated_to_one_byte(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    path = blob_path(layout, digest)
+    size = path.stat().st_size
+    path.write_bytes(b"{")
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"blob {digest} is 1 bytes, the descriptor says {size}" in error
+
+
+def test_image_manifest_same_size_change(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    path = blob_path(layout, digest)
+    path.write_bytes(path.read_bytes().replace(b'"schemaVersion": 2', b'"schemaVersion": 3'))
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"blob {digest} does not match its digest" in error
+
+
+def test_missing_config(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    config = image_manifest(layout, digest)["config"]["digest"]
+    blob_path(layout, config).unlink()
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"blob {config} is missing" in error
+
+
+def test_tampered_config_same_size(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    config = image_manifest(layout, digest)["config"]["digest"]
+    path = blob_path(layout, config)
+    path.write_bytes(path.read_bytes().replace(b"amd64", b"arm64"))
+    error = one_line_error(verify_key(tmp_path / "layout", pub, "--check-layer-digests=false"))
+    assert f"blob {config} does not match its digest" in error  # the config is always hashed
+
+
+def test_missing_layer(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    layer = image_manifest(layout, digest)["layers"][0]["digest"]
+    blob_path(layout, layer).unlink()
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"blob {layer} is missing" in error
+    error = one_line_error(verify_key(tmp_path / "layout", pub, "--check-layer-digests=false"))
+    assert f"blob {layer} is missing" in error
+
+
+def test_layer_of_wrong_size(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    layer = image_manifest(layout, digest)["layers"][0]["digest"]
+    blob_path(layout, layer).write_bytes(b"layer, and more")
+    error = one_line_error(verify_key(tmp_path / "layout", pub, "--check-layer-digests=false"))
+    assert f"blob {layer} is 15 bytes, the descriptor says 5" in error
+
+
+def test_layer_changed_same_size_and_the_flag_to_skip_hashing(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    layer = image_manifest(layout, digest)["layers"][0]["digest"]
+    blob_path(layout, layer).write_bytes(b"LAYER")
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"blob {layer} does not match its digest" in error
+    skipped = verify_key(tmp_path / "layout", pub, "--check-layer-digests=false")
+    assert skipped.code == 0, skipped.stderr
+    assert "WARNING: --check-layer-digests=false: the image's layers are checked for presence and size, not for " \
+        "their digests" in skipped.stderr
+
+
+def test_skipping_layer_digests_needs_a_layout(pub):
+    error = one_line_error(run_cli("verify", "registry.local/team/app@sha256:" + "a" * 64, "--key", pub,
+                                   "--check-layer-digests=false"))
+    assert "--check-layer-digests=false applies to --local-image only" in error
+
+
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+def test_help_documents_the_layer_flag(command):
+    result = run_cli(command, "--help")
+    assert "--check-layer-digests" in result.stdout and "present with the right size" in result.stdout
+
+
+def multi_arch(layout: oci.OciLayout, key) -> tuple[str, list[str]]:
+    """An index of two platform images, key-signed: (index digest, child digests)."""
+    children = []
+    for arch in ("amd64", "arm64"):
+        child = add_image(layout, f"tmp-{arch}", arch.encode())
+        children.append(child)
+    index = layout.read_index()
+    descriptors = [m for m in index["manifests"] if m["digest"] in children]
+    layout.write_index({**index, "manifests": [m for m in index["manifests"] if m["digest"] not in children]})
+    data = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": [
+        {"mediaType": d["mediaType"], "size": d["size"], "digest": d["digest"]} for d in descriptors]}).encode()
+    digest = layout.write_blob(data)
+    layout.add_manifest({"mediaType": oci.OCI_INDEX, "size": len(data), "digest": digest,
+                         "annotations": {oci.KIND: oci.KIND_IMAGE_INDEX, oci.REF_NAME: NAME}})
+    attach(layout, digest, [key_layer(key, cosign.simplesigning_payload(REPO, digest))])
+    return digest, children
+
+
+def test_index_every_child_must_be_present(key, pub, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    _, children = multi_arch(layout, key)
+    result = verify_key(tmp_path / "layout", pub)
+    assert result.code == 0, result.stderr
+    arm_layer = image_manifest(layout, children[1])["layers"][0]["digest"]
+    blob_path(layout, arm_layer).write_bytes(b"ARM64")
+    assert f"blob {arm_layer} does not match its digest" in one_line_error(verify_key(tmp_path / "layout", pub))
+    blob_path(layout, children[1]).unlink()
+    assert f"blob {children[1]} is missing" in one_line_error(verify_key(tmp_path / "layout", pub))
+
+
+# -- 2. verify-attestation prints only the signature it verified ----------------------------------------
+
+
+def dsse_layer(key, statement: bytes, extra: list[dict] | None = None) -> tuple[str, bytes, dict[str, str]]:
+    """A key-signed legacy attestation layer; ``extra`` signatures are appended to the envelope."""
+    from airlock.verify.material import DsseEnvelope
+
+    pae = DsseEnvelope("application/vnd.in-toto+json", statement, ()).pae()
+    sig = base64.b64encode(key.sign(pae, ec.ECDSA(hashes.SHA256()))).decode()
+    envelope = {"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(statement).decode(),
+                "signatures": [{"keyid": "", "sig": sig}, *(extra or [])]}
+    return (cosign.DSSE, json.dumps(envelope).encode(), {cosign.ANNOTATION_SIGNATURE: ""})
+
+
+def test_attestation_output_has_only_the_verified_signature(key, pub, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    forged = base64.b64encode(b"not verified by anyone").decode()
+    media_type, data, notes = dsse_layer(key, image_statement(digest, "https://spdx.dev/Document"),
+                                         [{"keyid": "attacker", "sig": forged}])
+    verified = json.loads(data)["signatures"][0]["sig"]
+    attach(layout, digest, [(media_type, data, notes)], kind=oci.KIND_ATTS)
+    result = verify_key(tmp_path / "layout", pub, "--type", "spdx", command="verify-attestation")
+    assert result.code == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["signatures"] == [{"keyid": "", "sig": verified}]
+    assert forged not in result.stdout and "attacker" not in result.stdout
+
+
+# -- 3. one hostile signature does not hide a good one ------------------------------------------------
+
+
+@pytest.mark.parametrize("junk,reason", [
+    (42, "the layer descriptor is not an object"),
+    ({"mediaType": cosign.SIMPLESIGNING, "size": 3, "digest": "sha256:" + "0" * 64},
+     "blob sha256:" + "0" * 64 + " is missing"),
+    ({"mediaType": cosign.SIMPLESIGNING, "size": 3, "digest": "sha256:../../etc/passwd"},
+     "the layer descriptor has no valid sha256 digest or size"),
+    ({"mediaType": cosign.SIMPLESIGNING, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST, "annotations": {"a": 1}},
+     "the layer descriptor has annotations that are not strings"),
+    ({"mediaType": cosign.SIMPLESIGNING, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST},
+     f"layer 1: signature layer has no {cosign.ANNOTATION_SIGNATURE} annotation"),
+])
+def test_junk_layer_beside_a_good_signature(key, pub, tmp_path, junk, reason):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    good = key_descriptor(layout, key, cosign.simplesigning_payload(REPO, digest))
+    sig_manifest(layout, digest, [good, junk])
+    result = verify_key(tmp_path / "layout", pub)
+    assert result.code == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 1
+    tag = "sha256-" + digest.split(":")[1] + ".sig"
+    warning = [line for line in result.stderr.splitlines() if "not verified, ignored" in line]
+    assert len(warning) == 1 and warning[0].startswith(f"WARNING: {NAME}@{digest}: not verified, ignored: {tag} "
+                                                       "layer 1: ")
+    assert reason in warning[0]
+    # alone, the junk layer is the reason the image fails
+    layout = new_layout(tmp_path / "alone")
+    digest = add_image(layout, NAME)
+    sig_manifest(layout, digest, [junk])
+    error = one_line_error(verify_key(tmp_path / "alone", pub))
+    assert "no signatures verified" in error and reason.replace("layer 1", "layer 0") in error
+
+
+def test_junk_referrer_beside_a_good_legacy_signature(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    junk = referrer(layout, digest, b"this is not a bundle")
+    result = verify_key(tmp_path / "layout", pub)
+    assert result.code == 0, result.stderr
+    assert f"not verified, ignored: referrer {junk}: bundle: not valid JSON" in result.stderr
+
+
+def test_junk_referrer_beside_a_good_bundle(inst, root, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=image_statement(digest)),
+                  "https://sigstore.dev/cosign/sign/v1")
+    deep = referrer(layout, digest, DEEP)
+    result = run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS)
+    assert result.code == 0, result.stderr
+    assert f"referrer {deep}: bundle: JSON {NESTED}" in result.stderr
+
+
+def test_junk_sig_manifest_beside_a_good_bundle(inst, root, tmp_path):
+    """The whole .sig manifest is junk (a JSON array): one failed candidate, the referrer still counts."""
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=image_statement(digest)),
+                  "https://sigstore.dev/cosign/sign/v1")
+    junk = raw_manifest(layout, b"[]", digest)
+    result = run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS)
+    assert result.code == 0, result.stderr
+    assert f".sig: the manifest {junk}: not a JSON object" in result.stderr
+
+
+def test_junk_attestation_beside_a_good_one(inst, root, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=image_statement(
+        digest, "https://spdx.dev/Document")), "https://spdx.dev/Document")
+    junk = referrer(layout, digest, b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}')
+    att = raw_manifest(layout, DEEP_OBJECT, digest, oci.KIND_ATTS)
+    result = run_cli("verify-attestation", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS,
+                     "--type", "spdx")
+    assert result.code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert f"referrer {junk}: bundle v0.3: missing verificationMaterial" in result.stderr
+    assert f".att: the manifest {att}: JSON {NESTED}" in result.stderr  # the .att manifest itself
+    error = one_line_error(run_cli("verify-attestation", "--local-image", tmp_path / "layout", "--trusted-root", root,
+                                   *KEYLESS, "--type", "cyclonedx"))
+    assert "no attestations verified" in error and "predicate type 'https://spdx.dev/Document'" in error
+    assert f"referrer {junk}: bundle v0.3: missing verificationMaterial" in error
+
+
+def test_many_failed_signatures_give_a_bounded_error(key, pub, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    other = ec.generate_private_key(ec.SECP256R1())
+    layers = [key_descriptor(layout, other, cosign.simplesigning_payload(REPO, digest, {"n": str(i)}))
+              for i in range(50)]
+    layers.append({"mediaType": "x", "size": 1, "digest": "sha256:" + "1" * 64,
+                   "annotations": {"a": "\x1b[31m" + "long " * 500}})
+    sig_manifest(layout, digest, layers)
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert "no signatures verified" in error and "; and 43 more)" in error
+    assert error.count("signature: the signature does not verify") == 8
+    assert len(error) < 4000 and "\x1b" not in error
+
+
+def test_signature_of_another_image_beside_a_good_one(key, pub, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    elsewhere = "sha256:" + "2" * 64
+    sig_manifest(layout, digest, [key_descriptor(layout, key, cosign.simplesigning_payload(REPO, elsewhere)),
+                                  key_descriptor(layout, key, cosign.simplesigning_payload(REPO, digest))])
+    result = verify_key(tmp_path / "layout", pub)
+    assert result.code == 0, result.stderr
+    [payload] = json.loads(result.stdout)
+    assert payload["critical"]["image"]["docker-manifest-digest"] == digest
+    assert f"claims: the payload signs {elsewhere}, not {digest}" in result.stderr
+
+
+# -- 4. hostile JSON: one-line reasons, never `internal error` -------------------------------------------
+
+
+def test_deep_bundle_annotation(inst, root, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    media_type, payload, notes = keyless_layer(inst, cosign.simplesigning_payload(REPO, digest))
+    deep = dict(notes)
+    deep[cosign.ANNOTATION_BUNDLE] = DEEP.decode()
+    attach(layout, digest, [(media_type, payload, deep)])
+    error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
+    assert f"layer 0: the dev.sigstore.cosign/bundle annotation: JSON {NESTED}" in error
+    layout = new_layout(tmp_path / "both")
+    digest = add_image(layout, NAME)
+    attach(layout, digest, [(media_type, payload, deep), keyless_layer(inst, cosign.simplesigning_payload(REPO,
+                                                                                                          digest))])
+    result = run_cli("verify", "--local-image", tmp_path / "both", "--trusted-root", root, *KEYLESS)
+    assert result.code == 0, result.stderr
+    assert f"layer 0: the dev.sigstore.cosign/bundle annotation: JSON {NESTED}" in result.stderr
+
+
+def test_deep_rfc3161_annotation(key, pub, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    media_type, payload, notes = key_layer(key, cosign.simplesigning_payload(REPO, digest))
+    attach(layout, digest, [(media_type, payload, {**notes, cosign.ANNOTATION_RFC3161: DEEP_OBJECT.decode()})])
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"the dev.sigstore.cosign/rfc3161timestamp annotation: JSON {NESTED}" in error
+
+
+@pytest.mark.parametrize("document", [DEEP, DEEP_OBJECT])
+def test_deep_index_json(key, pub, tmp_path, document):
+    key_signed(key, tmp_path / "layout")
+    (tmp_path / "layout" / "index.json").write_bytes(document)
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"index.json: JSON {NESTED}" in error
+
+
+def replace_image_manifest(layout: oci.OciLayout, data: bytes) -> str:
+    """Point the image entry of index.json at ``data`` (and sign that digest)."""
+    index = layout.read_index()
+    digest = layout.write_blob(data)
+    for entry in index["manifests"]:
+        if (entry.get("annotations") or {}).get(oci.KIND) == oci.KIND_IMAGE:
+            entry.update(digest=digest, size=len(data))
+    layout.write_index(index)
+    return digest
+
+
+@pytest.mark.parametrize("manifest,reason", [
+    (DEEP_OBJECT, f"JSON {NESTED}"),
+    (b"[]", "not a JSON object"),
+    (json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "layers": []}).encode(),
+     "config: a descriptor must be a JSON object"),
+    (json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "config": [], "layers": []}).encode(),
+     "config: a descriptor must be a JSON object"),
+    (json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "layers": {},
+                 "config": {"mediaType": oci.OCI_CONFIG, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST}}).encode(),
+     "no layers list"),
+])
+def test_hostile_image_manifest(key, pub, tmp_path, manifest, reason):
+    layout = new_layout(tmp_path / "layout")
+    add_image(layout, NAME)
+    digest = replace_image_manifest(layout, manifest)
+    attach(layout, digest, [key_layer(key, cosign.simplesigning_payload(REPO, digest))])
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert f"{NAME}@{digest}: the image is not intact in the layout" in error and f"manifest {digest}" in error
+    assert reason in error
+
+
+@pytest.mark.parametrize("manifest,reason", [
+    (DEEP, f"JSON {NESTED}"),
+    (b"[]", "not a JSON object"),
+    (b'{"schemaVersion": 2, "layers": "x"}', "has no layers"),
+    (b'{"schemaVersion": 2, "config": {}, "layers": [[[]]]}', "layer 0: the layer descriptor is not an object"),
+])
+def test_hostile_signature_manifest(key, pub, tmp_path, manifest, reason):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    raw_manifest(layout, manifest, digest)
+    error = one_line_error(verify_key(tmp_path / "layout", pub))
+    assert "no signatures verified" in error and reason in error
+
+
+@pytest.mark.parametrize("claims", ["--check-claims=true", "--check-claims=false"])
+@pytest.mark.parametrize("payload,reason", [
+    (b"[]", "the signature payload is not a JSON object"),
+    (b'["critical", {"image": 1}]', "the signature payload is not a JSON object"),
+    (DEEP, f"the signature payload: JSON {NESTED}"),
+    (b"not json", "the signature payload: not valid JSON"),
+])
+def test_signed_payload_that_is_not_an_object(key, pub, tmp_path, claims, payload, reason):
+    """Properly signed, yet not a simple-signing document: refused whether or not claims are checked."""
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach(layout, digest, [key_layer(key, payload)])
+    error = one_line_error(verify_key(tmp_path / "layout", pub, claims))
+    assert f"layer 0: {reason}" in error
+
+
+def test_signed_payload_array_key_signature_is_valid(key):
+    """The arrays above do carry good signatures: it is the payload that is refused."""
+    from cryptography.exceptions import InvalidSignature
+
+    _, payload, notes = key_layer(key, b"[]")
+    signature = base64.b64decode(notes[cosign.ANNOTATION_SIGNATURE])
+    try:
+        key.public_key().verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:  # pragma: no cover
+        pytest.fail("the test signature does not verify")
+
+
+def test_in_toto_subject_digest_is_a_list(inst, root, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    hex_digest = digest.split(":")[1]
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [
+        {"name": "x", "digest": [hex_digest]},
+        {"name": "x", "digest": {"sha256": hex_digest}, "annotations": {"env": "prod"}}],
+        "predicateType": "https://sigstore.dev/cosign/sign/v1", "predicate": {}}).encode()
+    attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=statement),
+                  "https://sigstore.dev/cosign/sign/v1")
+    base = ["verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS]
+    result = run_cli(*base, "-a", "env=prod")
+    assert result.code == 0, result.stderr
+    only_list = json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [
+        {"name": "x", "digest": [hex_digest]}], "predicateType": "https://sigstore.dev/cosign/sign/v1",
+        "predicate": {}}).encode()
+    layout = new_layout(tmp_path / "other")
+    digest = add_image(layout, NAME)
+    attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=only_list),
+                  "https://sigstore.dev/cosign/sign/v1")
+    error = one_line_error(run_cli("verify", "--local-image", tmp_path / "other", "--trusted-root", root, *KEYLESS,
+                                   "-a", "env=prod"))
+    assert f"artifact: {digest} is not a subject of the in-toto statement" in error
+
+
+def test_deep_in_toto_statement(inst, root, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=DEEP_OBJECT),
+                  "https://sigstore.dev/cosign/sign/v1")
+    error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
+    assert f"the DSSE payload: JSON {NESTED}" in error
+
+
+def test_deep_legacy_attestation_layer(key, pub, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach(layout, digest, [(cosign.DSSE, DEEP, {cosign.ANNOTATION_SIGNATURE: ""})], kind=oci.KIND_ATTS)
+    error = one_line_error(verify_key(tmp_path / "layout", pub, command="verify-attestation"))
+    assert f"layer 0: the attestation layer: JSON {NESTED}" in error
+
+
+def test_deep_referrer_manifest(key, pub, tmp_path):
+    layout, digest = key_signed(key, tmp_path / "layout")
+    deep = layout.write_blob(DEEP_OBJECT)
+    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(DEEP_OBJECT), "digest": deep,
+                         "artifactType": oci.SIGSTORE_BUNDLE_V03, "annotations": {SUBJECT: digest}})
+    result = verify_key(tmp_path / "layout", pub)
+    assert result.code == 0, result.stderr
+    assert f"referrer {deep}: the referrer manifest: JSON {NESTED}" in result.stderr
