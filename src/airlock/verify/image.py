@@ -101,10 +101,18 @@ def _bounded_layer_json(layer: Layer) -> None:
         raise FormatError("the signature payload is not a JSON object")
 
 
-def _bounded_envelope(material: Material) -> None:
-    """The in-toto statement of a DSSE envelope is JSON of bounded depth (the verifier parses it)."""
+def _check_material(material: Material) -> None:
+    """What the verifier will parse without a guard parses here first: the in-toto statement of a
+    DSSE envelope is JSON of bounded depth, and each certificate's extensions decode (cryptography
+    parses them lazily and raises ``ValueError`` on the first access)."""
     if isinstance(material.content, DsseEnvelope):
         _wire.loads(material.content.payload, "the DSSE payload")
+    for position, cert in enumerate(material.certificate_chain):
+        try:
+            cert.extensions  # noqa: B018 -- the access is the check
+        except ValueError:
+            what = "the signing certificate" if position == 0 else f"certificate {position} of the chain"
+            raise FormatError(f"{what} has an extension that does not parse") from None
 
 
 def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str, *, policy=None, key=None,
@@ -115,6 +123,7 @@ def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str
     try:
         _bounded_layer_json(layer)
         material = layer_material(layer)
+        _check_material(material)
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, layer.payload, layer_annotations=notes)
     verdict = verifier.verify(material, Artifact.from_bytes(layer.payload, label="the signature payload"),
@@ -140,7 +149,7 @@ def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image
     try:
         _bounded_layer_json(layer)
         material = layer_material(layer)
-        _bounded_envelope(material)
+        _check_material(material)
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, layer.payload, layer_annotations=notes)
     if not isinstance(material.content, DsseEnvelope):
@@ -190,7 +199,7 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
     try:
         _wire.loads(data, "bundle")
         material = parse_signature_file(data)
-        _bounded_envelope(material)
+        _check_material(material)
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, None)
     content = material.content
