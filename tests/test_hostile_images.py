@@ -11,6 +11,7 @@ import base64
 import json
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -546,3 +547,57 @@ def test_deep_referrer_manifest(key, pub, tmp_path):
     result = verify_key(tmp_path / "layout", pub)
     assert result.code == 0, result.stderr
     assert f"referrer {deep}: the referrer manifest: JSON {NESTED}" in result.stderr
+
+
+# -- 5. other crashes -------------------------------------------------------------------------------
+
+BROKEN_EXTENSION = {"extra_extensions": [(x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.30"), b"\xff"),
+                                          False)]}  # NameConstraints that do not decode
+
+
+def test_certificate_with_an_undecodable_extension(inst, root, tmp_path):
+    """cryptography decodes extensions lazily (ValueError on first access): a reason, not a crash,
+    and one such signature does not hide a good one."""
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    payload = cosign.simplesigning_payload(REPO, digest)
+    attach(layout, digest, [keyless_layer(inst, payload, leaf_options=BROKEN_EXTENSION)])
+    error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
+    assert "layer 0: the signing certificate has an extension that does not parse" in error
+    layout = new_layout(tmp_path / "both")
+    digest = add_image(layout, NAME)
+    payload = cosign.simplesigning_payload(REPO, digest)
+    attach(layout, digest, [keyless_layer(inst, payload, leaf_options=BROKEN_EXTENSION), keyless_layer(inst, payload)])
+    result = run_cli("verify", "--local-image", tmp_path / "both", "--trusted-root", root, *KEYLESS)
+    assert result.code == 0, result.stderr
+    assert "layer 0: the signing certificate has an extension that does not parse" in result.stderr
+
+
+def test_identity_policy_refuses_an_undecodable_extension(inst):
+    from airlock.errors import VerificationError
+    from airlock.verify.policy import IdentityPolicy
+
+    cert, _ = inst.issue_leaf(**BROKEN_EXTENSION)
+    with pytest.raises(VerificationError, match=r"^identity: the certificate has an extension that does not parse$"):
+        IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER).check(cert)
+
+
+def test_existing_signature_manifest_must_be_a_manifest():
+    """Appending a signature reads the existing .sig manifest: hostile ones are one-line errors."""
+    from airlock.errors import FormatError
+    from airlock.oci.attach import existing_layers
+
+    def read(digest, size):
+        return b"x" * size
+
+    for manifest, reason in [(b"[]", "not a manifest with a layers list"), (DEEP, NESTED),
+                             (b'{"layers": {}}', "not a manifest with a layers list"),
+                             (b'{"layers": [7]}', r"layers\[0\]: not a descriptor"),
+                             (b'{"layers": [{"mediaType": "m", "size": 1, "digest": "sha256:../x"}]}',
+                              r"layers\[0\]: not a descriptor"),
+                             (b'{"layers": [{"mediaType": "m", "size": 1, "digest": "sha256:' + b"a" * 64
+                              + b'", "annotations": {"k": 1}}]}', "annotations must map strings to strings")]:
+        with pytest.raises(FormatError, match=reason):
+            existing_layers(manifest, read)
+    assert existing_layers(b'{"layers": [{"mediaType": "m", "size": 1, "digest": "sha256:' + b"a" * 64 + b'"}]}',
+                           read) == [("m", b"x", {})]
