@@ -601,3 +601,35 @@ def test_existing_signature_manifest_must_be_a_manifest():
             existing_layers(manifest, read)
     assert existing_layers(b'{"layers": [{"mediaType": "m", "size": 1, "digest": "sha256:' + b"a" * 64 + b'"}]}',
                            read) == [("m", b"x", {})]
+
+
+def test_deep_rekor_entry_body(inst, root, tmp_path):
+    """The log entry body is base64 inside the bundle annotation, parsed by the format layer: its
+    depth is caught as well, and the signature beside it still counts."""
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    payload = cosign.simplesigning_payload(REPO, digest)
+    media_type, payload, notes = keyless_layer(inst, payload)
+    rekor = json.loads(notes[cosign.ANNOTATION_BUNDLE])
+    rekor["Payload"]["body"] = base64.b64encode(DEEP_OBJECT).decode()
+    deep = {**notes, cosign.ANNOTATION_BUNDLE: json.dumps(rekor)}
+    attach(layout, digest, [(media_type, payload, deep)])
+    error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
+    assert "layer 0: JSON nested too deeply" in error
+    layout = new_layout(tmp_path / "both")
+    digest = add_image(layout, NAME)
+    media_type, payload, notes = keyless_layer(inst, cosign.simplesigning_payload(REPO, digest))
+    attach(layout, digest, [(media_type, payload, {**notes, cosign.ANNOTATION_BUNDLE: json.dumps(rekor)}),
+                            (media_type, payload, notes)])
+    result = run_cli("verify", "--local-image", tmp_path / "both", "--trusted-root", root, *KEYLESS)
+    assert result.code == 0, result.stderr
+
+
+def test_deep_rekor_entry_body_in_a_bundle(inst, root, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    bundle = inst.sign_blob(b"", content="dsse", statement=image_statement(digest))
+    bundle["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"] = base64.b64encode(DEEP).decode()
+    found = attach_bundle(layout, digest, bundle, "https://sigstore.dev/cosign/sign/v1")
+    error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
+    assert f"referrer {found}: set: the signed entry timestamp does not verify" in error  # checked before the body
