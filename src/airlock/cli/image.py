@@ -30,7 +30,7 @@ and SHA-256 digest its descriptor gives. Hashing the layers of a large image tak
 """
 
 MAX_REASONS = 8  # failed signatures named in an error, per image; the rest are counted
-MAX_REASON_CHARS = 300
+MAX_REASON_CHARS = 500
 
 
 
