@@ -640,3 +640,70 @@ def test_deep_rekor_entry_body_in_a_bundle(inst, root, tmp_path):
     found = attach_bundle(layout, digest, bundle, "https://sigstore.dev/cosign/sign/v1")
     error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
     assert f"referrer {found}: set: the signed entry timestamp does not verify" in error  # checked before the body
+
+
+# -- OciLayout.check_image ----------------------------------------------------------------------------
+
+
+def image_entry(layout: oci.OciLayout, name: str) -> dict:
+    return layout.find_ref(name)
+
+
+def test_check_image_hashes_a_shared_layer_once(tmp_path, monkeypatch):
+    layout = new_layout(tmp_path / "layout")
+    add_image(layout, "a:1", b"shared base")
+    add_image(layout, "b:1", b"shared base")
+    calls = []
+    original = oci.OciLayout.check_blob
+    monkeypatch.setattr(oci.OciLayout, "check_blob", lambda self, d, s, **k: calls.append((d, k)) or
+                        original(self, d, s, **k))
+    checked: set = set()
+    layout.check_image(image_entry(layout, "a:1"), checked=checked)
+    layout.check_image(image_entry(layout, "b:1"), checked=checked)
+    layer = image_manifest(layout, image_entry(layout, "a:1")["digest"])["layers"][0]["digest"]
+    assert [d for d, _ in calls].count(layer) == 1
+
+
+def test_check_image_a_second_descriptor_cannot_lie_about_a_shared_blob(tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    first = add_image(layout, "a:1", b"shared base")
+    manifest = image_manifest(layout, first)
+    manifest["layers"][0]["size"] += 1  # same digest, another size
+    data = json.dumps(manifest).encode()
+    digest = layout.write_blob(data)
+    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(data), "digest": digest,
+                         "annotations": {oci.REF_NAME: "b:1", oci.KIND: oci.KIND_IMAGE}})
+    checked: set = set()
+    layout.check_image(image_entry(layout, "a:1"), checked=checked)
+    with pytest.raises(oci.LayoutError, match="is 11 bytes, the descriptor says 12"):
+        layout.check_image(image_entry(layout, "b:1"), checked=checked)
+
+
+def test_check_image_non_image_child_of_an_index(tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    child = add_image(layout, "tmp", b"x")
+    blob = layout.write_blob(b"an artifact")
+    data = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": [
+        {"mediaType": oci.OCI_MANIFEST, "size": len(layout.read_blob(child)), "digest": child},
+        {"mediaType": "application/octet-stream", "size": 11, "digest": blob}]}).encode()
+    index = {"mediaType": oci.OCI_INDEX, "size": len(data), "digest": layout.write_blob(data)}
+    layout.check_image(index)
+    blob_path(layout, blob).write_bytes(b"AN ARTIFACT")
+    with pytest.raises(oci.LayoutError, match=f"blob {blob} does not match its digest"):
+        layout.check_image(index)
+
+
+def test_check_blob_streams_a_large_layer(tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    data = b"\x00" * (3 * 1024 * 1024 + 5)  # several chunks, over the manifest limit
+    digest = layout.write_blob(data)
+    layout.check_blob(digest, len(data))
+    with pytest.raises(oci.LayoutError, match="the descriptor says 7"):
+        layout.check_blob(digest, 7)
+    with pytest.raises(oci.LayoutError, match="invalid size -1"):
+        layout.check_blob(digest, -1)
+    with pytest.raises(oci.LayoutError, match="blob digest"):
+        layout.check_blob("sha256:../../etc/passwd", 1)
+    (tmp_path / "layout" / "blobs" / "sha256" / ("f" * 64)).symlink_to("/etc/passwd")
+    with pytest.raises(oci.LayoutError, match="symlink"):
+        layout.check_blob("sha256:" + "f" * 64, 1)

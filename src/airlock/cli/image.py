@@ -145,11 +145,12 @@ def run(args: argparse.Namespace) -> int:
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
     what = "attestations" if args.attestation else "signatures"
     failures, outputs, passed = [], [], []
+    intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
     for display, source, digest, entry in _targets(args):
         reference = display if "@" in display else f"{display}@{digest}"
         if entry is not None:  # the image verified must be whole in the layout, not only its signatures
             try:
-                source.layout.check_image(entry, layer_digests=args.check_layer_digests)
+                source.layout.check_image(entry, layer_digests=args.check_layer_digests, checked=intact)
             except AirlockError as exc:
                 failures.append(f"{reference}: the image is not intact in the layout ({_one_line(str(exc))})")
                 continue

@@ -533,23 +533,25 @@ class OciLayout:
             seen.add(digest)
             yield descriptor
 
-    def check_image(self, descriptor: dict[str, Any], *, layer_digests: bool = True,
-                    max_depth: int = MAX_DEPTH) -> None:
+    def check_image(self, descriptor: dict[str, Any], *, layer_digests: bool = True, max_depth: int = MAX_DEPTH,
+                    checked: set[tuple] | None = None) -> None:
         """The image (or index) ``descriptor`` is complete and intact in this layout.
 
         Every manifest and index it names is read and checked (size, digest, structure); every
         config and layer must be present with the size its descriptor gives, and its SHA-256 is
         checked too, for layers unless ``layer_digests`` is false (the cost of verifying a large
         image is hashing its layers). An index's children are checked in turn: a multi-platform
-        image is intact only when every platform is.
+        image is intact only when every platform is. ``checked``: digests already read and hashed
+        in this run, as (digest, size[, media type]) (images of one layout share base layers),
+        updated as blobs pass.
         """
         check_descriptor(descriptor, f"OCI layout {self.path}")
-        self._check_image(descriptor, [], set(), layer_digests, max_depth)
+        self._check_image(descriptor, [], set() if checked is None else checked, layer_digests, max_depth)
 
-    def _check_image(self, descriptor: dict[str, Any], path: list[str], done: set[str], layer_digests: bool,
+    def _check_image(self, descriptor: dict[str, Any], path: list[str], done: set[tuple], layer_digests: bool,
                      max_depth: int) -> None:
         digest, media_type = descriptor["digest"], descriptor["mediaType"]
-        if digest in done:
+        if (digest, descriptor["size"], media_type) in done:
             return
         if digest in path:
             raise LayoutError(f"OCI layout {self.path}: cycle: {digest} contains itself (at level {len(path)})")
@@ -561,18 +563,21 @@ class OciLayout:
             for child in document["manifests"]:
                 if child["mediaType"] in MANIFEST_TYPES or child["mediaType"] in INDEX_TYPES:
                     self._check_image(child, path, done, layer_digests, max_depth)
-                else:  # not an image: it must still be there, whole
+                elif (child["digest"], child["size"]) not in done:  # not an image: still there, whole
                     self.check_blob(child["digest"], child["size"])
+                    done.add((child["digest"], child["size"]))
         else:
             config = document["config"]
             if config["size"] > MAX_MANIFEST_SIZE:
                 raise LayoutError(f"OCI layout {self.path}: config {config['digest']} claims {config['size']} "
                                   f"bytes, over the limit of {MAX_MANIFEST_SIZE}")
-            self.check_blob(config["digest"], config["size"])
-            for layer in document["layers"]:
-                self.check_blob(layer["digest"], layer["size"], hash_content=layer_digests)
+            for blob, hashed in ((config, True), *((layer, layer_digests) for layer in document["layers"])):
+                if (blob["digest"], blob["size"]) not in done:
+                    self.check_blob(blob["digest"], blob["size"], hash_content=hashed)
+                    if hashed:
+                        done.add((blob["digest"], blob["size"]))
         path.pop()
-        done.add(digest)
+        done.add((digest, descriptor["size"], media_type))
 
     def referrers(self, subject: str) -> list[dict[str, Any]]:
         """Descriptors of the manifests in ``blobs/`` whose ``subject`` is ``subject``.
