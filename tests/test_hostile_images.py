@@ -707,3 +707,19 @@ def test_check_blob_streams_a_large_layer(tmp_path):
     (tmp_path / "layout" / "blobs" / "sha256" / ("f" * 64)).symlink_to("/etc/passwd")
     with pytest.raises(oci.LayoutError, match="symlink"):
         layout.check_blob("sha256:" + "f" * 64, 1)
+
+
+def test_attestation_layer_that_is_not_dsse(key, pub, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach(layout, digest, [key_layer(key, cosign.simplesigning_payload(REPO, digest))], kind=oci.KIND_ATTS)
+    error = one_line_error(verify_key(tmp_path / "layout", pub, command="verify-attestation"))
+    assert error.endswith(".att layer 0: the attestation layer is not a DSSE envelope)")
+
+
+def test_bundle_referrer_with_a_message_signature(inst, root, tmp_path):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    found = attach_bundle(layout, digest, inst.sign_blob(b"an image manifest"), "https://sigstore.dev/cosign/sign/v1")
+    error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
+    assert error.endswith(f"referrer {found}: an image bundle must hold a DSSE envelope)")

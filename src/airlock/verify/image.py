@@ -153,8 +153,8 @@ def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, layer.payload, layer_annotations=notes)
     if not isinstance(material.content, DsseEnvelope):
-        return SignatureCheck(where, None, FormatError(f"{where}: not a DSSE attestation"), material, layer.payload,
-                              layer_annotations=notes)
+        return SignatureCheck(where, None, FormatError("the attestation layer is not a DSSE envelope"), material,
+                              layer.payload, layer_annotations=notes)
     artifact = Artifact.from_digest(image_digest)
     artifact.label = image_digest
     verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)
@@ -205,7 +205,7 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
     content = material.content
     payload = content.payload if isinstance(content, DsseEnvelope) else None
     if payload is None:
-        return SignatureCheck(where, None, FormatError(f"{where}: an image bundle must hold a DSSE envelope"),
+        return SignatureCheck(where, None, FormatError("an image bundle must hold a DSSE envelope"),
                               material, None)
     artifact = Artifact.from_digest(image_digest)
     artifact.label = image_digest
