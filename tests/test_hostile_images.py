@@ -723,3 +723,56 @@ def test_bundle_referrer_with_a_message_signature(inst, root, tmp_path):
     found = attach_bundle(layout, digest, inst.sign_blob(b"an image manifest"), "https://sigstore.dev/cosign/sign/v1")
     error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
     assert error.endswith(f"referrer {found}: an image bundle must hold a DSSE envelope)")
+
+
+# -- the same from a registry ---------------------------------------------------------------------------
+
+
+def test_registry_junk_referrers_beside_a_good_signature(registry, key, pub, tmp_path):
+    """Through a real registry: a referrer that is about another manifest and one holding junk are
+    reasons on stderr; the legacy signature beside them verifies."""
+    from airlock.oci.attach import signature_manifest
+    from airlock.oci.reference import signature_tag
+    from airlock.oci.registry import RegistryClient
+
+    client = RegistryClient()
+    layout = new_layout(tmp_path / "src")
+    digest = add_image(layout, "unused")
+    for item in layout.walk(layout.find_kind(oci.KIND_IMAGE)):
+        data = layout.read_blob(item["digest"], size=item["size"], limit=oci.MAX_LAYER_SIZE)
+        if item["mediaType"] in oci.MANIFEST_TYPES:
+            client.put_manifest(registry, "team/app", "v1", data, item["mediaType"])
+        else:
+            client.put_blob(registry, "team/app", data)
+    manifest, config, blobs = signature_manifest([key_layer(key, cosign.simplesigning_payload(
+        f"{registry}/team/app", digest))])
+    for blob in (config, *blobs):
+        client.put_blob(registry, "team/app", blob.data)
+    client.put_manifest(registry, "team/app", signature_tag(digest, "sig"), manifest.data, oci.OCI_MANIFEST)
+    junk = b"[1, 2, 3]"
+    client.put_blob(registry, "team/app", junk)
+    client.put_blob(registry, "team/app", oci.EMPTY_CONFIG)
+    elsewhere = json.dumps({  # lists itself as a referrer of the image, but its subject is another manifest
+        "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "artifactType": oci.SIGSTORE_BUNDLE_V03,
+        "config": {"mediaType": oci.OCI_EMPTY, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST},
+        "layers": [{"mediaType": oci.SIGSTORE_BUNDLE_V03, "size": len(junk), "digest": oci.sha256_digest(junk)}],
+        "subject": {"mediaType": oci.OCI_MANIFEST, "size": len(manifest.data), "digest": manifest.digest}}).encode()
+    other = client.put_manifest(registry, "team/app", oci.sha256_digest(elsewhere), elsewhere, oci.OCI_MANIFEST)
+    client.add_referrer(registry, "team/app", digest, {"mediaType": oci.OCI_MANIFEST, "size": len(elsewhere),
+                                                       "digest": other, "artifactType": oci.SIGSTORE_BUNDLE_V03})
+    referrer = json.dumps({
+        "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "artifactType": oci.SIGSTORE_BUNDLE_V03,
+        "config": {"mediaType": oci.OCI_EMPTY, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST},
+        "layers": [{"mediaType": oci.SIGSTORE_BUNDLE_V03, "size": len(junk), "digest": oci.sha256_digest(junk)}],
+        "subject": {"mediaType": oci.OCI_MANIFEST, "size": len(layout.read_blob(digest)), "digest": digest}}).encode()
+    junk_digest = client.put_manifest(registry, "team/app", oci.sha256_digest(referrer), referrer, oci.OCI_MANIFEST)
+    client.add_referrer(registry, "team/app", digest, {"mediaType": oci.OCI_MANIFEST, "size": len(referrer),
+                                                       "digest": junk_digest, "artifactType": oci.SIGSTORE_BUNDLE_V03})
+    result = run_cli("verify", f"{registry}/team/app:v1", "--key", pub, "--insecure-ignore-tlog")
+    assert result.code == 0, result.stderr
+    assert f"not verified, ignored: referrer {other}: its subject is not {digest}" in result.stderr
+    assert f"not verified, ignored: referrer {junk_digest}: bundle: expected a JSON object" in result.stderr
+    only_bundles = one_line_error(run_cli("verify", f"{registry}/team/app:v1", "--key", pub, "--insecure-ignore-tlog",
+                                          "--new-bundle-format=true"))
+    assert f"referrer {other}: its subject is not {digest}" in only_bundles
+    assert f"referrer {junk_digest}: bundle: expected a JSON object" in only_bundles
