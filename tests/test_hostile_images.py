@@ -776,3 +776,21 @@ def test_registry_junk_referrers_beside_a_good_signature(registry, key, pub, tmp
                                           "--new-bundle-format=true"))
     assert f"referrer {other}: its subject is not {digest}" in only_bundles
     assert f"referrer {junk_digest}: bundle: expected a JSON object" in only_bundles
+
+
+def test_registry_image_must_exist(registry, key, pub):
+    """A signature tag for a digest the registry does not hold: the image is not there to verify."""
+    from airlock.oci.attach import signature_manifest
+    from airlock.oci.reference import signature_tag
+    from airlock.oci.registry import RegistryClient
+
+    client = RegistryClient()
+    digest = "sha256:" + "4" * 64
+    manifest, config, blobs = signature_manifest([key_layer(key, cosign.simplesigning_payload(
+        f"{registry}/team/ghost", digest))])
+    for blob in (config, *blobs):
+        client.put_blob(registry, "team/ghost", blob.data)
+    client.put_manifest(registry, "team/ghost", signature_tag(digest, "sig"), manifest.data, oci.OCI_MANIFEST)
+    error = one_line_error(run_cli("verify", f"{registry}/team/ghost@{digest}", "--key", pub,
+                                   "--insecure-ignore-tlog"))
+    assert error.endswith(f"GET /v2/team/ghost/manifests/{digest}: 404 MANIFEST_UNKNOWN: manifest unknown")

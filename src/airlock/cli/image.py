@@ -115,8 +115,10 @@ def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str, dic
     targets = []
     for text in args.images:
         reference = parse_reference(text)
-        digest = reference.digest or client.get_manifest(reference.registry, reference.repository,
-                                                         reference.identifier).digest
+        # by digest too: the image verified must be in the registry, its manifest digest-checked, as cosign
+        # fetches it; a signature tag for a digest nobody can pull proves nothing about an image
+        digest = client.get_manifest(reference.registry, reference.repository,
+                                     reference.digest or reference.identifier).digest
         source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
         targets.append((str(reference.with_digest(digest)), source, digest, None))
     return targets
