@@ -794,3 +794,27 @@ def test_registry_image_must_exist(registry, key, pub):
     error = one_line_error(run_cli("verify", f"{registry}/team/ghost@{digest}", "--key", pub,
                                    "--insecure-ignore-tlog"))
     assert error.endswith(f"GET /v2/team/ghost/manifests/{digest}: 404 MANIFEST_UNKNOWN: manifest unknown")
+
+
+def test_registry_download_signature_skips_a_junk_layer(registry, key):
+    from airlock.oci.reference import signature_tag
+    from airlock.oci.registry import RegistryClient
+
+    client = RegistryClient()
+    layout_digest = "sha256:" + "5" * 64  # download does not need the image itself
+    client.put_blob(registry, "team/dl", oci.EMPTY_CONFIG)
+    media_type, payload, notes = key_layer(key, cosign.simplesigning_payload(f"{registry}/team/dl", layout_digest))
+    client.put_blob(registry, "team/dl", payload)
+    good = {"mediaType": media_type, "size": len(payload), "digest": oci.sha256_digest(payload), "annotations": notes}
+    junk = {"mediaType": media_type, "size": len(payload) + 1, "digest": oci.sha256_digest(payload)}
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
+                           "config": {"mediaType": oci.OCI_CONFIG, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST},
+                           "layers": [junk, good]}).encode()
+    client.put_manifest(registry, "team/dl", signature_tag(layout_digest, "sig"), manifest, oci.OCI_MANIFEST)
+    result = run_cli("download", "signature", f"{registry}/team/dl@{layout_digest}")
+    assert result.code == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["Base64Signature"] == notes[cosign.ANNOTATION_SIGNATURE]
+    tag = signature_tag(layout_digest, "sig")
+    assert result.stderr == (f"WARNING: {tag} layer 0: skipped: blob {good['digest']} is {len(payload)} bytes, "
+                             f"the descriptor says {len(payload) + 1}\n")
