@@ -816,5 +816,13 @@ def test_registry_download_signature_skips_a_junk_layer(registry, key):
     [line] = result.stdout.splitlines()
     assert json.loads(line)["Base64Signature"] == notes[cosign.ANNOTATION_SIGNATURE]
     tag = signature_tag(layout_digest, "sig")
-    assert result.stderr == (f"WARNING: {tag} layer 0: skipped: blob {good['digest']} is {len(payload)} bytes, "
-                             f"the descriptor says {len(payload) + 1}\n")
+    assert result.stderr == (f"WARNING: {tag} layer 0: blob {good['digest']} is {len(payload)} bytes, "
+                             f"the descriptor says {len(payload) + 1}: skipped\n")
+    deep = {**notes, cosign.ANNOTATION_BUNDLE: DEEP.decode()}
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
+                           "config": {"mediaType": oci.OCI_CONFIG, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST},
+                           "layers": [junk, {**good, "annotations": deep}]}).encode()
+    client.put_manifest(registry, "team/dl", tag, manifest, oci.OCI_MANIFEST)
+    error = one_line_error(run_cli("download", "signature", f"{registry}/team/dl@{layout_digest}"))
+    assert error.startswith(f"Error: no signature of {layout_digest} could be read ({tag} layer 0: blob ")
+    assert error.endswith(f"; {tag} layer 1: the dev.sigstore.cosign/bundle annotation: JSON {NESTED})")
