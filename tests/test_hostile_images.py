@@ -826,3 +826,21 @@ def test_registry_download_signature_skips_a_junk_layer(registry, key):
     error = one_line_error(run_cli("download", "signature", f"{registry}/team/dl@{layout_digest}"))
     assert error.startswith(f"Error: no signature of {layout_digest} could be read ({tag} layer 0: blob ")
     assert error.endswith(f"; {tag} layer 1: the dev.sigstore.cosign/bundle annotation: JSON {NESTED})")
+
+
+def test_cosign_layout_scan_skips_unreadable_blobs(inst, root, tmp_path):
+    """cosign-made layouts keep v3 bundle referrers as orphan blobs, found by scanning every blob: a
+    symlink, a FIFO or a tampered blob among them is skipped, not fatal to the scan."""
+    import os
+
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, NAME)
+    attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=image_statement(digest)),
+                  "https://sigstore.dev/cosign/sign/v1", listed=False)
+    blobs = tmp_path / "layout" / "blobs" / "sha256"
+    (blobs / ("a" * 64)).symlink_to("/etc/hostname")
+    os.mkfifo(blobs / ("b" * 64))
+    (blobs / ("c" * 64)).write_bytes(b'{"subject": {}}')
+    result = run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS)
+    assert result.code == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 1
