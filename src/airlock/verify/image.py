@@ -224,9 +224,10 @@ def judge(verifier: Verifier, found: Any, image_digest: str, *, attestation: boo
           annotations: dict[str, str] | None = None, claims: bool = True) -> SignatureCheck:
     """One candidate signature (``airlock.oci.discovery.Found``), judged on its own.
 
-    Whatever is wrong with it, the outcome is a failed ``SignatureCheck`` naming why, never an
-    exception: whoever can push to the signature tag or attach referrers must not be able to stop
-    a properly signed image from verifying by adding junk next to its signature.
+    Whatever airlock refuses in it (an ``AirlockError``, or JSON too deep for a parser without a
+    bound) is a failed ``SignatureCheck`` naming why, not an exception: whoever can push to the
+    signature tag or attach referrers must not be able to stop a properly signed image from
+    verifying by adding junk next to its signature. Anything else is a bug and still propagates.
     """
     where = found.where
     if found.error is not None:
