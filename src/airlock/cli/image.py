@@ -23,6 +23,9 @@ and cosign v3 Sigstore bundles attached as OCI referrers, from a registry or an 
   airlock verify --local-image ./layout --key cosign.pub
   airlock verify registry.internal/app@sha256:... --certificate-identity ID --certificate-oidc-issuer URL
 
+An image passes when at least one of its signatures verifies; each is judged on its own, and those
+that do not verify are listed as WARNINGs (or, when none does, in the error).
+
 With --local-image, the image itself must be complete and intact in the layout: every manifest
 (each platform of a multi-arch index), the config and every layer must be present, with the size
 and SHA-256 digest its descriptor gives. Hashing the layers of a large image takes time;
