@@ -100,7 +100,7 @@ def test_tampered_payload_fails_in_the_log_entry(inst, verifier):
     (cosign.ANNOTATION_SIGNATURE, "", "empty signature annotation"),
     (cosign.ANNOTATION_SIGNATURE, "!!!", "invalid base64"),
     (cosign.ANNOTATION_CERTIFICATE, "not a pem", "not PEM certificates"),
-    (cosign.ANNOTATION_BUNDLE, "{", "cosign rekor bundle: not valid JSON"),
+    (cosign.ANNOTATION_BUNDLE, "{", "dev.sigstore.cosign/bundle annotation: not valid JSON"),
 ])
 def test_bad_annotations(inst, verifier, annotation, value, reason):
     layer = keyless_layer(inst, cosign.simplesigning_payload("r/app", DIGEST))

@@ -2,7 +2,11 @@
 
 Output follows cosign: ``Verification for REF --`` and the checks performed on stderr, the
 verified payloads as JSON on stdout. An image passes when at least one of its signatures
-verifies; every image named (or every image of a layout) must pass.
+verifies; every image named (or every image of a layout) must pass. Each signature is judged
+on its own, as it is read: a junk layer or referrer next to a good signature is reported (a
+WARNING on stderr) and cannot make the image fail; when none verifies, the error gives the
+reason of each (bounded). With ``--local-image`` the image verified must also be whole in the
+layout: its manifests, config and layers present, with the sizes and digests they are named by.
 """
 
 from __future__ import annotations
@@ -18,7 +22,18 @@ and cosign v3 Sigstore bundles attached as OCI referrers, from a registry or an 
 
   airlock verify --local-image ./layout --key cosign.pub
   airlock verify registry.internal/app@sha256:... --certificate-identity ID --certificate-oidc-issuer URL
+
+An image passes when at least one of its signatures verifies; each is judged on its own, and those
+that do not verify are listed as WARNINGs (or, when none does, in the error).
+
+With --local-image, the image itself must be complete and intact in the layout: every manifest
+(each platform of a multi-arch index), the config and every layer must be present, with the size
+and SHA-256 digest its descriptor gives. Hashing the layers of a large image takes time;
+--check-layer-digests=false checks only that each layer is present with the right size.
 """
+
+MAX_REASONS = 8  # failed signatures named in an error, per image; the rest are counted
+MAX_REASON_CHARS = 500
 
 
 
@@ -44,6 +59,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         bool_flag(parser, "--new-bundle-format", "only Sigstore bundles (true) or only legacy signatures "
                   "(false); default: both", default=None)
         bool_flag(parser, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+        bool_flag(parser, "--check-layer-digests", "with --local-image: hash every layer of the image and "
+                  "compare it with its digest (default true); false: check only that each layer is present with "
+                  "the right size, faster for large images (manifests and the config are always digest-checked)",
+                  default=True)
         common.add_insecure_flags(parser)
         if attestation:
             parser.add_argument("--type", default="custom", metavar="TYPE",
@@ -54,8 +73,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.set_defaults(run=run, attestation=attestation)
 
 
-def _targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
-    """(display reference, source, digest) for every image to verify."""
+def _targets(args: argparse.Namespace) -> list[tuple[str, Any, str, dict | None]]:
+    """(display reference, source, digest, layout entry or None) for every image to verify."""
     from airlock.errors import UsageError
     from airlock.oci.layout import REF_NAME, OciLayout
     from airlock.oci.sources import LayoutSource, image_digest
@@ -76,7 +95,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
                 raise UsageError(f"--local-image {args.local_image}: no image {wanted} in the layout")
             chosen += match
     return [((e.get("annotations") or {}).get(REF_NAME) or f"{args.local_image}@{e['digest']}", source,
-             image_digest(e)) for e in chosen]
+             image_digest(e), e) for e in chosen]
 
 
 def registry_client(args: argparse.Namespace):
@@ -88,7 +107,7 @@ def registry_client(args: argparse.Namespace):
     return RegistryClient(insecure=bool(getattr(args, "allow_insecure_registry", False)))
 
 
-def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
+def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str, dict | None]]:
     from airlock.errors import UsageError
     from airlock.oci.reference import parse_reference
     from airlock.oci.sources import RegistrySource, signature_repository
@@ -99,20 +118,27 @@ def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
     targets = []
     for text in args.images:
         reference = parse_reference(text)
-        digest = reference.digest or client.get_manifest(reference.registry, reference.repository,
-                                                         reference.identifier).digest
+        # by digest too: the image verified must be in the registry, its manifest digest-checked, as cosign
+        # fetches it; a signature tag for a digest nobody can pull proves nothing about an image
+        digest = client.get_manifest(reference.registry, reference.repository,
+                                     reference.digest or reference.identifier).digest
         source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
-        targets.append((str(reference.with_digest(digest)), source, digest))
+        targets.append((str(reference.with_digest(digest)), source, digest, None))
     return targets
 
 
 def run(args: argparse.Namespace) -> int:
     from airlock.cli import common
-    from airlock.errors import VerificationError
-    from airlock.oci import discovery
+    from airlock.errors import AirlockError, UsageError, VerificationError
+    from airlock.formats.cosign import PREDICATE_TYPES
     from airlock.verify import image as image_checks
     from airlock.verify.verifier import Verifier
 
+    if not args.check_layer_digests:
+        if not args.local_image:
+            raise UsageError("--check-layer-digests=false applies to --local-image only")
+        print("WARNING: --check-layer-digests=false: the image's layers are checked for presence and size, "
+              "not for their digests", file=sys.stderr)
     key, policy = common.signer(args)
     options = common.options(args)
     trusted_root = _trust(args, key, options)
@@ -121,51 +147,49 @@ def run(args: argparse.Namespace) -> int:
     if not args.check_claims:
         print("WARNING: --check-claims=false: the payload claims (image digest, annotations) are NOT verified",
               file=sys.stderr)
-    from airlock.formats.cosign import PREDICATE_TYPES
-
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
+    what = "attestations" if args.attestation else "signatures"
     failures, outputs, passed = [], [], []
-    for display, source, digest in _targets(args):
-        found = []
-        if args.new_bundle_format in (None, True):
-            found += discovery.bundle_referrers(source, digest)
-        if args.new_bundle_format in (None, False):
-            found += discovery.legacy_layers(source, digest, "att" if args.attestation else "sig")
-        checks = []
-        for item in found:
-            if item.bundle is not None:
-                check = image_checks.verify_bundle(verifier, item.bundle, item.where, digest, policy=policy,
-                                                   key=key, options=options, annotations=annotations)
-            elif args.attestation:
-                check = image_checks.verify_attestation_layer(verifier, item.layer, item.where, digest,
-                                                              policy=policy, key=key, options=options)
-            else:
-                check = image_checks.verify_layer(verifier, item.layer, item.where, digest, policy=policy, key=key,
-                                                  options=options, annotations=annotations,
-                                                  claims=args.check_claims)
-            if check.ok and predicate is not None:
-                check = image_checks.require_predicate(check, predicate)
-            elif check.ok and not args.attestation and item.bundle is not None:
-                check = image_checks.refuse_attestation_as_signature(check)
-            checks.append(check)
-        good = [c for c in checks if c.ok]
-        for warning in dict.fromkeys(w for c in checks for w in (c.verdict.warnings if c.verdict else [])):
+    intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
+    for display, source, digest, entry in _targets(args):
+        reference = display if "@" in display else f"{display}@{digest}"
+        if entry is not None:  # the image verified must be whole in the layout, not only its signatures
+            try:
+                source.layout.check_image(entry, layer_digests=args.check_layer_digests, checked=intact)
+            except AirlockError as exc:
+                failures.append(f"{reference}: the image is not intact in the layout ({_one_line(str(exc))})")
+                continue
+        good, bad, bad_count, warnings = [], [], 0, {}
+        for found in _candidates(source, digest, args):  # judged one at a time, as they are read
+            check = image_checks.judge(verifier, found, digest, attestation=args.attestation, predicate=predicate,
+                                       policy=policy, key=key, options=options, annotations=annotations,
+                                       claims=args.check_claims)
+            warnings.update(dict.fromkeys(check.verdict.warnings if check.verdict else []))
+            if check.ok:
+                good.append(check)
+                continue
+            bad_count += 1
+            if len(bad) < MAX_REASONS:
+                bad.append(_one_line(f"{check.where}: {check.error}"))
+        for warning in warnings:
             print(warning, file=sys.stderr)
         if not good:
-            what = "attestations" if args.attestation else "signatures"
-            reasons = "; ".join(f"{c.where}: {c.error}" for c in checks) or f"no {what} found"
-            failures.append(f"{display}@{digest}: no {what} verified ({reasons})" if "@" not in display
-                            else f"{display}: no {what} verified ({reasons})")
+            reasons = _reasons(bad, bad_count) or f"no {what} found"
+            failures.append(f"{reference}: no {what} verified ({reasons})")
             continue
-        passed.append((display, digest, good))
+        passed.append((reference, good, bad, bad_count))
         outputs += [_output(c, args.attestation) for c in good]
     if failures:  # fail closed: nothing is reported as verified when any image is not
         raise VerificationError("verify", " | ".join(failures))
-    for display, digest, good in passed:
+    for reference, good, bad, bad_count in passed:
         for check in good:
             if check.unverified_claims:
                 print("WARNING: unverified claims: " + ", ".join(check.unverified_claims), file=sys.stderr)
-        _print_checks(display, digest, key is not None, good, args)
+        for reason in bad:
+            print(f"WARNING: {reference}: not verified, ignored: {reason}", file=sys.stderr)
+        if bad_count > len(bad):
+            print(f"WARNING: {reference}: {bad_count - len(bad)} more {what} not verified, ignored", file=sys.stderr)
+        _print_checks(reference, key is not None, args)
     if outputs:
         if args.output == "json":
             print(json.dumps(outputs) if not args.attestation else "\n".join(json.dumps(o) for o in outputs))
@@ -173,6 +197,27 @@ def run(args: argparse.Namespace) -> int:
             for output in outputs:
                 print(json.dumps(output, sort_keys=True))
     return 0
+
+
+def _candidates(source: Any, digest: str, args: argparse.Namespace):
+    """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy layers."""
+    from airlock.oci import discovery
+
+    if args.new_bundle_format in (None, True):
+        yield from discovery.bundle_referrers(source, digest)
+    if args.new_bundle_format in (None, False):
+        yield from discovery.legacy_layers(source, digest, "att" if args.attestation else "sig")
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one printable line of bounded length: reasons may quote hostile input."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 3] + "..."
+
+
+def _reasons(reasons: list[str], count: int) -> str:
+    more = count - len(reasons)
+    return "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
 
 
 def _trust(args: argparse.Namespace, key: bytes | None, options: Any):
@@ -190,8 +235,7 @@ def _trust(args: argparse.Namespace, key: bytes | None, options: Any):
     return common.load_trust(args)
 
 
-def _print_checks(display: str, digest: str, with_key: bool, good: list, args: argparse.Namespace) -> None:
-    reference = display if "@" in display else f"{display}@{digest}"
+def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:
     lines = [f"Verification for {reference} --", "The following checks were performed on each of these signatures:"]
     if args.check_claims:
         lines.append("  - The cosign claims were validated")
@@ -204,23 +248,24 @@ def _print_checks(display: str, digest: str, with_key: bool, good: list, args: a
 
 def _output(check: Any, attestation: bool) -> Any:
     """What cosign prints for a verified signature: the payload, with Bundle/Issuer/Subject added."""
+    from airlock import _wire
+    from airlock.errors import FormatError
     from airlock.formats import cosign
 
     material = check.material
     if attestation or material.format != "cosign-legacy":
-        envelope = material.content
         import base64
 
+        envelope = material.content  # only the signature that was verified, never the others beside it
         return {"payloadType": envelope.payload_type, "payload": base64.b64encode(envelope.payload).decode(),
-                "signatures": [{"keyid": "", "sig": base64.b64encode(s).decode()} for s in envelope.signatures]}
-    try:
-        document = json.loads(check.payload)
-    except ValueError:
-        return {"payload": check.payload.decode(errors="replace")}
+                "signatures": [{"keyid": "", "sig": base64.b64encode(material.signature).decode()}]}
+    document = _wire.loads(check.payload, "the signature payload")  # a JSON object: checked before it verified
+    if not isinstance(document, dict):
+        raise FormatError("the signature payload is not a JSON object")
     optional = document.get("optional") if isinstance(document.get("optional"), dict) else {}
     bundle = check.layer_annotations.get(cosign.ANNOTATION_BUNDLE) if check.layer_annotations else None
     if bundle:
-        optional["Bundle"] = json.loads(bundle)
+        optional["Bundle"] = _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation")
     if check.verdict and check.verdict.identity:
         optional["Issuer"] = check.verdict.issuer
         optional["Subject"] = check.verdict.identity

@@ -110,20 +110,35 @@ def run_triangulate(args: argparse.Namespace) -> int:
 
 
 def run_download_signature(args: argparse.Namespace) -> int:
+    from airlock import _wire
+    from airlock.cli.image import _one_line
+    from airlock.errors import AirlockError, FormatError
     from airlock.formats import cosign
     from airlock.oci import discovery
     from airlock.oci.sources import RegistrySource, signature_repository
 
     client, reference, digest = _resolve(args)
     source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
-    for found in discovery.legacy_layers(source, digest, "sig"):
-        notes = found.layer.annotations
-        bundle = notes.get(cosign.ANNOTATION_BUNDLE)
-        print(json.dumps({
-            "Base64Signature": notes.get(cosign.ANNOTATION_SIGNATURE, ""),
-            "Payload": base64.b64encode(found.layer.payload).decode(),
-            "Cert": notes.get(cosign.ANNOTATION_CERTIFICATE) or None,
-            "Chain": notes.get(cosign.ANNOTATION_CHAIN) or None,
-            "Bundle": json.loads(bundle) if bundle else None,
-        }, separators=(",", ":")))
+    printed, skipped = 0, []
+    for found in discovery.legacy_layers(source, digest, "sig"):  # one unreadable layer does not hide the others
+        try:
+            if found.error is not None:
+                raise found.error
+            notes = found.layer.annotations
+            bundle = notes.get(cosign.ANNOTATION_BUNDLE)
+            line = json.dumps({
+                "Base64Signature": notes.get(cosign.ANNOTATION_SIGNATURE, ""),
+                "Payload": base64.b64encode(found.layer.payload).decode(),
+                "Cert": notes.get(cosign.ANNOTATION_CERTIFICATE) or None,
+                "Chain": notes.get(cosign.ANNOTATION_CHAIN) or None,
+                "Bundle": _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation") if bundle else None,
+            }, separators=(",", ":"))
+        except AirlockError as exc:
+            skipped.append(_one_line(f"{found.where}: {exc}"))
+            _say(f"WARNING: {skipped[-1]}: skipped")
+            continue
+        print(line)
+        printed += 1
+    if skipped and not printed:
+        raise FormatError(f"no signature of {digest} could be read ({'; '.join(skipped[:8])})")
     return 0

@@ -53,7 +53,27 @@ def signature_manifest(layers: list[tuple[str, bytes, dict[str, str]]]) -> tuple
 
 
 def existing_layers(manifest: bytes, read_blob) -> list[tuple[str, bytes, dict[str, str]]]:
-    """The layers of an existing signature manifest, to append to (``read_blob(digest, size)``)."""
-    document = json.loads(manifest)
-    return [(layer["mediaType"], read_blob(layer["digest"], layer["size"]), dict(layer.get("annotations") or {}))
-            for layer in document.get("layers", [])]
+    """The layers of an existing signature manifest, to append to (``read_blob(digest, size)``).
+
+    The manifest comes from a registry or a layout: anything but a manifest of well-formed layer
+    descriptors is a one-line ``FormatError``."""
+    from airlock import _wire
+    from airlock.errors import FormatError
+    from airlock.oci.reference import is_digest
+
+    document = _wire.loads(manifest, "the signature manifest")
+    layers = document.get("layers", []) if isinstance(document, dict) else None
+    if not isinstance(layers, list):
+        raise FormatError("the signature manifest is not a manifest with a layers list")
+    found = []
+    for position, layer in enumerate(layers):
+        what = f"the signature manifest layers[{position}]"
+        if not isinstance(layer, dict) or not isinstance(layer.get("mediaType"), str) \
+                or not is_digest(layer.get("digest")) or not isinstance(layer.get("size"), int) \
+                or isinstance(layer.get("size"), bool) or layer["size"] < 0:
+            raise FormatError(f"{what}: not a descriptor with a mediaType, sha256 digest and size")
+        annotations = layer.get("annotations") or {}
+        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+            raise FormatError(f"{what}: annotations must map strings to strings")
+        found.append((layer["mediaType"], read_blob(layer["digest"], layer["size"]), dict(annotations)))
+    return found

@@ -34,6 +34,7 @@ import stat
 from collections.abc import Iterator
 from typing import Any
 
+from airlock import _wire
 from airlock.errors import FormatError
 from airlock.oci.reference import InvalidReferenceError, check_digest, is_digest
 
@@ -105,16 +106,18 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(data: bytes, what: str) -> Any:
-    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys (a parser-confusion vector)."""
+    """Strict JSON: UTF-8 only, no NaN/Infinity, no duplicate keys (a parser-confusion vector), and
+    nesting bounded (``_wire.loads``), so a document nested 100,000 deep is a one-line error."""
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise LayoutError(f"{what}: not UTF-8") from None
-    except RecursionError:
-        raise LayoutError(f"{what}: JSON nested too deeply") from None
-    except ValueError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise LayoutError(f"{what}: not valid JSON ({reason})") from None
+    try:
+        return _wire.loads(text, what, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except LayoutError:
+        raise
+    except FormatError as exc:
+        raise LayoutError(str(exc)) from None
 
 
 def check_descriptor(item: object, what: str) -> dict[str, Any]:
@@ -236,15 +239,9 @@ class OciLayout:
                 rel = os.path.relpath(path, self.path)
                 raise LayoutError(f"OCI layout {self.path}: {rel} is a symlink or not a directory; refusing it")
 
-    def _read_file(self, path: str, what: str, limit: int, expected: int | None = None, *,
-                   parent_checked: bool = False) -> bytes:
-        """Read a regular file, never through a symlink, never more than ``limit`` bytes.
-
-        ``parent_checked``: the directory is ``blobs/sha256``, checked to be a real directory just
-        before (``_check_directories``), and the name is a validated hex digest, so only the last
-        component can be a link, and O_NOFOLLOW refuses that; resolving the path again per blob
-        would cost more than the rest of the read.
-        """
+    def _open(self, path: str, what: str, limit: int, expected: int | None, *, parent_checked: bool) -> int:
+        """A descriptor open on the regular file ``path``, never through a symlink, its size checked
+        against ``expected`` and ``limit`` (see ``_read_file``). The caller closes it."""
         if not parent_checked:
             real = os.path.realpath(path)
             if real != path and not real.startswith(self.path + os.sep):
@@ -267,15 +264,27 @@ class OciLayout:
                 )
             if info.st_size > limit:
                 raise LayoutError(f"OCI layout {self.path}: {what} is {info.st_size} bytes, over the limit of {limit}")
-            cap = limit if expected is None else expected
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _read_file(self, path: str, what: str, limit: int, expected: int | None = None, *,
+                   parent_checked: bool = False) -> bytes:
+        """Read a regular file, never through a symlink, never more than ``limit`` bytes.
+
+        ``parent_checked``: the directory is ``blobs/sha256``, checked to be a real directory just
+        before (``_check_directories``), and the name is a validated hex digest, so only the last
+        component can be a link, and O_NOFOLLOW refuses that; resolving the path again per blob
+        would cost more than the rest of the read.
+        """
+        fd = self._open(path, what, limit, expected, parent_checked=parent_checked)
+        cap = limit if expected is None else expected
+        try:
             with os.fdopen(fd, "rb", closefd=True) as handle:
-                fd = -1
                 data = handle.read(cap + 1)
         except OSError as exc:
             raise LayoutError(f"OCI layout {self.path}: cannot read {what}: {exc.strerror or exc}") from None
-        finally:
-            if fd >= 0:
-                os.close(fd)
         if len(data) > cap:  # the file grew after fstat
             raise LayoutError(f"OCI layout {self.path}: {what} grew while being read; refusing it")
         return data
@@ -339,6 +348,35 @@ class OciLayout:
         if actual != digest:
             raise LayoutError(f"OCI layout {self.path}: blob {digest} does not match its digest (content is {actual})")
         return data
+
+    def check_blob(self, digest: str, size: int, *, hash_content: bool = True) -> None:
+        """The blob ``digest`` is present, a regular file of exactly ``size`` bytes and, unless
+        ``hash_content`` is false, its SHA-256 is ``digest``. Read in chunks: image layers can be
+        gigabytes, so they are hashed as they stream and never held in memory."""
+        path = self._blob_path(digest)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise LayoutError(f"OCI layout {self.path}: blob {digest} has an invalid size {size!r}")
+        self._check_directories()
+        what = f"blob {digest}"
+        fd = self._open(path, what, size, size, parent_checked=True)
+        if not hash_content:
+            os.close(fd)
+            return
+        hasher, total = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "rb", closefd=True) as handle:
+                while chunk := handle.read(min(1 << 20, size - total + 1)):
+                    total += len(chunk)
+                    if total > size:
+                        raise LayoutError(f"OCI layout {self.path}: {what} grew while being read; refusing it")
+                    hasher.update(chunk)
+        except OSError as exc:
+            raise LayoutError(f"OCI layout {self.path}: cannot read {what}: {exc.strerror or exc}") from None
+        if total != size:
+            raise LayoutError(f"OCI layout {self.path}: {what} shrank while being read; refusing it")
+        actual = "sha256:" + hasher.hexdigest()
+        if actual != digest:
+            raise LayoutError(f"OCI layout {self.path}: blob {digest} does not match its digest (content is {actual})")
 
     def write_blob(self, data: bytes) -> str:
         """Store ``data`` under its digest and return the digest. Idempotent; atomic."""
@@ -495,6 +533,52 @@ class OciLayout:
             seen.add(digest)
             yield descriptor
 
+    def check_image(self, descriptor: dict[str, Any], *, layer_digests: bool = True, max_depth: int = MAX_DEPTH,
+                    checked: set[tuple] | None = None) -> None:
+        """The image (or index) ``descriptor`` is complete and intact in this layout.
+
+        Every manifest and index it names is read and checked (size, digest, structure); every
+        config and layer must be present with the size its descriptor gives, and its SHA-256 is
+        checked too, for layers unless ``layer_digests`` is false (the cost of verifying a large
+        image is hashing its layers). An index's children are checked in turn: a multi-platform
+        image is intact only when every platform is. ``checked``: digests already read and hashed
+        in this run, as (digest, size[, media type]) (images of one layout share base layers),
+        updated as blobs pass.
+        """
+        check_descriptor(descriptor, f"OCI layout {self.path}")
+        self._check_image(descriptor, [], set() if checked is None else checked, layer_digests, max_depth)
+
+    def _check_image(self, descriptor: dict[str, Any], path: list[str], done: set[tuple], layer_digests: bool,
+                     max_depth: int) -> None:
+        digest, media_type = descriptor["digest"], descriptor["mediaType"]
+        if (digest, descriptor["size"], media_type) in done:
+            return
+        if digest in path:
+            raise LayoutError(f"OCI layout {self.path}: cycle: {digest} contains itself (at level {len(path)})")
+        if len(path) >= max_depth:
+            raise LayoutError(f"OCI layout {self.path}: {digest} is nested deeper than {max_depth} levels")
+        _, document = self.read_manifest(descriptor)
+        path.append(digest)
+        if media_type in INDEX_TYPES:
+            for child in document["manifests"]:
+                if child["mediaType"] in MANIFEST_TYPES or child["mediaType"] in INDEX_TYPES:
+                    self._check_image(child, path, done, layer_digests, max_depth)
+                elif (child["digest"], child["size"]) not in done:  # not an image: still there, whole
+                    self.check_blob(child["digest"], child["size"])
+                    done.add((child["digest"], child["size"]))
+        else:
+            config = document["config"]
+            if config["size"] > MAX_MANIFEST_SIZE:
+                raise LayoutError(f"OCI layout {self.path}: config {config['digest']} claims {config['size']} "
+                                  f"bytes, over the limit of {MAX_MANIFEST_SIZE}")
+            for blob, hashed in ((config, True), *((layer, layer_digests) for layer in document["layers"])):
+                if (blob["digest"], blob["size"]) not in done:
+                    self.check_blob(blob["digest"], blob["size"], hash_content=hashed)
+                    if hashed:
+                        done.add((blob["digest"], blob["size"]))
+        path.pop()
+        done.add((digest, descriptor["size"], media_type))
+
     def referrers(self, subject: str) -> list[dict[str, Any]]:
         """Descriptors of the manifests in ``blobs/`` whose ``subject`` is ``subject``.
 
@@ -518,7 +602,10 @@ class OciLayout:
                 continue
             if size > MAX_MANIFEST_SIZE or size < 2:
                 continue
-            data = self.read_blob(digest, size=size)
+            try:
+                data = self.read_blob(digest, size=size)
+            except LayoutError:
+                continue  # a symlink, a FIFO, a blob not matching its name: not a referrer to trust
             if not data.lstrip().startswith(b"{"):
                 continue
             try:

@@ -45,10 +45,20 @@ def _der_utf8(value: bytes) -> str | None:
         return None
 
 
-def extension_text(cert: x509.Certificate, oid: x509.ObjectIdentifier, *, der: bool) -> str | None:
+def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier):
+    """The value of extension ``oid``, None if absent. cryptography decodes extensions lazily and
+    raises ``ValueError`` for one that does not parse: that is a refusal, not a crash."""
     try:
-        value = cert.extensions.get_extension_for_oid(oid).value
+        return cert.extensions.get_extension_for_oid(oid).value
     except x509.ExtensionNotFound:
+        return None
+    except ValueError:
+        raise VerificationError("identity", "the certificate has an extension that does not parse") from None
+
+
+def extension_text(cert: x509.Certificate, oid: x509.ObjectIdentifier, *, der: bool) -> str | None:
+    value = _extension(cert, oid)
+    if value is None:
         return None
     raw = getattr(value, "value", b"")
     if der:
@@ -65,9 +75,8 @@ def oidc_issuer(cert: x509.Certificate) -> str | None:
 
 
 def subject_alternative_names(cert: x509.Certificate) -> list[str]:
-    try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
-    except x509.ExtensionNotFound:
+    san = _extension(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    if san is None:
         return []
     names: list[str] = []
     names += san.get_values_for_type(x509.UniformResourceIdentifier)
