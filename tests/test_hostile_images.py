@@ -515,8 +515,10 @@ def test_in_toto_subject_digest_is_a_list(inst, root, tmp_path):
     attach_bundle(layout, digest, inst.sign_blob(b"", content="dsse", statement=statement),
                   "https://sigstore.dev/cosign/sign/v1")
     base = ["verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS]
-    result = run_cli(*base, "-a", "env=prod")
-    assert result.code == 0, result.stderr
+    # a malformed subject makes the statement malformed, even beside a good one (Go's json.Unmarshal
+    # into in-toto's DigestSet map fails the same way in cosign)
+    error = one_line_error(run_cli(*base, "-a", "env=prod"))
+    assert "artifact: in-toto statement subject[0] has no digest object" in error
     only_list = json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [
         {"name": "x", "digest": [hex_digest]}], "predicateType": "https://sigstore.dev/cosign/sign/v1",
         "predicate": {}}).encode()
@@ -526,7 +528,7 @@ def test_in_toto_subject_digest_is_a_list(inst, root, tmp_path):
                   "https://sigstore.dev/cosign/sign/v1")
     error = one_line_error(run_cli("verify", "--local-image", tmp_path / "other", "--trusted-root", root, *KEYLESS,
                                    "-a", "env=prod"))
-    assert f"artifact: {digest} is not a subject of the in-toto statement" in error
+    assert "artifact: in-toto statement subject[0] has no digest object" in error
 
 
 def test_deep_in_toto_statement(inst, root, tmp_path):
@@ -622,7 +624,7 @@ def test_deep_rekor_entry_body(inst, root, tmp_path):
     deep = {**notes, cosign.ANNOTATION_BUNDLE: json.dumps(rekor)}
     attach(layout, digest, [(media_type, payload, deep)])
     error = one_line_error(run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS))
-    assert "layer 0: JSON nested too deeply" in error
+    assert "layer 0: cosign rekor bundle: the log entry body: JSON nested deeper than 64 levels" in error
     layout = new_layout(tmp_path / "both")
     digest = add_image(layout, NAME)
     media_type, payload, notes = keyless_layer(inst, cosign.simplesigning_payload(REPO, digest))
