@@ -12,8 +12,8 @@ produces for regular files:
   at most ``MAX_PAX`` bytes, whose records are parsed by hand (``path``, ``size`` and harmless
   metadata; ``linkpath``, sparse and unknown keywords are refused);
 - at most ``max_files`` members, each at most ``max_file`` bytes, ``max_total`` in all;
-- relative names of printable characters, no empty, ``.`` or ``..`` component, no duplicates,
-  no member that is both a file and the directory of another;
+- relative names of printable characters, at most ``MAX_NAME`` bytes, no empty, ``.`` or ``..``
+  component, no duplicates, no member that is both a file and the directory of another;
 - the end-of-archive marker, and only NUL bytes after it.
 
 Every refusal is a ``FormatError`` whose one-line message names the member (``repr``).
@@ -21,6 +21,7 @@ Every refusal is a ``FormatError`` whose one-line message names the member (``re
 
 from __future__ import annotations
 
+import bisect
 import zlib
 from typing import BinaryIO
 
@@ -31,6 +32,7 @@ MAX_PAX = 8 * 1024
 """Largest pax extended header; airlock writes one only for a name longer than 100 bytes."""
 MAX_NAME = 1024
 _CHUNK = 64 * 1024
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 
 _REGULAR = (b"0", b"\0")
 _PAX = b"x"
@@ -108,7 +110,7 @@ def _octal(field: bytes, what: str, label: str) -> int:
     text = field.split(b"\0", 1)[0].strip(b" ")
     if not text:
         return 0
-    if any(c not in b"01234567" for c in text):
+    if text.translate(None, b"01234567"):
         raise FormatError(f"{what}: {label} is not an octal number")
     return int(text, 8)
 
@@ -118,11 +120,11 @@ def _text(field: bytes) -> bytes:
 
 
 def _check_sum(header: bytes, what: str) -> None:
+    """The header's checksum, as unsigned bytes (POSIX) or signed (old writers), the field read as spaces."""
     stored = _octal(header[148:156], what, "header checksum")
     blanked = header[:148] + b" " * 8 + header[156:]
     unsigned = sum(blanked)
-    signed = unsigned - 256 * sum(1 for byte in blanked if byte & 0x80)
-    if stored not in (unsigned, signed):
+    if stored != unsigned and stored != unsigned - 256 * (BLOCK - len(blanked.translate(None, _HIGH_BYTES))):
         raise FormatError(f"{what}: header checksum mismatch")
 
 
@@ -189,7 +191,6 @@ def read_tar_gz(source: BinaryIO, what: str, *, max_files: int, max_file: int, m
     max_stream = max_total + max_files * BLOCK + header_room
     stream = _Stream(source, what, max_stream, max_compressed if max_compressed is not None else max_stream)
     files: dict[str, bytes] = {}
-    directories: set[str] = set()
     total = 0
     pax: dict[str, bytes] | None = None
     while True:
@@ -238,15 +239,21 @@ def read_tar_gz(source: BinaryIO, what: str, *, max_files: int, max_file: int, m
             raise FormatError(f"{what}: the members add up to more than {max_total} bytes")
         if name in files:
             raise FormatError(f"{what}: member {name!r} appears twice")
-        if name in directories:
-            raise FormatError(f"{what}: member {name!r} is also a directory of another member")
-        parents = [name[:i] for i, char in enumerate(name) if char == "/"]
-        for parent in parents:
-            if parent in files:
-                raise FormatError(f"{what}: member {name!r} is inside {parent!r}, which is a file")
-        directories.update(parents)
         data = stream.read(size + (-size % BLOCK))[:size]
         total += size
         files[name] = data
     stream.finish()
+    _refuse_file_directory_clashes(sorted(files), what)
     return files
+
+
+def _refuse_file_directory_clashes(names: list[str], what: str) -> None:
+    """No member may be a file and the directory of another (``a`` and ``a/b``), in either order.
+
+    In sorted order every name under ``a/`` is at or after ``bisect(names, "a/")``; checking that
+    one neighbour per name costs O(n log n) time and no memory beyond the list of names.
+    """
+    for name in names:
+        position = bisect.bisect_left(names, name + "/")
+        if position < len(names) and names[position].startswith(name + "/"):
+            raise FormatError(f"{what}: member {name!r} is a file and also the directory of {names[position]!r}")
