@@ -661,7 +661,15 @@ def test_no_wrong_type_field_verifies_exhaustively():
 NESTED = "[" * 100_000 + "]" * 100_000
 
 
-def _deep_inputs():
+def _ed25519_log_with_numeric_base_url() -> bytes:
+    """The staging trusted root with its Rekor v2 (Ed25519) log's baseUrl a number."""
+    document = json.loads(STAGING_ROOT.read_bytes())
+    log = next(t for t in document["tlogs"] if t["publicKey"].get("keyDetails") == "PKIX_ED25519")
+    log["baseUrl"] = 1
+    return json.dumps(document).encode()
+
+
+def _found_inputs():
     from airlock.formats import bundle, cosign, rekor
     from airlock.sign import keys
     from airlock.trust.trusted_root import TrustedRoot
@@ -674,6 +682,8 @@ def _deep_inputs():
         ("legacy-rekor-bundle-deep", bundle.parse_legacy_rekor_bundle, NESTED.encode()),    # bundle.py:173
         ("rekor-body-deep", rekor.parse_body, NESTED.encode()),                             # rekor.py:37
         ("trusted-root-deep", TrustedRoot.from_json, NESTED.encode()),                      # trusted_root.py:158
+        ("trusted-root-ed25519-baseUrl-number", TrustedRoot.from_json,                      # trusted_root.py:73
+         _ed25519_log_with_numeric_base_url()),                                             # AttributeError
         ("cosign-payload-deep", cosign.parse_payload, NESTED.encode()),                     # cosign.py:82
         ("cosign-dsse-layer-deep", cosign.layer_material,                                   # cosign.py:113
          cosign.Layer(cosign.DSSE, NESTED.encode(), {cosign.ANNOTATION_SIGNATURE: ""})),
@@ -686,10 +696,10 @@ def _deep_inputs():
     ]
 
 
-@pytest.mark.parametrize("index", range(11), ids=lambda i: _deep_inputs()[i][0])
+@pytest.mark.parametrize("index", range(12), ids=lambda i: _found_inputs()[i][0])
 @pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 def test_found_crash(index):
-    name, function, data = _deep_inputs()[index]
+    name, function, data = _found_inputs()[index]
     call(name, function, data)
 
 
