@@ -1,7 +1,8 @@
 """``airlock trust export`` / ``import``: carry a TUF mirror, or a plain trusted root, as one file.
 
 The archive is a gzip'd tar with ``MANIFEST.json`` first: every file's path, size and SHA-256.
-Import is strict: regular files only, no absolute paths, no ``..``, no links, bounded sizes,
+Import is strict (the archive is read by :mod:`airlock.tarsafe`, in linear time): regular files
+only, no absolute paths, no ``..``, no links, no duplicate names, bounded sizes,
 every file present in the manifest with its size and hash and nothing else. A mirror is then
 re-verified offline *before* it replaces the one in ``$TUF_ROOT`` (atomically); a trusted root
 is loaded (so it parses) before it is written.
@@ -17,13 +18,14 @@ import hashlib
 import io
 import json
 import os
-import posixpath
 import shutil
 import tarfile
 import tempfile
 import time
 from datetime import datetime
 
+from airlock import _wire, tarsafe
+from airlock.errors import FormatError
 from airlock.trust.layout import TufError
 
 MANIFEST = "MANIFEST.json"
@@ -85,57 +87,53 @@ def export(out: str, *, tuf_root: str | None = None, trusted_root_file: str | No
     return manifest
 
 
-def _safe_name(name: str) -> bool:
-    normal = posixpath.normpath(name)
-    return (bool(name) and not name.startswith("/") and normal == name and not normal.startswith("..")
-            and "\\" not in name and "\0" not in name)
-
-
 def read(path: str) -> tuple[dict, dict[str, bytes]]:
-    """The manifest and the files of an archive, every one checked against the manifest."""
+    """The manifest and the files of an archive, every one checked against the manifest.
+
+    The archive is read by :mod:`airlock.tarsafe` (never ``tarfile``): linear time, bounded sizes,
+    regular files with safe, distinct names only.
+    """
     try:
-        archive = tarfile.open(path, "r:gz")  # noqa: SIM115 - closed by the with block below
-    except (OSError, tarfile.TarError) as exc:
-        raise TufError(f"trust import: {path} is not a gzip'd tar archive") from exc
-    files: dict[str, bytes] = {}
-    total = 0
-    with archive:
-        for member in archive:
-            if len(files) >= MAX_FILES:
-                raise TufError(f"trust import: more than {MAX_FILES} files")
-            if not member.isfile():
-                raise TufError(f"trust import: {member.name!r} is not a regular file")
-            if not _safe_name(member.name):
-                raise TufError(f"trust import: unsafe path {member.name!r}")
-            if member.size > MAX_FILE or total + member.size > MAX_TOTAL:
-                raise TufError(f"trust import: {member.name!r} is too large")
-            if member.name in files:
-                raise TufError(f"trust import: {member.name!r} appears twice")
-            extracted = archive.extractfile(member)
-            data = extracted.read(MAX_FILE + 1) if extracted else b""
-            if len(data) != member.size:
-                raise TufError(f"trust import: {member.name!r} is truncated")
-            total += member.size
-            files[member.name] = data
+        with open(path, "rb") as handle:
+            files = tarsafe.read_tar_gz(handle, "trust import", max_files=MAX_FILES, max_file=MAX_FILE,
+                                        max_total=MAX_TOTAL)
+    except OSError as exc:
+        raise TufError(f"trust import: cannot read {path}: {exc.strerror or exc}") from None
+    except FormatError as exc:
+        raise TufError(str(exc)) from None
     if MANIFEST not in files:
         raise TufError("trust import: the archive has no MANIFEST.json")
     try:
-        manifest = json.loads(files.pop(MANIFEST))
-        listed = {entry["path"]: entry for entry in manifest["files"]}
-        kind = manifest["kind"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TufError("trust import: MANIFEST.json is malformed") from exc
-    if manifest.get("format") != FORMAT or kind not in ("tuf-mirror", "trusted-root"):
-        raise TufError("trust import: unknown archive format")
+        manifest = _wire.loads(files.pop(MANIFEST), "trust import: MANIFEST.json")
+    except FormatError as exc:
+        raise TufError(str(exc)) from None
+    listed = _manifest_entries(manifest)
     for name in sorted(set(listed) | set(files)):
         if name not in files:
-            raise TufError(f"trust import: {name} is in the manifest but not in the archive")
+            raise TufError(f"trust import: {name!r} is in the manifest but not in the archive")
         if name not in listed:
-            raise TufError(f"trust import: {name} is not in the manifest")
+            raise TufError(f"trust import: {name!r} is not in the manifest")
         entry, data = listed[name], files[name]
-        if entry.get("size") != len(data) or entry.get("sha256") != hashlib.sha256(data).hexdigest():
-            raise TufError(f"trust import: {name} does not match its SHA-256 in the manifest")
+        if entry["size"] != len(data) or entry["sha256"] != hashlib.sha256(data).hexdigest():
+            raise TufError(f"trust import: {name!r} does not match its SHA-256 in the manifest")
     return manifest, files
+
+
+def _manifest_entries(manifest: object) -> dict[str, dict]:
+    """``files`` of a well-formed manifest by path; every field of the right type, no path twice."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        raise TufError("trust import: MANIFEST.json is malformed (no list of files)")
+    if manifest.get("format") != FORMAT or manifest.get("kind") not in ("tuf-mirror", "trusted-root"):
+        raise TufError("trust import: unknown archive format")
+    listed: dict[str, dict] = {}
+    for number, entry in enumerate(manifest["files"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str)):
+            raise TufError(f"trust import: MANIFEST.json is malformed (file {number} needs a path, size and sha256)")
+        if entry["path"] in listed:
+            raise TufError(f"trust import: MANIFEST.json lists {entry['path']!r} twice")
+        listed[entry["path"]] = entry
+    return listed
 
 
 def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
