@@ -49,8 +49,6 @@ settings.register_profile("long", max_examples=int(os.environ.get("FUZZ_EXAMPLES
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 CALL_LIMIT = 2.0
-PARSERS_BRANCH = ("known bug in a file another branch owns: parser hardening (bundle/rekor/checks/trusted_root/keys) "
-                  "or, for formats/cosign.py, image verification; remove this mark after merging")
 COUNTS: collections.Counter[str] = collections.Counter()
 
 if not (CONFORMANCE / "cases.json").exists():
@@ -417,7 +415,6 @@ def _archive(manifest: dict | bytes, files: dict[str, bytes]) -> bytes:
 
 # -- (1) bundles and legacy cosign bundles ---------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 @given(data=st.deferred(lambda: inputs(bundle_seeds())))
 def test_bundle_parser(data):
     from airlock.formats.bundle import parse_signature_file
@@ -425,7 +422,6 @@ def test_bundle_parser(data):
     call("bundle", parse_signature_file, data.data)
 
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 @given(data=st.deferred(lambda: inputs([json.dumps(legacy_bundle()["rekorBundle"]).encode()])))
 def test_legacy_rekor_bundle_parser(data):
     from airlock.formats.bundle import parse_legacy_rekor_bundle
@@ -435,7 +431,6 @@ def test_legacy_rekor_bundle_parser(data):
 
 # -- (2) log entry bodies ---------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 @given(data=st.deferred(lambda: inputs(rekor_bodies())))
 def test_rekor_body_parser(data):
     from airlock.formats.rekor import parse_body
@@ -445,7 +440,6 @@ def test_rekor_body_parser(data):
 
 # -- (3) trusted roots ------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 @given(data=st.deferred(lambda: inputs(trusted_root_seeds())))
 def test_trusted_root_parser(data):
     from airlock.trust.trusted_root import TrustedRoot
@@ -479,7 +473,6 @@ def layers(draw):
     return Blob(cosign.Layer(media_type, payload, annotations))
 
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 @given(layer=layers())
 def test_cosign_layer_parser(layer):
     from airlock.formats.cosign import layer_material, parse_payload
@@ -526,7 +519,6 @@ def key_files(draw):
     return draw(inputs([seed]))
 
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 @given(pem=key_files())
 def test_key_file_parsers(pem):
     from airlock.crypto import load_public_key
@@ -619,7 +611,6 @@ def wrong_type_mutations(draw):
     return case, new, path, original, value
 
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 @given(mutation=wrong_type_mutations())
 def test_a_wrong_type_field_never_verifies(mutation):
     case, document, path, original, value = mutation
@@ -647,7 +638,6 @@ def wrong_type_acceptances(cases: list[dict]) -> list[str]:
 
 
 @pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "long", reason="exhaustive: the long run only")
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 def test_no_wrong_type_field_verifies_exhaustively():
     accepted = wrong_type_acceptances(passing_cases())
     if os.environ.get("FUZZ_COUNTS"):
@@ -656,8 +646,7 @@ def test_no_wrong_type_field_verifies_exhaustively():
 
 
 # -- what the fuzzer found: minimal reproducers, one per crash class --------------------------------
-# Each was a crash (not an AirlockError), a hang, or a wrong-type field verified as if absent, in files
-# other branches own; marked xfail until those branches are merged (then remove the marks).
+# Each was a crash (not an AirlockError), a hang, or a wrong-type field verified as if absent.
 
 NESTED = "[" * 100_000 + "]" * 100_000
 
@@ -698,15 +687,13 @@ def _found_inputs():
 
 
 @pytest.mark.parametrize("index", range(12), ids=lambda i: _found_inputs()[i][0])
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 def test_found_crash(index):
     name, function, data = _found_inputs()[index]
     call(name, function, data)
 
 
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
-def test_found_pem_blocks_is_quadratic():
-    """keys.pem_blocks: 44 KB of '-----BEGIN ' take 2.5 s, 220 KB 57 s (the BEGIN regex rescans each line)."""
+def test_pem_blocks_is_linear():
+    """keys.pem_blocks: 44 KB of '-----BEGIN ' took 2.5 s, 220 KB 57 s (the BEGIN regex rescanned each line)."""
     import subprocess
     import sys
 
@@ -732,7 +719,6 @@ WRONG_TYPE_FOUND = [  # (conformance case, path, value): each verified as if the
 
 @pytest.mark.parametrize("name,path,value", WRONG_TYPE_FOUND,
                          ids=[f"{n}:{'.'.join(map(str, p))}={v!r}" for n, p, v in WRONG_TYPE_FOUND])
-@pytest.mark.xfail(strict=False, reason=PARSERS_BRANCH)
 def test_found_wrong_type_accepted(name, path, value):
     case = next(c for c in passing_cases() if c["name"] == name)
     document = json.loads((CONFORMANCE / "bundle-verify" / case["bundle"]).read_bytes())

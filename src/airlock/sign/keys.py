@@ -52,7 +52,9 @@ PASSWORD_ENV = "COSIGN_PASSWORD"
 EC_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 RSA_SIZES = (2048, 3072, 4096)
 
-_PEM_BEGIN = re.compile(rb"-----BEGIN ([^\r\n]*?)-----[ \t]*\r?\n")
+# A PEM type is a short label: bounding it keeps each match attempt constant-time, so a file of
+# '-----BEGIN ' repeated without line ends is scanned in linear time, not rescanned line by line.
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([^\r\n]{0,128}?)-----[ \t]*\r?\n")
 
 
 class KeyFileError(AirlockError):
