@@ -28,6 +28,7 @@ from airlock.oci.registry import (
     RegistryError,
     parse_timeout,
 )
+from conftest import run_cli
 from registry_server import HostileRegistry
 
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
@@ -268,9 +269,9 @@ def test_fetch_budget():
     assert budget.take(40, "layer 0", limit=50) == 40
     with pytest.raises(RegistryError) as caught:
         budget.take(51, "layer 1", limit=50)
-    assert str(caught.value) == "layer 1: 51 bytes, over the limit of 50 for one item"
+    assert str(caught.value) == "signatures of sha256:abc: layer 1 claims 51 bytes, over the limit of 50 for one item"
     for bad in (-1, True, "10", None):
-        with pytest.raises(RegistryError, match=r"^layer 1: invalid size"):
+        with pytest.raises(RegistryError, match=r"^signatures of sha256:abc: layer 1: invalid size"):
             budget.take(bad, "layer 1")
     budget.charge(50, "the .sig manifest")
     with pytest.raises(RegistryError) as caught:
@@ -380,3 +381,189 @@ def test_error_bodies_nested_too_deeply_are_only_decoration(client, hostile):
     with pytest.raises(RegistryError) as caught:
         client.get_manifest(hostile.host, "r/x", "v1")
     assert str(caught.value) == f"registry {hostile.host}: GET /v2/r/x/manifests/v1: 500 Internal Server Error"
+
+
+def test_fetch_budget_refuses_a_count_before_fetching():
+    budget = FetchBudget("signatures of sha256:abc", max_items=3)
+    budget.take(1, "manifest")
+    budget.expect(2, "manifest sha256:def")
+    with pytest.raises(RegistryError) as caught:
+        budget.expect(3, "manifest sha256:def")
+    assert str(caught.value) == ("signatures of sha256:abc: manifest sha256:def lists 3 more, over the limit of 3 "
+                                 "signatures, attestations and referrers")
+
+
+# --- save and verify, end to end ----------------------------------------------------------------
+
+LAYER = b"layer bytes " * 8
+CONFIG_BLOB = b"{}"
+IMAGE = compact({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": CONFIG,
+                 "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": len(LAYER),
+                             "digest": sha256(LAYER)}]})
+
+
+def serve_manifest(hostile: HostileRegistry, repository: str, data: bytes, served_as: str, *refs: str) -> str:
+    """Serve ``data`` as ``served_as`` by digest and under each tag of ``refs`` (GET and HEAD)."""
+    digest = sha256(data)
+    for ref in (digest, *refs):
+        headers = {"Content-Type": served_as, "Docker-Content-Digest": digest}
+        hostile.routes["GET", f"/v2/{repository}/manifests/{ref}"] = (200, headers, data)
+        hostile.routes["HEAD", f"/v2/{repository}/manifests/{ref}"] = (
+            200, {**headers, "Content-Length": str(len(data))}, b"")
+    return digest
+
+
+def serve_image(hostile: HostileRegistry, repository: str, *, manifest: bytes = IMAGE,
+                served_as: str = OCI_MANIFEST, layer=LAYER) -> str:
+    hostile.routes["GET", f"/v2/{repository}/blobs/{EMPTY_DIGEST}"] = (200, {}, CONFIG_BLOB)
+    hostile.routes["GET", f"/v2/{repository}/blobs/{sha256(LAYER)}"] = layer if callable(layer) else (200, {}, layer)
+    return serve_manifest(hostile, repository, manifest, served_as, "v1")
+
+
+def failed(result) -> str:
+    """The failure contract for a command that reports progress first: non-zero, no traceback, last line Error."""
+    assert result.code != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error: "), result.stderr
+    return lines[-1]
+
+
+def layout_is_untouched(directory) -> None:
+    """index.json lists nothing, and no partial or temporary blob is left (only whole, verified blobs)."""
+    assert json.loads((directory / "index.json").read_text())["manifests"] == []
+    blobs = directory / "blobs" / "sha256"
+    for name in os.listdir(blobs) if blobs.exists() else []:
+        assert not name.startswith("."), name
+        assert sha256((blobs / name).read_bytes()) == f"sha256:{name}"
+
+
+@pytest.fixture
+def cli_timeout(monkeypatch):
+    monkeypatch.setenv("AIRLOCK_REGISTRY_TIMEOUT", str(TIMEOUT))
+    monkeypatch.delenv("COSIGN_REPOSITORY", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", "/nonexistent")
+
+
+def test_save_refuses_an_image_manifest_served_as_an_index(hostile, tmp_path, cli_timeout):
+    bare = compact({"schemaVersion": 2, "config": CONFIG, "layers": json.loads(IMAGE)["layers"]})
+    serve_image(hostile, "lying/repo", manifest=bare, served_as=OCI_INDEX)
+    result = run_cli("save", f"{hostile.host}/lying/repo:v1", "--dir", tmp_path / "layout")
+    assert failed(result) == (f"Error: registry {hostile.host}: manifest lying/repo:v1: served as an index "
+                              f"({OCI_INDEX}), but it is not one (it needs a 'manifests' list and no config or layers)")
+    assert "Saved" not in result.stderr
+    layout_is_untouched(tmp_path / "layout")
+    # with its own mediaType, the document gives the lie away too
+    serve_image(hostile, "lying/other", served_as=OCI_INDEX)
+    assert failed(run_cli("save", f"{hostile.host}/lying/other:v1", "--dir", tmp_path / "layout")) == (
+        f"Error: registry {hostile.host}: manifest lying/other:v1: served as {OCI_INDEX}, "
+        f"but the document says mediaType '{OCI_MANIFEST}'")
+    layout_is_untouched(tmp_path / "layout")
+
+
+def test_save_refuses_a_child_served_as_another_type(hostile, tmp_path, cli_timeout):
+    child = compact({"schemaVersion": 2, "config": CONFIG, "layers": json.loads(IMAGE)["layers"]})
+    serve_image(hostile, "multi/repo", manifest=child, served_as="application/vnd.docker.distribution.manifest.v2+json")
+    index = compact({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                     "manifests": [{"mediaType": OCI_MANIFEST, "size": len(child), "digest": sha256(child)}]})
+    serve_manifest(hostile, "multi/repo", index, OCI_INDEX, "v2")
+    assert failed(run_cli("save", f"{hostile.host}/multi/repo:v2", "--dir", tmp_path / "layout")) == (
+        f"Error: registry {hostile.host}: manifest {sha256(child)} is served as "
+        f"application/vnd.docker.distribution.manifest.v2+json, but it is listed as {OCI_MANIFEST}")
+    layout_is_untouched(tmp_path / "layout")
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"[]", "not a JSON object"),
+    (compact({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": []}),
+     f"served as an image manifest ({OCI_MANIFEST}), but it is not one "
+     "(it needs a config, a 'layers' list and no 'manifests')"),
+])
+def test_save_explains_a_malformed_manifest(hostile, tmp_path, cli_timeout, data, reason):
+    serve_manifest(hostile, "odd/repo", data, OCI_MANIFEST, "v1")
+    result = run_cli("save", f"{hostile.host}/odd/repo:v1", "--dir", tmp_path / "layout")
+    assert failed(result) == f"Error: registry {hostile.host}: manifest odd/repo:v1: {reason}"
+    assert "internal error" not in result.stderr
+
+
+def test_save_streams_a_layer_and_stops_at_its_size(hostile, tmp_path, cli_timeout):
+    serve_image(hostile, "endless/repo", layer=lambda handler: hostile.endless(handler, {}))
+    result = run_cli("save", f"{hostile.host}/endless/repo:v1", "--dir", tmp_path / "layout")
+    assert failed(result) == (f"Error: registry {hostile.host}: GET /v2/endless/repo/blobs/{sha256(LAYER)}: "
+                              f"blob {sha256(LAYER)} exceeds the {len(LAYER)}-byte limit")
+    layout_is_untouched(tmp_path / "layout")
+    assert not (tmp_path / "layout" / "blobs" / "sha256" / sha256(LAYER)[7:]).exists()
+
+
+def test_save_of_a_slow_layer_hits_the_deadline(hostile, tmp_path, cli_timeout):
+    def slow(handler):
+        handler.wfile.write(HostileRegistry.head(200, {"Content-Length": str(len(LAYER))}))
+        hostile.drip(handler, LAYER, DRIP)
+
+    serve_image(hostile, "slow/repo", layer=slow)
+    result = run_cli("save", f"{hostile.host}/slow/repo:v1", "--dir", tmp_path / "layout")
+    assert failed(result) == (f"Error: registry {hostile.host}: GET /v2/slow/repo/blobs/{sha256(LAYER)}: "
+                              f"timed out (the blob {sha256(LAYER)} did not arrive within 1s)")
+    layout_is_untouched(tmp_path / "layout")
+
+
+def test_save_then_verify_works_with_a_well_behaved_registry(hostile, tmp_path, cli_timeout):
+    from airlock.oci.layout import OciLayout
+
+    digest = serve_image(hostile, "good/repo")
+    result = run_cli("save", f"{hostile.host}/good/repo:v1", "--dir", tmp_path / "layout")
+    assert result.code == 0, result.stderr
+    layout = OciLayout(str(tmp_path / "layout"))
+    assert [e["digest"] for e in layout.read_index()["manifests"]] == [digest]
+    assert layout.read_blob(sha256(LAYER), size=len(LAYER), limit=1 << 20) == LAYER
+    assert oct(os.stat(tmp_path / "layout" / "blobs" / "sha256" / sha256(LAYER)[7:]).st_mode & 0o777) == "0o644"
+    layout_blobs = sorted(os.listdir(tmp_path / "layout" / "blobs" / "sha256"))
+    assert layout_blobs == sorted(d[7:] for d in (digest, EMPTY_DIGEST, sha256(LAYER)))
+
+
+def signature_manifest(layers: list[dict]) -> bytes:
+    return compact({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                               "digest": EMPTY_DIGEST}, "layers": layers})
+
+
+def sig_layer(size: int, n: int = 0) -> dict:
+    return {"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "size": size,
+            "digest": sha256(f"payload {n}".encode()), "annotations": {"dev.cosignproject.cosign/signature": "x"}}
+
+
+def test_save_bounds_the_signatures_it_fetches(hostile, tmp_path, cli_timeout):
+    digest = serve_image(hostile, "signed/repo")
+    tag = f"sha256-{digest[7:]}.sig"
+    big = signature_manifest([sig_layer(5 << 20)])  # one 5 MiB "signature payload"
+    serve_manifest(hostile, "signed/repo", big, OCI_MANIFEST, tag)
+    assert failed(run_cli("save", f"{hostile.host}/signed/repo:v1", "--dir", tmp_path / "layout")) == (
+        f"Error: signatures of {digest}: blob {sha256(b'payload 0')} claims 5242880 bytes, over the limit "
+        "of 4194304 for one item")
+    layout_is_untouched(tmp_path / "layout")
+
+    many = signature_manifest([sig_layer(100, n) for n in range(1000)])  # + the config: 1001 children
+    serve_manifest(hostile, "signed/repo", many, OCI_MANIFEST, tag)
+    hostile.requests.clear()
+    assert failed(run_cli("save", f"{hostile.host}/signed/repo:v1", "--dir", tmp_path / "layout")) == (
+        f"Error: signatures of {digest}: manifest {sha256(many)} lists 1001 more, over the limit of 1000 "
+        "signatures, attestations and referrers")
+    payloads = {f"/v2/signed/repo/blobs/{sha256(f'payload {n}'.encode())}" for n in range(1000)}
+    assert not [path for _, path in hostile.requests if path in payloads]  # refused before fetching any
+    layout_is_untouched(tmp_path / "layout")
+
+
+def test_verify_against_a_stalling_registry_fails_in_time(hostile, tmp_path, cli_timeout):
+    head = HostileRegistry.head(200, {"Content-Type": OCI_MANIFEST, "Content-Length": str(len(IMAGE))})
+    hostile.routes["GET", "/v2/slow/repo/manifests/v1"] = lambda handler: hostile.drip(handler, head, DRIP)
+    key = tmp_path / "cosign.pub"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    with Elapsed() as elapsed:
+        result = run_cli("verify", f"{hostile.host}/slow/repo:v1", "--key", key, "--insecure-ignore-tlog")
+    assert failed(result) == (f"Error: registry {hostile.host}: GET /v2/slow/repo/manifests/v1: "
+                              "timed out (no answer within 1s)")
+    assert elapsed.seconds < 3 * TIMEOUT

@@ -167,14 +167,21 @@ class FetchBudget:
     def take(self, size: object, what: str, *, limit: int = MAX_SIGNATURE_SIZE) -> int:
         """Count one item claiming ``size`` bytes; returns ``size`` (the limit to read it with)."""
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise RegistryError(f"{what}: invalid size {_show(size)}")
+            raise RegistryError(f"{self.what}: {what}: invalid size {_show(size)}")
         if size > limit:
-            raise RegistryError(f"{what}: {size} bytes, over the limit of {limit} for one item")
+            raise RegistryError(f"{self.what}: {what} claims {size} bytes, over the limit of {limit} for one item")
         if self.items + 1 > self.max_items:
             raise RegistryError(f"{self.what}: more than {self.max_items} signatures, attestations and referrers")
         self.charge(size, what)
         self.items += 1
         return size
+
+    def expect(self, count: int, what: str) -> None:
+        """Refuse at once when ``count`` more items (e.g. the layers of a .sig manifest) cannot fit,
+        rather than after fetching the ones that do."""
+        if self.items + count > self.max_items:
+            raise RegistryError(f"{self.what}: {what} lists {count} more, over the limit of {self.max_items} "
+                                f"signatures, attestations and referrers")
 
     def charge(self, size: int, what: str) -> None:
         """Count ``size`` more bytes (e.g. a manifest, once read)."""
@@ -690,6 +697,10 @@ def _pool_classes() -> dict[str, type]:
     return _POOL_CLASSES
 
 
+def _seconds(seconds: float) -> str:
+    return f"{round(seconds, 1):g}s"
+
+
 def _deadline_of(response: BaseHTTPResponse) -> _Deadline | None:
     return getattr(response, "_airlock_deadline", None)
 
@@ -883,7 +894,7 @@ class RegistryClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             deadline.done()
             if deadline.expired:
-                raise _TransportError(exc, f"timed out (no answer within {deadline.seconds:g}s)") from None
+                raise _TransportError(exc, f"timed out (no answer within {_seconds(deadline.seconds)})") from None
             raise _TransportError(exc) from None
         except BaseException:
             deadline.done()
@@ -1150,7 +1161,7 @@ class RegistryClient:
     @staticmethod
     def _too_slow(registry: str, where: str, what: str, response: BaseHTTPResponse) -> RegistryError:
         deadline = _deadline_of(response)
-        seconds = f" within {deadline.seconds:g}s" if deadline is not None else ""
+        seconds = f" within {_seconds(deadline.seconds)}" if deadline is not None else ""
         return RegistryError(f"registry {registry}: {where}: timed out (the {what} did not arrive{seconds})")
 
     # -- manifests ------------------------------------------------------------------------------
