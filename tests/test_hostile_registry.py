@@ -567,3 +567,53 @@ def test_verify_against_a_stalling_registry_fails_in_time(hostile, tmp_path, cli
     assert failed(result) == (f"Error: registry {hostile.host}: GET /v2/slow/repo/manifests/v1: "
                               "timed out (no answer within 1s)")
     assert elapsed.seconds < 3 * TIMEOUT
+
+
+# --- answers that used to crash -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("link", "reason"), [
+    ("http://[bad/v2/r/x/tags/list", "invalid next-page link 'http://[bad/v2/r/x/tags/list'"),
+    ("http://198.51.100.7/v2/r/x/tags/list?n=1", "next-page link 'http://198.51.100.7/v2/r/x/tags/list?n=1' "
+                                                 "leaves the registry"),
+    ("https://HOST/v2/r/x/tags/list", "next-page link 'https://HOST/v2/r/x/tags/list' leaves the registry"),
+])
+def test_hostile_next_page_links(client, hostile, link, reason):
+    link, reason = link.replace("HOST", hostile.host), reason.replace("HOST", hostile.host)
+    hostile.routes["GET", "/v2/r/x/tags/list"] = (200, {"Content-Type": "application/json",
+                                                        "Link": f'<{link}>; rel="next"'}, b'{"tags":["a"]}')
+    with pytest.raises(RegistryError) as caught:
+        client.list_tags(hostile.host, "r/x")
+    assert str(caught.value) == f"registry {hostile.host}: tag list of r/x: {reason}"
+    subject = sha256(b"s")
+    path = f"/v2/r/x/referrers/{subject}"
+    index = compact({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
+    hostile.routes["GET", path] = (200, {"Content-Type": OCI_INDEX, "Link": f'<{link}>; rel="next"'}, index)
+    with pytest.raises(RegistryError) as caught:
+        client.referrers(hostile.host, "r/x", subject)
+    assert str(caught.value) == f"registry {hostile.host}: referrers of {subject}: {reason}"
+
+
+def test_invalid_upload_location(client, hostile):
+    blob = b"data"
+    hostile.routes["POST", "/v2/r/x/blobs/uploads/"] = (202, {"Location": "http://[bad/upload"}, b"")
+    with pytest.raises(RegistryError) as caught:
+        client.put_blob(hostile.host, "r/x", blob)
+    assert str(caught.value) == f"registry {hostile.host}: upload answer has an invalid Location 'http://[bad/upload'"
+
+
+@pytest.mark.parametrize("realm", ["http://[bad/token", "ftp://x/token", ""])
+def test_unusable_token_realm(client, hostile, realm):
+    hostile.routes["GET", "/v2/"] = (401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'}, b"")
+    with pytest.raises(RegistryError) as caught:
+        client.get_manifest(hostile.host, "r/x", "v1")
+    assert str(caught.value) == f"registry {hostile.host}: Bearer challenge has no usable realm {realm!r}"
+
+
+def test_a_token_that_expires_in_a_googol_seconds(client, hostile):
+    realm = f"http://{hostile.host}/token"
+    hostile.routes["GET", "/v2/"] = (401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'}, b"")
+    hostile.routes["GET", "/token"] = (200, {"Content-Type": "application/json"},
+                                       b'{"token": "t", "expires_in": 1' + b"0" * 400 + b"}")
+    hostile.routes["GET", "/v2/r/x/manifests/v1"] = (200, {"Content-Type": OCI_MANIFEST}, MANIFEST)
+    assert client.get_manifest(hostile.host, "r/x", "v1").data == MANIFEST

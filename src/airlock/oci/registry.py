@@ -322,11 +322,19 @@ class _Pages:
             raise RegistryError(f"{self.what} exceed {MAX_LIST_BYTES} bytes in all")
 
 
-def _next_link(headers: Any, current: str) -> str | None:
+def _next_link(headers: Any, current: str, what: str) -> str | None:
+    """The next page of a listing (``Link: <...>; rel="next"``): on the same host, or refused."""
     for value in headers.getlist("Link") if hasattr(headers, "getlist") else [headers.get("Link") or ""]:
         match = _LINK_NEXT.search(value)
         if match:
-            return urljoin(current, match.group(1))
+            try:
+                url = urljoin(current, match.group(1))
+                same = urlsplit(url)[:2] == urlsplit(current)[:2]
+            except ValueError:
+                raise RegistryError(f"{what}: invalid next-page link {_show(match.group(1))}") from None
+            if not same:
+                raise RegistryError(f"{what}: next-page link {_show(match.group(1))} leaves the registry")
+            return url
     return None
 
 
@@ -971,12 +979,16 @@ class RegistryClient:
         if cached and not fresh and cached[1] > now:
             return cached[0]
         realm = challenge.params.get("realm", "")
-        if urlsplit(realm).scheme not in ("http", "https") or not urlsplit(realm).netloc:
+        try:
+            realm_parts = urlsplit(realm)
+        except ValueError:
+            realm_parts = urlsplit("")
+        if realm_parts.scheme not in ("http", "https") or not realm_parts.netloc:
             raise RegistryError(f"registry {registry}: Bearer challenge has no usable realm {_show(realm)}")
         service = challenge.params.get("service")
         credentials = self.credentials(registry)
-        realm_host = urlsplit(realm).netloc
-        if credentials and urlsplit(realm).scheme == "http" and not (self.insecure or _is_loopback(realm_host)):
+        realm_host = realm_parts.netloc
+        if credentials and realm_parts.scheme == "http" and not (self.insecure or _is_loopback(realm_host)):
             raise RegistryError(f"registry {registry}: refusing to send credentials to the plain-http token realm "
                                 f"{realm_host} (allow insecure registry access to permit it)")
         headers = {"User-Agent": self.user_agent}
@@ -1009,6 +1021,7 @@ class RegistryClient:
         expires_in = answer.get("expires_in") or 60
         if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)):
             raise RegistryError(f"registry {registry}: token response from {_where(url)} has no token")
+        expires_in = min(expires_in, 86400)  # an int too big for a float would overflow below
         with self._lock:
             self._tokens[key] = (token, now + max(float(expires_in) * 0.9 - 5, 1))
         return token
@@ -1267,7 +1280,11 @@ class RegistryClient:
             pages.visit(self._url(registry, url))
             response = self._request("GET", registry, url, scope=_scope(repository, "pull"))
             absolute = self._url(registry, url)
-            link = _next_link(response.headers, absolute)
+            try:
+                link = _next_link(response.headers, absolute, f"registry {registry}: tag list of {repository}")
+            except RegistryError:
+                _discard(response)
+                raise
             data = self._read(response, registry, "GET", absolute, MAX_MANIFEST_SIZE, what="tag list")
             pages.add(data)
             document = _json(data, f"registry {registry}: tag list of {repository}")
@@ -1450,7 +1467,13 @@ class RegistryClient:
         location = response.headers.get("Location")
         if not location:
             raise RegistryError(f"registry {registry}: upload answer {response.status} has no Location")
-        return urljoin(self._url(registry, current), location)
+        try:
+            url = urljoin(self._url(registry, current), location)
+            _ = urlsplit(url).port  # a bad port or bracket raises here, not deep in urllib3
+        except ValueError:
+            raise RegistryError(f"registry {registry}: upload answer has an invalid Location "
+                                f"{_show(location)}") from None
+        return url
 
     @staticmethod
     def _check_sent_digest(registry: str, response: BaseHTTPResponse, digest: str | None) -> None:
@@ -1499,7 +1522,11 @@ class RegistryClient:
                     return None
                 raise RegistryError(f"registry {registry}: referrers of {digest}: page answered {response.status}")
             absolute = self._url(registry, url)
-            link = _next_link(response.headers, absolute)
+            try:
+                link = _next_link(response.headers, absolute, f"registry {registry}: referrers of {digest}")
+            except RegistryError:
+                _discard(response)
+                raise
             data = self._read(response, registry, "GET", absolute, MAX_MANIFEST_SIZE, what="referrers index")
             pages.add(data)
             found.extend(_index_descriptors(data, f"registry {registry}: referrers of {digest}")[1])
