@@ -617,3 +617,35 @@ def test_a_token_that_expires_in_a_googol_seconds(client, hostile):
                                        b'{"token": "t", "expires_in": 1' + b"0" * 400 + b"}")
     hostile.routes["GET", "/v2/r/x/manifests/v1"] = (200, {"Content-Type": OCI_MANIFEST}, MANIFEST)
     assert client.get_manifest(hostile.host, "r/x", "v1").data == MANIFEST
+
+
+@pytest.mark.parametrize("tamper", ["symlink", "fifo", "longer", "other bytes", "missing"])
+def test_load_streams_layers_from_checked_files(hostile, tmp_path, cli_timeout, tamper):
+    """load uploads a layer from its file (no longer all in memory), checked as read_blob checks."""
+    serve_image(hostile, "good/repo")
+    assert run_cli("save", f"{hostile.host}/good/repo:v1", "--dir", tmp_path / "layout").code == 0
+    layer = tmp_path / "layout" / "blobs" / "sha256" / sha256(LAYER)[7:]
+    layer.unlink()
+    if tamper == "symlink":
+        (tmp_path / "elsewhere").write_bytes(LAYER)
+        layer.symlink_to(tmp_path / "elsewhere")
+    elif tamper == "fifo":
+        os.mkfifo(layer)
+    elif tamper == "longer":
+        layer.write_bytes(LAYER + b"!")
+    elif tamper == "other bytes":
+        layer.write_bytes(LAYER.upper())
+    where = f"OCI layout {tmp_path / 'layout'}: blob {sha256(LAYER)}"
+    expected = {
+        "symlink": f"{where}: cannot read it (Too many levels of symbolic links; a symlink?)",
+        "fifo": f"{where} is not a regular file",
+        "longer": f"{where} is {len(LAYER) + 1} bytes, the descriptor says {len(LAYER)}",
+        "other bytes": f"{where} does not match its digest or size",
+        "missing": f"{where} is missing",
+    }[tamper]
+    hostile.routes["HEAD", f"/v2/moved/repo/blobs/{EMPTY_DIGEST}"] = (200, {}, b"")  # the config is there
+    with Elapsed() as elapsed:
+        result = run_cli("load", "--dir", tmp_path / "layout", f"{hostile.host}/moved/repo:v1")
+    assert failed(result) == f"Error: {expected}"
+    assert elapsed.seconds < 2 * TIMEOUT
+    assert not [method for method, _ in hostile.requests if method in ("PUT", "POST", "PATCH")]

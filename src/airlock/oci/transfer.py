@@ -157,9 +157,44 @@ def _push_tree(client: Any, registry: str, repository: str, layout: oci.OciLayou
             data = layout.read_blob(item["digest"], size=item.get("size"))
             client.put_manifest(registry, repository, item["digest"], data, item["mediaType"])
         elif not client.blob_exists(registry, repository, item["digest"]):
-            data = layout.read_blob(item["digest"], size=item.get("size"), limit=MAX_IMAGE_LAYER)
-            client.put_blob(registry, repository, data, digest=item["digest"])
-            say(f"  blob {item['digest']} ({len(data)} bytes)")
+            size = _push_blob(client, registry, repository, layout, item)
+            say(f"  blob {item['digest']} ({size} bytes)")
+
+
+def _push_blob(client: Any, registry: str, repository: str, layout: oci.OciLayout, descriptor: dict) -> int:
+    """Upload a layout blob from its file, never all in memory: checked as ``read_blob`` checks
+    (no symlink, a regular file of the descriptor's size, the right digest), then streamed. The
+    registry checks the digest again as it stores the blob."""
+    import hashlib
+    import stat
+
+    digest, size = descriptor["digest"], descriptor["size"]
+    where = f"OCI layout {layout.path}: blob {digest}"
+    if size > MAX_IMAGE_LAYER:
+        raise oci.LayoutError(f"{where} claims {size} bytes, over the limit of {MAX_IMAGE_LAYER}")
+    path = layout._blob_path(digest)  # a checked sha256 digest: blobs/sha256/<hex>, inside the layout
+    layout._check_directories()
+    try:  # O_NONBLOCK: a FIFO planted as a blob must not block the open
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise oci.LayoutError(f"{where} is missing") from None
+    except OSError as exc:
+        raise oci.LayoutError(f"{where}: cannot read it ({exc.strerror or exc}; a symlink?)") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise oci.LayoutError(f"{where} is not a regular file")
+        if info.st_size != size:
+            raise oci.LayoutError(f"{where} is {info.st_size} bytes, the descriptor says {size}")
+        hasher, total = hashlib.sha256(), 0
+        while chunk := handle.read(1024 * 1024):
+            hasher.update(chunk)
+            total += len(chunk)
+        if total != size or f"sha256:{hasher.hexdigest()}" != digest:
+            raise oci.LayoutError(f"{where} does not match its digest or size")
+        handle.seek(0)
+        client.put_blob(registry, repository, handle, digest=digest)
+    return size
 
 
 def load(client: Any, layout: oci.OciLayout, target: Reference, *, image: str | None = None,
