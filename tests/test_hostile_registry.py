@@ -171,7 +171,7 @@ def test_invalid_timeouts_are_refused(text, monkeypatch):
     else:
         assert RegistryClient().timeout == module.DEFAULT_TIMEOUT  # unset or empty: the default
     for bad in (0, -1, float("nan"), True):
-        with pytest.raises(RegistryError, match=r"^invalid registry timeout"):
+        with pytest.raises(RegistryError, match=r"^invalid registry timeout .*: expected seconds, more than 0"):
             RegistryClient(timeout=bad)
 
 
@@ -649,3 +649,18 @@ def test_load_streams_layers_from_checked_files(hostile, tmp_path, cli_timeout, 
     assert failed(result) == f"Error: {expected}"
     assert elapsed.seconds < 2 * TIMEOUT
     assert not [method for method, _ in hostile.requests if method in ("PUT", "POST", "PATCH")]
+
+
+def test_client_options_are_checked(tmp_path, hostile):
+    for bad in (0, -1, 1.5, True, None):
+        with pytest.raises(RegistryError, match=r"^invalid minimum transfer rate .*: expected bytes per second"):
+            RegistryClient(min_rate=bad)
+    for bad in (1e12, 86401, float("inf")):  # 1e12 s overflowed socket.settimeout: an internal error
+        with pytest.raises(RegistryError) as caught:
+            RegistryClient(timeout=bad)
+        assert str(caught.value) == f"invalid registry timeout {str(bad)!r}: expected seconds, more than 0, at most 24h"
+    # a blob deadline longer than a timer can wait is capped, not an error in the timer's thread
+    blob = b"blob"
+    hostile.routes["GET", f"/v2/r/x/blobs/{sha256(blob)}"] = (200, {}, blob)
+    patient = RegistryClient(timeout=86400, min_rate=1, docker_config=tmp_path / "none.json")
+    assert patient.get_blob(hostile.host, "r/x", sha256(blob), limit=10**15) == blob

@@ -9,12 +9,16 @@ How a call travels::
       -> auth       anonymous; Basic (credentials from the docker config); or Bearer: a token from
                     the challenge's realm for ``repository:<repo>:<actions>``, cached per scope.
                     A 401 on the real request (new scope, expired token) refreshes once, then fails
-      -> request    urllib3, timeouts on connect and read; only GET/HEAD are retried, and only
-                    on connection errors; redirects followed for GET/HEAD only, and the
-                    Authorization header is never sent to another host
-      -> checks     every byte read is bounded (manifests 4 MiB, blobs by ``limit``) and
-                    digest-checked: a manifest fetched by digest must hash to it, one fetched by
-                    tag must hash to the registry's ``Docker-Content-Digest``; blobs to their digest
+      -> request    urllib3, timeouts on connect and read, and a deadline on the whole exchange
+                    (headers and body; see ``_Deadline``): a registry that sends one byte at a
+                    time is cut off. Only GET/HEAD are retried, and only on connection errors;
+                    redirects followed for GET/HEAD only, and the Authorization header is never
+                    sent to another host
+      -> checks     every byte read is bounded (manifests 4 MiB, blobs by ``limit``, listings by
+                    pages and bytes, referrers by count) and digest-checked: a manifest fetched by
+                    digest must hash to it, one fetched by tag must hash to the registry's
+                    ``Docker-Content-Digest``; blobs to their digest. A manifest must be what it is
+                    served as (its ``mediaType`` and its shape); all JSON goes through ``_wire.loads``
 
 Every failure is a ``RegistryError`` with a one-line message naming the registry, the request and
 the registry's answer (``404 MANIFEST_UNKNOWN: manifest unknown``); secrets never appear in
@@ -591,6 +595,7 @@ def docker_credentials(
 # late timer never touches a connection that another request is using.
 
 _sending = threading.local()
+_MAX_DEADLINE = 7 * 86400.0  # what a Timer can wait for; a 16 GiB layer at the minimum rate needs 4.6 hours
 
 
 class _Deadline:
@@ -606,7 +611,8 @@ class _Deadline:
         self._arm(seconds)
 
     def _arm(self, seconds: float) -> None:
-        timer = threading.Timer(max(seconds - (time.monotonic() - self.started), 0), self._expire)
+        delay = min(max(seconds - (time.monotonic() - self.started), 0), _MAX_DEADLINE)
+        timer = threading.Timer(delay, self._expire)
         timer.daemon = True
         self._timer = timer
         timer.start()
@@ -798,6 +804,11 @@ class RegistryClient:
     ``insecure=True`` is cosign's ``--allow-insecure-registry``: TLS certificates are not verified
     and plain http is tried when https fails, for every registry (loopback registries may always
     fall back to plain http). ``docker_config`` overrides where credentials are read from.
+
+    ``timeout`` (seconds; default ``$AIRLOCK_REGISTRY_TIMEOUT``, else 60) is the deadline of each
+    request as a whole: connecting, the status line, the headers and the body. A blob transfer
+    gets ``timeout + size / min_rate`` (``min_rate`` in bytes per second, default 1 MiB/s), its
+    size being the descriptor's (or the limit), never what the registry announces unasked.
     """
 
     def __init__(
@@ -813,8 +824,12 @@ class RegistryClient:
         if timeout is None:
             configured = os.environ.get(TIMEOUT_ENV)
             timeout = parse_timeout(configured) if configured else DEFAULT_TIMEOUT
-        elif not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
-            raise RegistryError(f"invalid registry timeout {_show(timeout)}: expected seconds, more than 0")
+        elif not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 86400:
+            raise RegistryError(f"invalid registry timeout {_show(timeout)}: expected seconds, more than 0, "
+                                f"at most 24h")
+        if not isinstance(min_rate, int) or isinstance(min_rate, bool) or min_rate <= 0:
+            raise RegistryError(f"invalid minimum transfer rate {_show(min_rate)}: expected bytes per second, "
+                                f"more than 0")
         self.timeout = float(timeout)
         self.min_rate = min_rate
         self.user_agent = user_agent
