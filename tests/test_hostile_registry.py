@@ -664,3 +664,34 @@ def test_client_options_are_checked(tmp_path, hostile):
     hostile.routes["GET", f"/v2/r/x/blobs/{sha256(blob)}"] = (200, {}, blob)
     patient = RegistryClient(timeout=86400, min_rate=1, docker_config=tmp_path / "none.json")
     assert patient.get_blob(hostile.host, "r/x", sha256(blob), limit=10**15) == blob
+
+
+def test_a_slow_token_service_hits_the_deadline(client, hostile):
+    realm = f"http://{hostile.host}/token"
+    hostile.routes["GET", "/v2/"] = (401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'}, b"")
+    head = HostileRegistry.head(200, {"Content-Type": "application/json", "Content-Length": "20"})
+    hostile.routes["GET", "/token"] = lambda handler: hostile.drip(handler, head, DRIP)
+    with Elapsed() as elapsed, pytest.raises(RegistryError) as caught:
+        client.get_manifest(hostile.host, "r/x", "v1")
+    assert str(caught.value) == (f"registry {hostile.host}: token request to /token failed: "
+                                 "timed out (no answer within 1s)")
+    assert elapsed.seconds < 3 * TIMEOUT
+
+
+def test_a_redirect_to_a_slow_place_is_under_the_same_deadline(client, hostile):
+    """Blobs are often redirected (to a CDN); the connection made for the redirect is watched too."""
+    blob = b"x" * 32
+    digest = sha256(blob)
+    hostile.routes["GET", f"/v2/r/x/blobs/{digest}"] = (307, {"Location": f"http://{hostile.host}/cdn/blob"}, b"")
+
+    def slow(handler):
+        handler.wfile.write(HostileRegistry.head(200, {"Content-Length": str(len(blob))}))
+        hostile.drip(handler, blob, DRIP)
+
+    hostile.routes["GET", "/cdn/blob"] = slow
+    with Elapsed() as elapsed, pytest.raises(RegistryError) as caught:
+        client.get_blob(hostile.host, "r/x", digest, limit=len(blob))
+    assert str(caught.value) == (f"registry {hostile.host}: GET /v2/r/x/blobs/{digest}: "
+                                 f"timed out (the blob {digest} did not arrive within 1s)")
+    assert elapsed.seconds < 3 * TIMEOUT
+    assert ("GET", "/cdn/blob") in hostile.requests
