@@ -695,3 +695,31 @@ def test_a_redirect_to_a_slow_place_is_under_the_same_deadline(client, hostile):
                                  f"timed out (the blob {digest} did not arrive within 1s)")
     assert elapsed.seconds < 3 * TIMEOUT
     assert ("GET", "/cdn/blob") in hostile.requests
+
+
+def test_a_write_error_is_not_blamed_on_the_registry(client, hostile, tmp_path, monkeypatch):
+    blob = b"some blob"
+    hostile.routes["GET", f"/v2/r/x/blobs/{sha256(blob)}"] = (200, {}, blob)
+
+    class Full:
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device"):
+        client.copy_blob_to(hostile.host, "r/x", sha256(blob), Full())
+    (tmp_path / "out").mkdir()
+    real_fdopen = os.fdopen
+
+    def full_disk(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        monkeypatch.setattr(handle, "write", Full().write, raising=False)
+        return handle
+
+    monkeypatch.setattr(module.os, "fdopen", full_disk)
+    with pytest.raises(RegistryError) as caught:
+        client.copy_blob_to(hostile.host, "r/x", sha256(blob), tmp_path / "out" / "blob")
+    assert str(caught.value) == (f"cannot write blob {sha256(blob)} to {tmp_path / 'out' / 'blob'}: "
+                                 "No space left on device")
+    assert os.listdir(tmp_path / "out") == []
+    # and the client is fine afterwards
+    assert client.get_blob(hostile.host, "r/x", sha256(blob)) == blob

@@ -1161,22 +1161,21 @@ class RegistryClient:
         try:
             while True:
                 want = _READ_SIZE if limit is None else min(_READ_SIZE, limit + 1 - total)
-                chunk = response.read(want, decode_content=not raw)
+                try:
+                    chunk = response.read(want, decode_content=not raw)
+                except _transport_errors() as exc:
+                    if _timed_out(response):
+                        raise self._too_slow(registry, where, what, response) from None
+                    raise RegistryError(f"registry {registry}: {where}: reading the {what}: "
+                                        f"{_describe(exc)}") from None
                 if not chunk:
                     break
                 total += len(chunk)
                 if limit is not None and total > limit:
-                    _finish(response, close=True)
                     raise RegistryError(f"registry {registry}: {where}: {what} exceeds the {limit}-byte limit")
                 if hasher is not None:
                     hasher.update(chunk)
-                write(chunk)
-        except _transport_errors() as exc:
-            expired = _timed_out(response)
-            _finish(response, close=True)
-            if expired:
-                raise self._too_slow(registry, where, what, response) from None
-            raise RegistryError(f"registry {registry}: {where}: reading the {what}: {_describe(exc)}") from None
+                write(chunk)  # its own errors (a full disk) are the caller's, not the registry's
         except BaseException:
             _finish(response, close=True)
             raise
