@@ -343,3 +343,106 @@ class Skopeo:
             raise AssertionError(f"skopeo {' '.join(args)} failed ({proc.returncode}): "
                                  f"{proc.stderr.decode(errors='replace').strip()}")
         return proc.stdout
+
+
+# --- a registry that misbehaves on purpose ----------------------------------------------------------
+
+
+class HostileRegistry:
+    """An HTTP/1.1 server on 127.0.0.1 for what no real registry does: stall, drip, never end, lie.
+
+    ``routes[(method, path)]`` is ``(status, headers, body)`` or a function of the request
+    handler (the query is not part of the key: a route sees it in ``handler.path``). ``GET /v2/``
+    answers 200 unless replaced. Every request is recorded in ``requests`` as ``(method, path)``.
+
+    Bounded: ``drip`` and ``endless`` stop when the client goes away, when the server closes, or
+    after ``max_seconds``/``max_bytes``; leaving the ``with`` block stops everything.
+    """
+
+    def __init__(self, *, max_seconds: float = 10.0) -> None:
+        self.routes: dict[tuple[str, str], object] = {("GET", "/v2/"): (200, {}, b"{}")}
+        self.requests: list[tuple[str, str]] = []
+        self.max_seconds = max_seconds
+        self.closing = threading.Event()
+        hostile = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(min(length, 1 << 20))
+                hostile.requests.append((self.command, self.path))
+                route = hostile.routes.get((self.command, urlsplit(self.path).path))
+                if route is None:
+                    route = (404, {"Content-Type": "application/json"},
+                             b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}')
+                try:
+                    if callable(route):
+                        route(self)
+                    else:
+                        hostile.answer(self, *route)
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    self.close_connection = True
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+
+    @staticmethod
+    def answer(handler: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
+        handler.send_response(status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        if "Content-Length" not in headers:
+            handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
+
+    @staticmethod
+    def head(status: int, headers: dict) -> bytes:
+        """A status line and headers, as bytes (to be dripped)."""
+        lines = [f"HTTP/1.1 {status} X"] + [f"{key}: {value}" for key, value in headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def drip(self, handler: BaseHTTPRequestHandler, data: bytes, interval: float) -> None:
+        """Send ``data`` one byte every ``interval`` seconds (each byte well within a read timeout)."""
+        stop = time.monotonic() + self.max_seconds
+        for position in range(len(data)):
+            if self.closing.is_set() or time.monotonic() > stop:
+                break
+            handler.wfile.write(data[position:position + 1])
+            handler.wfile.flush()
+            self.closing.wait(interval)
+        handler.close_connection = True
+
+    def endless(self, handler: BaseHTTPRequestHandler, headers: dict, *, max_bytes: int = 256 << 20) -> None:
+        """A 200 whose body never ends (no Content-Length, closed by the server): zeros until stopped."""
+        handler.send_response(200)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        block, sent, stop = bytes(64 * 1024), 0, time.monotonic() + self.max_seconds
+        while sent < max_bytes and not self.closing.is_set() and time.monotonic() < stop:
+            handler.wfile.write(block)
+            sent += len(block)
+        handler.close_connection = True
+
+    def __enter__(self) -> HostileRegistry:
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()

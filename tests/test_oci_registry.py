@@ -119,9 +119,9 @@ class Spy:
         self.calls: list[tuple[str, str]] = []
         original = client._send
 
-        def send(method, url, headers, body=None):
+        def send(method, url, headers, body=None, **options):
             self.calls.append((method, url))
-            return original(method, url, headers, body)
+            return original(method, url, headers, body, **options)
 
         monkeypatch.setattr(client, "_send", send)
 
@@ -612,7 +612,8 @@ def test_list_tags_follows_link_pagination(client, fake):
         FakeRegistry.answer(handler, 200, {"Link": '</v2/loop/repo/tags/list>; rel="next"'}, compact({"tags": ["x"]}))
 
     fake.routes["GET", "/v2/loop/repo/tags/list"] = loop
-    with pytest.raises(RegistryError, match="tag list of loop/repo does not end"):
+    with pytest.raises(RegistryError, match=r"tag list pages of loop/repo do not end "
+                                            r"\(page /v2/loop/repo/tags/list comes again\)$"):
         client.list_tags(fake.host, "loop/repo")
 
 

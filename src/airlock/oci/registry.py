@@ -9,12 +9,16 @@ How a call travels::
       -> auth       anonymous; Basic (credentials from the docker config); or Bearer: a token from
                     the challenge's realm for ``repository:<repo>:<actions>``, cached per scope.
                     A 401 on the real request (new scope, expired token) refreshes once, then fails
-      -> request    urllib3, timeouts on connect and read; only GET/HEAD are retried, and only
-                    on connection errors; redirects followed for GET/HEAD only, and the
-                    Authorization header is never sent to another host
-      -> checks     every byte read is bounded (manifests 4 MiB, blobs by ``limit``) and
-                    digest-checked: a manifest fetched by digest must hash to it, one fetched by
-                    tag must hash to the registry's ``Docker-Content-Digest``; blobs to their digest
+      -> request    urllib3, timeouts on connect and read, and a deadline on the whole exchange
+                    (headers and body; see ``_Deadline``): a registry that sends one byte at a
+                    time is cut off. Only GET/HEAD are retried, and only on connection errors;
+                    redirects followed for GET/HEAD only, and the Authorization header is never
+                    sent to another host
+      -> checks     every byte read is bounded (manifests 4 MiB, blobs by ``limit``, listings by
+                    pages and bytes, referrers by count) and digest-checked: a manifest fetched by
+                    digest must hash to it, one fetched by tag must hash to the registry's
+                    ``Docker-Content-Digest``; blobs to their digest. A manifest must be what it is
+                    served as (its ``mediaType`` and its shape); all JSON goes through ``_wire.loads``
 
 Every failure is a ``RegistryError`` with a one-line message naming the registry, the request and
 the registry's answer (``404 MANIFEST_UNKNOWN: manifest unknown``); secrets never appear in
@@ -34,6 +38,7 @@ go-containerregistry does (descriptors sorted by digest, duplicates skipped).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -44,7 +49,8 @@ import time
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from airlock.errors import AirlockError
+from airlock._wire import loads
+from airlock.errors import AirlockError, FormatError
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
@@ -54,11 +60,19 @@ __all__ = [
     "DOCKER_MANIFEST",
     "DOCKER_MANIFEST_LIST",
     "MANIFEST_MEDIA_TYPES",
+    "MAX_ATTESTATION_SIZE",
+    "MAX_LIST_BYTES",
+    "MAX_LIST_PAGES",
     "MAX_MANIFEST_SIZE",
+    "MAX_REFERRERS",
+    "MAX_SIGNATURES",
+    "MAX_SIGNATURE_BYTES",
+    "MAX_SIGNATURE_SIZE",
     "OCI_INDEX",
     "OCI_MANIFEST",
     "Credentials",
     "DigestMismatchError",
+    "FetchBudget",
     "Manifest",
     "RegistryClient",
     "RegistryError",
@@ -79,7 +93,14 @@ MAX_MANIFEST_SIZE = 4 * 1024 * 1024  # what registries accept (distribution, ggc
 DEFAULT_BLOB_LIMIT = 128 * 1024 * 1024  # cosign's default attachment limit (FORMATS.md 1.2)
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024  # for uploads of streams whose size is unknown
 _MAX_ERROR_BODY = 64 * 1024
-_MAX_PAGES = 1000
+MAX_LIST_PAGES = 100  # pages of one tag list or referrers listing
+MAX_LIST_BYTES = 16 * 1024 * 1024  # all pages of one listing together
+MAX_REFERRERS = 1000  # referrers of one digest: a registry listing more is refused, not truncated
+# What discovery (and ``save``) may fetch for the signatures of one image, see ``FetchBudget``:
+MAX_SIGNATURES = 1000  # .sig/.att layers and referrers fetched per image (cosign's layer limit)
+MAX_SIGNATURE_SIZE = 4 * 1024 * 1024  # one signature payload (.sig layer) or Sigstore bundle
+MAX_ATTESTATION_SIZE = 32 * 1024 * 1024  # one attestation (.att layer, or another referrer's blob)
+MAX_SIGNATURE_BYTES = 128 * 1024 * 1024  # manifests and blobs of one image's signatures, all together
 _READ_SIZE = 1024 * 1024
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
@@ -127,6 +148,51 @@ class Manifest(NamedTuple):
         if not self.data:
             raise RegistryError(f"manifest {self.digest}: no bytes to describe (from a HEAD request?)")
         return {"mediaType": self.media_type, "size": len(self.data), "digest": self.digest}
+
+
+class FetchBudget:
+    """How much may still be fetched for the signatures of one image: a count and a byte total.
+
+    A registry decides how many signature layers and referrers an image has and how big they
+    are; without a budget, 1,000 layers of 128 MiB or 1,000 referrers with 4 MiB bundles are
+    all fetched before any is verified. Make one budget per image and ``take`` each item
+    *before* fetching it, with the size its descriptor claims (then read it with that size as
+    the limit, so it cannot be bigger); ``charge`` what was read without a claim (a manifest).
+    Every refusal is a one-line ``RegistryError`` naming the item and the limit.
+    """
+
+    def __init__(self, what: str, *, max_items: int = MAX_SIGNATURES, max_bytes: int = MAX_SIGNATURE_BYTES) -> None:
+        self.what = what
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.items = 0
+        self.bytes = 0
+
+    def take(self, size: object, what: str, *, limit: int = MAX_SIGNATURE_SIZE) -> int:
+        """Count one item claiming ``size`` bytes; returns ``size`` (the limit to read it with)."""
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise RegistryError(f"{self.what}: {what}: invalid size {_show(size)}")
+        if size > limit:
+            raise RegistryError(f"{self.what}: {what} claims {size} bytes, over the limit of {limit} for one item")
+        if self.items + 1 > self.max_items:
+            raise RegistryError(f"{self.what}: more than {self.max_items} signatures, attestations and referrers")
+        self.charge(size, what)
+        self.items += 1
+        return size
+
+    def expect(self, count: int, what: str) -> None:
+        """Refuse at once when ``count`` more items (e.g. the layers of a .sig manifest) cannot fit,
+        rather than after fetching the ones that do."""
+        if self.items + count > self.max_items:
+            raise RegistryError(f"{self.what}: {what} lists {count} more, over the limit of {self.max_items} "
+                                f"signatures, attestations and referrers")
+
+    def charge(self, size: int, what: str) -> None:
+        """Count ``size`` more bytes (e.g. a manifest, once read)."""
+        if self.bytes + size > self.max_bytes:
+            raise RegistryError(f"{self.what}: {what} would bring the signature data over "
+                                f"{self.max_bytes} bytes in total")
+        self.bytes += size
 
 
 class Credentials(NamedTuple):
@@ -238,23 +304,70 @@ def _with_query(url: str, *params: tuple[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _next_link(headers: Any, current: str) -> str | None:
+class _Pages:
+    """The bounds of one paginated listing: no page twice, at most MAX_LIST_PAGES pages and
+    MAX_LIST_BYTES bytes in all."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.seen: set[str] = set()
+        self.bytes = 0
+
+    def visit(self, url: str) -> None:
+        if url in self.seen:
+            raise RegistryError(f"{self.what} do not end (page {_where(url)} comes again)")
+        if len(self.seen) >= MAX_LIST_PAGES:
+            raise RegistryError(f"{self.what} do not end (more than {MAX_LIST_PAGES} pages)")
+        self.seen.add(url)
+
+    def add(self, data: bytes) -> None:
+        self.bytes += len(data)  # a page is at most MAX_MANIFEST_SIZE: the overshoot is bounded
+        if self.bytes > MAX_LIST_BYTES:
+            raise RegistryError(f"{self.what} exceed {MAX_LIST_BYTES} bytes in all")
+
+
+def _next_link(headers: Any, current: str, what: str) -> str | None:
+    """The next page of a listing (``Link: <...>; rel="next"``): on the same host, or refused."""
     for value in headers.getlist("Link") if hasattr(headers, "getlist") else [headers.get("Link") or ""]:
         match = _LINK_NEXT.search(value)
         if match:
-            return urljoin(current, match.group(1))
+            try:
+                url = urljoin(current, match.group(1))
+                same = urlsplit(url)[:2] == urlsplit(current)[:2]
+            except ValueError:
+                raise RegistryError(f"{what}: invalid next-page link {_show(match.group(1))}") from None
+            if not same:
+                raise RegistryError(f"{what}: next-page link {_show(match.group(1))} leaves the registry")
+            return url
     return None
 
 
-def _media_type(header: str | None, data: bytes) -> str:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:  # two readers could each see a different value: refuse, as the layout reader does
+            raise ValueError(f"duplicate key {key!r}")
+        document[key] = value
+    return document
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(data: bytes, what: str) -> Any:
+    """Untrusted JSON from a registry: bounded depth, no duplicate keys, no NaN; else a one-line RegistryError."""
+    try:
+        return loads(data, what, object_pairs_hook=_unique_keys, parse_constant=_not_json)
+    except FormatError as exc:
+        raise RegistryError(str(exc)) from None
+
+
+def _media_type(header: str | None, document: object) -> str:
     media_type = (header or "").split(";", 1)[0].strip().lower()
     if media_type and media_type not in ("application/json", "text/plain", "application/octet-stream"):
         return media_type
-    try:  # a registry that does not say: trust the document's own mediaType, else its shape
-        document = json.loads(data)
-    except ValueError:
-        return media_type
-    if isinstance(document, dict):
+    if isinstance(document, dict):  # a registry that does not say: the document's own mediaType, else its shape
         if isinstance(document.get("mediaType"), str):
             return document["mediaType"]
         if "manifests" in document:
@@ -262,6 +375,39 @@ def _media_type(header: str | None, data: bytes) -> str:
         if "config" in document:
             return OCI_MANIFEST
     return media_type
+
+
+def _check_manifest_document(document: object, media_type: str, what: str) -> dict:
+    """``document`` must be what it is served as: its own ``mediaType`` and its shape (an index has
+    ``manifests``, an image manifest ``config`` and ``layers``) must agree with ``media_type``, as
+    the layout reader requires. A manifest served as an index would otherwise be saved without its
+    config and layers, and fail only on the far side of the gap."""
+    if not isinstance(document, dict):
+        raise RegistryError(f"{what}: not a JSON object")
+    declared = document.get("mediaType")
+    if declared is not None and declared != media_type:
+        raise RegistryError(f"{what}: served as {media_type}, but the document says mediaType {_show(declared)}")
+    version = document.get("schemaVersion")
+    if version != 2 or isinstance(version, bool):
+        raise RegistryError(f"{what}: schemaVersion is {_show(version)}, not 2")
+    if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST):
+        if "config" in document or "layers" in document or not isinstance(document.get("manifests"), list):
+            raise RegistryError(f"{what}: served as an index ({media_type}), but it is not one "
+                                f"(it needs a 'manifests' list and no config or layers)")
+        children = [(f"manifests[{n}]", item) for n, item in enumerate(document["manifests"])]
+    elif media_type in (OCI_MANIFEST, DOCKER_MANIFEST):
+        if "manifests" in document or "config" not in document or not isinstance(document.get("layers"), list):
+            raise RegistryError(f"{what}: served as an image manifest ({media_type}), but it is not one "
+                                f"(it needs a config, a 'layers' list and no 'manifests')")
+        children = [("config", document["config"])] + [(f"layers[{n}]", item)
+                                                          for n, item in enumerate(document["layers"])]
+    else:
+        return document
+    for name, item in children:
+        _valid_descriptor(item, f"{what} {name}")
+        if not isinstance(item.get("mediaType"), str) or not item["mediaType"]:
+            raise RegistryError(f"{what} {name}: a descriptor has no mediaType")
+    return document
 
 
 _GO_DESCRIPTOR_ORDER = ("mediaType", "size", "digest", "data", "urls", "annotations", "platform", "artifactType")
@@ -303,13 +449,11 @@ def _valid_descriptor(item: object, what: str) -> dict:
 
 
 def _index_descriptors(data: bytes, what: str) -> tuple[dict, list[dict]]:
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{what}: not JSON") from exc
+    document = _json(data, what)
     if not isinstance(document, dict):
         raise RegistryError(f"{what}: not a JSON object")
-    manifests = document.get("manifests") or []
+    manifests = document.get("manifests")
+    manifests = [] if manifests is None else manifests
     if not isinstance(manifests, list):
         raise RegistryError(f"{what}: 'manifests' is not a list")
     return document, [_valid_descriptor(item, what) for item in manifests]
@@ -383,9 +527,9 @@ def _credential_helper(helper: str, registry: str, timeout: float) -> Credential
         raise RegistryError(f"credential helper docker-credential-{helper} failed for {registry} "
                             f"(exit {proc.returncode})")
     try:
-        answer = json.loads(proc.stdout)
+        answer = loads(proc.stdout, f"docker-credential-{helper}")
         username, secret = answer.get("Username") or "", answer.get("Secret") or ""
-    except (ValueError, AttributeError):
+    except (FormatError, AttributeError):
         raise RegistryError(f"credential helper docker-credential-{helper} gave no JSON for {registry}") from None
     if not isinstance(username, str) or not isinstance(secret, str) or not (username or secret):
         return None
@@ -406,12 +550,12 @@ def docker_credentials(
     path = docker_config_path(docker_config)
     try:
         with open(path, "rb") as handle:
-            config = json.loads(handle.read(MAX_MANIFEST_SIZE))
+            config = loads(handle.read(MAX_MANIFEST_SIZE), f"docker config {path}")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise RegistryError(f"cannot read docker config {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError):
+    except FormatError:
         raise RegistryError(f"docker config {path} is not valid JSON") from None
     if not isinstance(config, dict):
         raise RegistryError(f"docker config {path} is not a JSON object")
@@ -438,6 +582,182 @@ def docker_credentials(
             if found:
                 return found
     return None
+
+
+# --- deadlines ------------------------------------------------------------------------------------
+#
+# urllib3's timeouts bound each socket operation, so a server sending one byte every few seconds
+# (in its headers or its body) is never cut off. Every request therefore runs under a ``_Deadline``:
+# a timer that, when the request is not finished in time, shuts down the sockets the request is
+# using. A read blocked in the status line, the headers or the body then returns at once, and the
+# caller reports "timed out". Connections register themselves with the deadline of the request the
+# current thread is sending (``_sending``); a connection going back to the pool leaves it, so a
+# late timer never touches a connection that another request is using.
+
+_sending = threading.local()
+_MAX_DEADLINE = 7 * 86400.0  # what a Timer can wait for; a 16 GiB layer at the minimum rate needs 4.6 hours
+
+
+class _Deadline:
+    """The deadline of one request, from sending it to the last byte of its body."""
+
+    def __init__(self, seconds: float) -> None:
+        self.started = time.monotonic()
+        self.seconds = seconds
+        self.expired = False
+        self._connections: set = set()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._arm(seconds)
+
+    def _arm(self, seconds: float) -> None:
+        delay = min(max(seconds - (time.monotonic() - self.started), 0), _MAX_DEADLINE)
+        timer = threading.Timer(delay, self._expire)
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def extend(self, seconds: float) -> None:
+        """Allow ``seconds`` from the start of the request instead (a blob whose size is now known)."""
+        with self._lock:
+            if self.expired or seconds <= self.seconds:
+                return
+            assert self._timer is not None
+            self._timer.cancel()
+            self.seconds = seconds
+            self._arm(seconds)
+
+    def watch(self, connection: Any) -> None:
+        with self._lock:
+            if self.expired:
+                raise TimeoutError("request deadline passed")
+            self._connections.add(connection)
+            connection._airlock_deadline = self
+
+    def forget(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections, self._connections = list(self._connections), set()
+        import socket
+
+        for connection in connections:
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                # socket.socket's own shutdown: an SSLSocket's would drop its TLS state under a reader
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def done(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._connections = set()
+
+
+def _watch(connection: Any) -> None:
+    deadline = getattr(_sending, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+def _release(connection: Any) -> None:
+    deadline = connection.__dict__.pop("_airlock_deadline", None)
+    if deadline is not None:
+        deadline.forget(connection)
+
+
+_POOL_CLASSES: dict[str, type] = {}
+
+
+def _pool_classes() -> dict[str, type]:
+    """urllib3's pools, with connections that join the current request's deadline."""
+    if _POOL_CLASSES:
+        return _POOL_CLASSES
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Watched:
+        def connect(self) -> None:
+            _watch(self)  # before the TCP connect: the TLS handshake is under the deadline too
+            super().connect()  # type: ignore[misc]
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            _watch(self)  # a pooled connection, reused
+            super().request(*args, **kwargs)  # type: ignore[misc]
+
+    class Released:
+        def _put_conn(self, conn: Any) -> None:
+            if conn is not None:
+                _release(conn)
+            super()._put_conn(conn)  # type: ignore[misc]
+
+    class Connection(Watched, HTTPConnection):
+        pass
+
+    class TLSConnection(Watched, HTTPSConnection):
+        pass
+
+    class Pool(Released, HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(Released, HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    _POOL_CLASSES.update(http=Pool, https=TLSPool)
+    return _POOL_CLASSES
+
+
+def _seconds(seconds: float) -> str:
+    return f"{round(seconds, 1):g}s"
+
+
+def _deadline_of(response: BaseHTTPResponse) -> _Deadline | None:
+    return getattr(response, "_airlock_deadline", None)
+
+
+def _finish(response: BaseHTTPResponse, *, close: bool = False) -> None:
+    """Done with a response: stop its deadline; ``close`` its connection rather than reuse it."""
+    deadline = _deadline_of(response)
+    if deadline is not None:
+        deadline.done()
+    if close or (deadline is not None and deadline.expired):
+        response.close()
+    else:
+        response.release_conn()
+
+
+def _timed_out(response: BaseHTTPResponse) -> bool:
+    deadline = _deadline_of(response)
+    return deadline is not None and deadline.expired
+
+
+DEFAULT_TIMEOUT = 60.0
+MIN_TRANSFER_RATE = 1024 * 1024
+TIMEOUT_ENV = "AIRLOCK_REGISTRY_TIMEOUT"
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_timeout(text: str, what: str = TIMEOUT_ENV) -> float:
+    """Seconds from ``90``, ``90s``, ``5m``, ``1h``, ``1m30s`` (cosign's ``--timeout`` takes Go durations)."""
+    from airlock.errors import UsageError
+
+    value = text.strip()
+    seconds: float | None = None
+    try:
+        seconds = float(value)
+    except ValueError:
+        match = _DURATION.fullmatch(value)
+        if value and match:
+            hours, minutes, secs = (float(group or 0) for group in match.groups())
+            seconds = hours * 3600 + minutes * 60 + secs
+    if seconds is None or not (0 < seconds <= 86400):
+        raise UsageError(f"invalid {what} {_show(text)}: expected seconds or a duration like 90s, 5m, 1h "
+                         f"(more than 0, at most 24h)")
+    return seconds
 
 
 # --- the client ---------------------------------------------------------------------------------
@@ -484,6 +804,11 @@ class RegistryClient:
     ``insecure=True`` is cosign's ``--allow-insecure-registry``: TLS certificates are not verified
     and plain http is tried when https fails, for every registry (loopback registries may always
     fall back to plain http). ``docker_config`` overrides where credentials are read from.
+
+    ``timeout`` (seconds; default ``$AIRLOCK_REGISTRY_TIMEOUT``, else 60) is the deadline of each
+    request as a whole: connecting, the status line, the headers and the body. A blob transfer
+    gets ``timeout + size / min_rate`` (``min_rate`` in bytes per second, default 1 MiB/s), its
+    size being the descriptor's (or the limit), never what the registry announces unasked.
     """
 
     def __init__(
@@ -491,11 +816,22 @@ class RegistryClient:
         *,
         insecure: bool = False,
         docker_config: str | os.PathLike | None = None,
-        timeout: float = 30,
+        timeout: float | None = None,
+        min_rate: int = MIN_TRANSFER_RATE,
         user_agent: str = "airlock",
     ) -> None:
         self.insecure = insecure
-        self.timeout = timeout
+        if timeout is None:
+            configured = os.environ.get(TIMEOUT_ENV)
+            timeout = parse_timeout(configured) if configured else DEFAULT_TIMEOUT
+        elif not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 86400:
+            raise RegistryError(f"invalid registry timeout {_show(timeout)}: expected seconds, more than 0, "
+                                f"at most 24h")
+        if not isinstance(min_rate, int) or isinstance(min_rate, bool) or min_rate <= 0:
+            raise RegistryError(f"invalid minimum transfer rate {_show(min_rate)}: expected bytes per second, "
+                                f"more than 0")
+        self.timeout = float(timeout)
+        self.min_rate = min_rate
         self.user_agent = user_agent
         self._docker_config = docker_config
         self._lock = threading.RLock()
@@ -548,6 +884,7 @@ class RegistryClient:
                     log.warning("TLS certificate verification is disabled (insecure registry access)")
                     options.update(cert_reqs="CERT_NONE", assert_hostname=False)
                 manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+                manager.pool_classes_by_scheme = _pool_classes()
                 self._managers[key] = manager
             return manager
 
@@ -560,18 +897,39 @@ class RegistryClient:
                          allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False)
         return Retry(total=0, redirect=0, raise_on_redirect=False)
 
-    def _send(self, method: str, url: str, headers: dict, body: Any = None) -> BaseHTTPResponse:
-        """One HTTP exchange; a failure with no HTTP answer raises ``_TransportError``."""
+    def _send(self, method: str, url: str, headers: dict, body: Any = None, *, seconds: float | None = None
+              ) -> BaseHTTPResponse:
+        """One HTTP exchange; a failure with no HTTP answer raises ``_TransportError``.
+
+        The whole exchange, the body included, must be over within ``seconds`` (default: the
+        client's timeout): the caller reads or discards the response, which stops its deadline.
+        """
         import urllib3
 
         log.debug("%s %s", method, url)
+        deadline = _Deadline(self.timeout if seconds is None else seconds)
+        _sending.deadline = deadline
         try:
-            return self._manager(url).urlopen(
+            response = self._manager(url).urlopen(
                 method, url, body=body, headers=headers, retries=self._retries(method),
                 redirect=method in ("GET", "HEAD"), preload_content=False,
             )
-        except urllib3.exceptions.HTTPError as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            deadline.done()
+            if deadline.expired:
+                raise _TransportError(exc, f"timed out (no answer within {_seconds(deadline.seconds)})") from None
             raise _TransportError(exc) from None
+        except BaseException:
+            deadline.done()
+            raise
+        finally:
+            _sending.deadline = None
+        response._airlock_deadline = deadline  # type: ignore[attr-defined]
+        return response
+
+    def _transfer_seconds(self, size: int | None) -> float:
+        """The deadline of a request carrying ``size`` bytes: the timeout, plus time at the minimum rate."""
+        return self.timeout + (size or 0) / self.min_rate
 
     # -- endpoint and auth --------------------------------------------------------------------
 
@@ -636,12 +994,16 @@ class RegistryClient:
         if cached and not fresh and cached[1] > now:
             return cached[0]
         realm = challenge.params.get("realm", "")
-        if urlsplit(realm).scheme not in ("http", "https") or not urlsplit(realm).netloc:
+        try:
+            realm_parts = urlsplit(realm)
+        except ValueError:
+            realm_parts = urlsplit("")
+        if realm_parts.scheme not in ("http", "https") or not realm_parts.netloc:
             raise RegistryError(f"registry {registry}: Bearer challenge has no usable realm {_show(realm)}")
         service = challenge.params.get("service")
         credentials = self.credentials(registry)
-        realm_host = urlsplit(realm).netloc
-        if credentials and urlsplit(realm).scheme == "http" and not (self.insecure or _is_loopback(realm_host)):
+        realm_host = realm_parts.netloc
+        if credentials and realm_parts.scheme == "http" and not (self.insecure or _is_loopback(realm_host)):
             raise RegistryError(f"registry {registry}: refusing to send credentials to the plain-http token realm "
                                 f"{realm_host} (allow insecure registry access to permit it)")
         headers = {"User-Agent": self.user_agent}
@@ -667,14 +1029,14 @@ class RegistryClient:
             raise self._error(registry, method, url, response, what=f"token request to {_where(url)}",
                               sent_auth="credentials" if credentials else None)
         data = self._read(response, registry, method, url, MAX_MANIFEST_SIZE)
-        try:
-            answer = json.loads(data)
-            token = answer.get("token") or answer.get("access_token")
-            expires_in = answer.get("expires_in") or 60
-        except (ValueError, AttributeError):
-            raise RegistryError(f"registry {registry}: token response from {_where(url)} is not JSON") from None
+        answer = _json(data, f"registry {registry}: token response from {_where(url)}")
+        if not isinstance(answer, dict):
+            raise RegistryError(f"registry {registry}: token response from {_where(url)} is not a JSON object")
+        token = answer.get("token") or answer.get("access_token")
+        expires_in = answer.get("expires_in") or 60
         if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)):
             raise RegistryError(f"registry {registry}: token response from {_where(url)} has no token")
+        expires_in = min(expires_in, 86400)  # an int too big for a float would overflow below
         with self._lock:
             self._tokens[key] = (token, now + max(float(expires_in) * 0.9 - 5, 1))
         return token
@@ -692,8 +1054,11 @@ class RegistryClient:
         headers: dict | None = None,
         body: Any = None,
         allow: tuple[int, ...] = (),
+        seconds: float | None = None,
     ) -> BaseHTTPResponse:
         """Send with auth; on a 401 refresh the credentials once and resend.
+
+        ``seconds``: the deadline of each exchange, body included (default: the client's timeout).
 
         Statuses in ``ok`` and ``allow`` are returned (the caller reads or discards the body),
         any other becomes a RegistryError.
@@ -710,7 +1075,7 @@ class RegistryClient:
             if authorization:
                 request_headers["Authorization"] = authorization
             try:
-                response = self._send(method, url, request_headers, body)
+                response = self._send(method, url, request_headers, body, seconds=seconds)
             except _TransportError as exc:
                 raise RegistryError(f"registry {registry}: {method} {_where(url)}: {exc.reason}") from None
             if response.status in ok or response.status in allow:
@@ -747,7 +1112,7 @@ class RegistryClient:
         _discard(response)
         code = message = None
         try:
-            document = json.loads(body)
+            document = loads(body, "error body", max_depth=8)
             errors = document.get("errors")
             if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # the distribution spec
                 code, message = str(errors[0].get("code") or ""), str(errors[0].get("message") or "")
@@ -755,7 +1120,7 @@ class RegistryClient:
                 code, message = document["error"], str(document.get("error_description") or "")
             elif isinstance(document.get("details"), str):  # Docker Hub's token service
                 message = document["details"]
-        except (ValueError, AttributeError, UnicodeDecodeError):
+        except (FormatError, AttributeError):
             pass
         if code:
             detail = f"{status} {code}: {message}" if message else f"{status} {code}"
@@ -775,33 +1140,56 @@ class RegistryClient:
 
     def _read(self, response: BaseHTTPResponse, registry: str, method: str, url: str, limit: int,
               *, what: str = "response") -> bytes:
-        """The whole (small) body, at most ``limit`` bytes, within a deadline."""
-        length = response.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > limit:
-            response.close()
-            raise RegistryError(f"registry {registry}: {method} {_where(url)}: {what} of {length} bytes "
-                                f"exceeds the {limit}-byte limit")
-        allowed = max(2 * self.timeout, 10)
-        deadline = time.monotonic() + allowed
-        chunks, total = [], 0
-        try:
-            while chunk := response.read(min(_READ_SIZE, limit + 1 - total), decode_content=True):
-                chunks.append(chunk)
-                total += len(chunk)
-                if total > limit:
-                    response.close()
-                    raise RegistryError(f"registry {registry}: {method} {_where(url)}: {what} exceeds the "
-                                        f"{limit}-byte limit")
-                if time.monotonic() > deadline:
-                    response.close()
-                    raise RegistryError(f"registry {registry}: {method} {_where(url)}: {what} too slow "
-                                        f"(not done in {allowed:g}s)")
-        except _transport_errors() as exc:
-            response.close()
-            raise RegistryError(f"registry {registry}: {method} {_where(url)}: reading the {what}: "
-                                f"{_describe(exc)}") from None
-        response.release_conn()
+        """The whole (small) body, at most ``limit`` bytes, within the request's deadline."""
+        chunks: list[bytes] = []
+        self._receive(response, registry, f"{method} {_where(url)}", limit, chunks.append, what=what)
         return b"".join(chunks)
+
+    def _receive(self, response: BaseHTTPResponse, registry: str, where: str, limit: int | None, write,
+                 *, what: str, raw: bool = False, hasher: Any = None) -> int:
+        """Pass the body to ``write`` chunk by chunk: at most ``limit`` bytes, within the deadline.
+
+        A body cut off by the deadline is never mistaken for a whole one: the deadline is checked
+        after the last read, whatever the read returned. The response is finished either way.
+        """
+        length = response.headers.get("Content-Length")
+        if limit is not None and length and length.isdigit() and int(length) > limit:
+            _finish(response, close=True)
+            raise RegistryError(f"registry {registry}: {where}: {what} of {length} bytes exceeds the "
+                                f"{limit}-byte limit")
+        total = 0
+        try:
+            while True:
+                want = _READ_SIZE if limit is None else min(_READ_SIZE, limit + 1 - total)
+                try:
+                    chunk = response.read(want, decode_content=not raw)
+                except _transport_errors() as exc:
+                    if _timed_out(response):
+                        raise self._too_slow(registry, where, what, response) from None
+                    raise RegistryError(f"registry {registry}: {where}: reading the {what}: "
+                                        f"{_describe(exc)}") from None
+                if not chunk:
+                    break
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise RegistryError(f"registry {registry}: {where}: {what} exceeds the {limit}-byte limit")
+                if hasher is not None:
+                    hasher.update(chunk)
+                write(chunk)  # its own errors (a full disk) are the caller's, not the registry's
+        except BaseException:
+            _finish(response, close=True)
+            raise
+        if _timed_out(response):
+            _finish(response, close=True)
+            raise self._too_slow(registry, where, what, response)
+        _finish(response)
+        return total
+
+    @staticmethod
+    def _too_slow(registry: str, where: str, what: str, response: BaseHTTPResponse) -> RegistryError:
+        deadline = _deadline_of(response)
+        seconds = f" within {_seconds(deadline.seconds)}" if deadline is not None else ""
+        return RegistryError(f"registry {registry}: {where}: timed out (the {what} did not arrive{seconds})")
 
     # -- manifests ------------------------------------------------------------------------------
 
@@ -816,10 +1204,15 @@ class RegistryClient:
         content_type = response.headers.get("Content-Type")
         data = self._read(response, registry, "GET", url, MAX_MANIFEST_SIZE, what="manifest")
         digest = self._verify_manifest(registry, repository, ref, data, sent_digest)
-        media_type = _media_type(content_type, data)
+        what = f"registry {registry}: manifest {repository}{'@' if _is_digest(ref) else ':'}{ref}"
+        document = _json(data, what)
+        if not isinstance(document, dict):
+            raise RegistryError(f"{what}: not a JSON object")
+        media_type = _media_type(content_type, document)
         if media_type not in accept:
             raise RegistryError(f"registry {registry}: {repository}:{ref} is a {_show(media_type)}, "
                                 f"not one of the accepted manifest types")
+        _check_manifest_document(document, media_type, what)
         return Manifest(data, media_type, digest)
 
     @staticmethod
@@ -852,7 +1245,7 @@ class RegistryClient:
         if response.status == 404:
             return None
         sent = (response.headers.get("Docker-Content-Digest") or "").strip()
-        media_type = _media_type(response.headers.get("Content-Type"), b"")
+        media_type = _media_type(response.headers.get("Content-Type"), None)
         if sent and not _is_digest(sent):
             raise RegistryError(f"registry {registry}: invalid Docker-Content-Digest {_show(sent)} for {repository}")
         if _is_digest(ref) and sent and sent != ref:
@@ -896,19 +1289,20 @@ class RegistryClient:
         if page_size:
             url = _with_query(url, ("n", str(int(page_size))))
         tags: list[str] = []
-        seen = set()
+        pages = _Pages(f"registry {registry}: tag list pages of {repository}")
         while url is not None:
-            if url in seen or len(seen) >= _MAX_PAGES:
-                raise RegistryError(f"registry {registry}: tag list of {repository} does not end")
-            seen.add(url)
+            pages.visit(self._url(registry, url))
             response = self._request("GET", registry, url, scope=_scope(repository, "pull"))
             absolute = self._url(registry, url)
-            link = _next_link(response.headers, absolute)
-            data = self._read(response, registry, "GET", absolute, MAX_MANIFEST_SIZE, what="tag list")
             try:
-                page = json.loads(data).get("tags") or []
-            except (ValueError, AttributeError):
-                raise RegistryError(f"registry {registry}: tag list of {repository} is not JSON") from None
+                link = _next_link(response.headers, absolute, f"registry {registry}: tag list of {repository}")
+            except RegistryError:
+                _discard(response)
+                raise
+            data = self._read(response, registry, "GET", absolute, MAX_MANIFEST_SIZE, what="tag list")
+            pages.add(data)
+            document = _json(data, f"registry {registry}: tag list of {repository}")
+            page = (document.get("tags") or []) if isinstance(document, dict) else None
             if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
                 raise RegistryError(f"registry {registry}: tag list of {repository} is malformed")
             tags.extend(page)
@@ -930,55 +1324,69 @@ class RegistryClient:
         return b"".join(chunks)
 
     def copy_blob_to(self, registry: str, repository: str, digest: str, dest: str | os.PathLike | IO[bytes], *,
-                     limit: int | None = None) -> int:
+                     limit: int | None = None, size: int | None = None) -> int:
         """Stream a blob into ``dest`` (a path or a binary file); returns its size.
 
-        A path is written through a temporary file beside it and renamed only once the digest
-        matched, so a bad blob never appears under that name. A file object gets the bytes as
-        they come: on an error the caller must discard what was written.
+        ``size`` (a descriptor's claim) is enforced exactly: the blob must be that long (and is
+        never read past it). A path is written through a temporary file beside it (mode 0644,
+        synced) and renamed only once the digest and size matched, so a bad or partial blob never
+        appears under that name. A file object gets the bytes as they come: on an error the
+        caller must discard what was written.
         """
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise RegistryError(f"blob {digest}: invalid size {_show(size)}")
+            if limit is not None and size > limit:
+                raise RegistryError(f"registry {registry}: blob {digest} claims {size} bytes, over the "
+                                    f"{limit}-byte limit")
+            limit = size
         if hasattr(dest, "write"):
-            return self._stream_blob(registry, repository, digest, dest.write, limit)  # type: ignore[union-attr]
+            written = self._stream_blob(registry, repository, digest, dest.write, limit)  # type: ignore[union-attr]
+            self._check_size(registry, digest, written, size)
+            return written
         import tempfile
 
         path = os.fspath(dest)  # type: ignore[arg-type]
         try:
-            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".blob-")
+            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".blob-", suffix=".tmp")
         except OSError as exc:
             raise RegistryError(f"cannot write blob {digest} to {path}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
-                size = self._stream_blob(registry, repository, digest, handle.write, limit)
+                written = self._stream_blob(registry, repository, digest, handle.write, limit)
+                self._check_size(registry, digest, written, size)
+                handle.flush()
+                os.fchmod(handle.fileno(), 0o644)
+                os.fsync(handle.fileno())
             os.replace(temporary, path)
         except OSError as exc:
-            os.unlink(temporary)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
             raise RegistryError(f"cannot write blob {digest} to {path}: {exc.strerror or exc}") from None
         except BaseException:
-            os.unlink(temporary)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
             raise
-        return size
+        return written
+
+    @staticmethod
+    def _check_size(registry: str, digest: str, written: int, size: int | None) -> None:
+        if size is not None and written != size:
+            raise RegistryError(f"registry {registry}: blob {digest} is {written} bytes, its descriptor says {size}")
 
     def _stream_blob(self, registry: str, repository: str, digest: str, write, limit: int | None) -> int:
+        """GET a blob into ``write``; its deadline allows the timeout plus ``limit`` bytes at the minimum rate."""
         path = f"/v2/{_check_repository(repository)}/blobs/{_check_digest(digest)}"
-        response = self._request("GET", registry, path, scope=_scope(repository, "pull"))
+        response = self._request("GET", registry, path, scope=_scope(repository, "pull"),
+                                 seconds=self._transfer_seconds(limit))
         url = self._url(registry, path)
         length = response.headers.get("Content-Length")
-        if limit is not None and length and length.isdigit() and int(length) > limit:
-            response.close()
-            raise RegistryError(f"registry {registry}: blob {digest} of {length} bytes exceeds the {limit}-byte limit")
-        hasher, total = _hasher(digest), 0
-        try:
-            while chunk := response.read(_READ_SIZE, decode_content=False):
-                total += len(chunk)
-                if limit is not None and total > limit:
-                    response.close()
-                    raise RegistryError(f"registry {registry}: blob {digest} exceeds the {limit}-byte limit")
-                hasher.update(chunk)
-                write(chunk)
-        except _transport_errors() as exc:
-            response.close()
-            raise RegistryError(f"registry {registry}: GET {_where(url)}: reading the blob: {_describe(exc)}") from None
-        response.release_conn()
+        deadline = _deadline_of(response)
+        if limit is None and length and length.isdigit() and deadline is not None:
+            deadline.extend(self._transfer_seconds(int(length)))
+        hasher = _hasher(digest)
+        total = self._receive(response, registry, f"GET {_where(url)}", limit, write, what=f"blob {digest}",
+                              raw=True, hasher=hasher)
         actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
         if actual != digest:
             raise DigestMismatchError(f"registry {registry} sent blob {digest} of {repository} with digest {actual}")
@@ -1028,7 +1436,7 @@ class RegistryClient:
         body = upload.data if upload.data is not None else upload.stream
         response = self._request(
             "PUT", registry, _with_query(location, ("digest", upload.digest)), scope=_scope(repository, "pull,push"),
-            ok=(201, 204), body=body,
+            ok=(201, 204), body=body, seconds=self._transfer_seconds(upload.size),
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(upload.size)},
         )
         _discard(response)
@@ -1050,6 +1458,7 @@ class RegistryClient:
             hasher.update(chunk)
             response = self._request(
                 "PATCH", registry, location, scope=scope, ok=(202, 204), body=chunk,
+                seconds=self._transfer_seconds(len(chunk)),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
                          "Content-Range": f"{offset}-{offset + len(chunk) - 1}"},
             )
@@ -1072,7 +1481,13 @@ class RegistryClient:
         location = response.headers.get("Location")
         if not location:
             raise RegistryError(f"registry {registry}: upload answer {response.status} has no Location")
-        return urljoin(self._url(registry, current), location)
+        try:
+            url = urljoin(self._url(registry, current), location)
+            _ = urlsplit(url).port  # a bad port or bracket raises here, not deep in urllib3
+        except ValueError:
+            raise RegistryError(f"registry {registry}: upload answer has an invalid Location "
+                                f"{_show(location)}") from None
+        return url
 
     @staticmethod
     def _check_sent_digest(registry: str, response: BaseHTTPResponse, digest: str | None) -> None:
@@ -1107,11 +1522,9 @@ class RegistryClient:
         if artifact_type:
             url = _with_query(url, ("artifactType", artifact_type))  # type: ignore[arg-type]
         found: list[dict] = []
-        seen = set()
+        pages = _Pages(f"registry {registry}: referrers pages of {digest}")
         while url is not None:
-            if url in seen or len(seen) >= _MAX_PAGES:
-                raise RegistryError(f"registry {registry}: referrers of {digest} do not end")
-            seen.add(url)
+            pages.visit(self._url(registry, url))
             response = self._request("GET", registry, url, scope=_scope(repository, "pull"),
                                      headers={"Accept": OCI_INDEX}, allow=(400, 404, 405, 406, 501))
             content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -1123,9 +1536,15 @@ class RegistryClient:
                     return None
                 raise RegistryError(f"registry {registry}: referrers of {digest}: page answered {response.status}")
             absolute = self._url(registry, url)
-            link = _next_link(response.headers, absolute)
+            try:
+                link = _next_link(response.headers, absolute, f"registry {registry}: referrers of {digest}")
+            except RegistryError:
+                _discard(response)
+                raise
             data = self._read(response, registry, "GET", absolute, MAX_MANIFEST_SIZE, what="referrers index")
-            found.extend(_index_descriptors(data, f"referrers of {digest}")[1])
+            pages.add(data)
+            found.extend(_index_descriptors(data, f"registry {registry}: referrers of {digest}")[1])
+            _check_referrer_count(registry, digest, found)
             url = link
         with self._lock:
             self._referrers_api[registry, repository] = True
@@ -1142,7 +1561,8 @@ class RegistryClient:
         if manifest.media_type != OCI_INDEX:
             raise RegistryError(f"registry {registry}: tag {tag} of {repository} holds {manifest.media_type}, "
                                 f"not a referrers index")
-        return _index_descriptors(manifest.data, f"referrers tag {tag}")[1]
+        return _check_referrer_count(registry, digest,
+                                     _index_descriptors(manifest.data, f"registry {registry}: referrers tag {tag}")[1])
 
     def add_referrer(self, registry: str, repository: str, subject_digest: str, descriptor: dict) -> str | None:
         """Record ``descriptor`` (an already pushed manifest whose subject is ``subject_digest``)
@@ -1189,16 +1609,17 @@ class RegistryClient:
 
     def _artifact_type(self, registry: str, repository: str, descriptor: dict) -> str:
         manifest = self.get_manifest(registry, repository, descriptor["digest"])
-        try:
-            document = json.loads(manifest.data)
-        except ValueError:
-            return ""
-        if not isinstance(document, dict):
-            return ""
+        document = _json(manifest.data, f"referrer {descriptor['digest']}")  # already checked by get_manifest
         if isinstance(document.get("artifactType"), str) and document["artifactType"]:
             return document["artifactType"]
         config = document.get("config")
         return config.get("mediaType", "") if isinstance(config, dict) else ""
+
+
+def _check_referrer_count(registry: str, digest: str, found: list[dict]) -> list[dict]:
+    if len(found) > MAX_REFERRERS:
+        raise RegistryError(f"registry {registry}: {digest} has more than {MAX_REFERRERS} referrers; refusing them")
+    return found
 
 
 # --- module internals -----------------------------------------------------------------------------
@@ -1207,8 +1628,8 @@ class RegistryClient:
 class _TransportError(Exception):
     """No HTTP answer at all; ``reason`` is a short one-line description."""
 
-    def __init__(self, exc: Exception) -> None:
-        self.reason = _describe(exc)
+    def __init__(self, exc: BaseException, reason: str | None = None) -> None:
+        self.reason = reason or _describe(exc)
         self.certificate_error = "CERTIFICATE_VERIFY_FAILED" in repr(exc) or _is_cert_error(exc)
         super().__init__(self.reason)
 
@@ -1260,13 +1681,13 @@ def _discard(response: BaseHTTPResponse) -> None:
     """Finish with a response we do not read: drain a small (or HEAD's empty) body for reuse, else close."""
     try:
         remaining = getattr(response, "length_remaining", None)
-        if remaining is None or remaining > _MAX_ERROR_BODY:
-            response.close()
-        else:
-            response.drain_conn()
-        response.release_conn()
+        if remaining is None or remaining > _MAX_ERROR_BODY or _timed_out(response):
+            _finish(response, close=True)
+            return
+        response.drain_conn()
+        _finish(response)
     except Exception:  # a connection that failed while draining is simply not reused
-        response.close()
+        _finish(response, close=True)
 
 
 def _read_full(stream: IO[bytes], size: int) -> bytes:

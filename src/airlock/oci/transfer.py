@@ -14,13 +14,22 @@ referrers fallback index for registries without the Referrers API).
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Callable
 from typing import Any
 
+from airlock._wire import loads
 from airlock.errors import UsageError
 from airlock.oci import layout as oci
 from airlock.oci.reference import Reference, signature_tag
+from airlock.oci.registry import (
+    MAX_ATTESTATION_SIZE,
+    MAX_MANIFEST_SIZE,
+    MAX_SIGNATURE_SIZE,
+    FetchBudget,
+    Manifest,
+    RegistryError,
+)
 from airlock.oci.sources import SUBJECT
 
 Progress = Callable[[str], None]
@@ -28,59 +37,107 @@ MAX_IMAGE_LAYER = 16 * 1024 * 1024 * 1024
 
 
 def _children(document: dict, media_type: str) -> list[dict]:
+    """The descriptors under a manifest or index (its shape was checked by the registry client)."""
     if media_type in oci.INDEX_TYPES:
         return list(document.get("manifests") or [])
     return [document["config"], *document.get("layers", [])]
 
 
-def _copy_tree(client: Any, registry: str, repository: str, descriptor: dict, layout: oci.OciLayout,
-               say: Progress, depth: int = 0, seen: set[str] | None = None) -> None:
-    """Copy a manifest or index and everything under it from the registry into the layout."""
-    seen = set() if seen is None else seen
-    if depth > oci.MAX_DEPTH:
-        raise oci.LayoutError(f"{descriptor['digest']} is nested deeper than {oci.MAX_DEPTH} levels")
-    manifest = client.get_manifest(registry, repository, descriptor["digest"])
-    document = oci.parse_json(manifest.data, f"manifest {descriptor['digest']}")
-    for child in _children(document, manifest.media_type):
-        child = oci.check_descriptor(child, f"manifest {descriptor['digest']}")
-        if child["digest"] in seen:
-            continue
-        seen.add(child["digest"])
-        if child.get("mediaType") in oci.MANIFEST_TYPES | oci.INDEX_TYPES:
-            _copy_tree(client, registry, repository, child, layout, say, depth + 1, seen)
-        elif not layout.has_blob(child["digest"]):
-            data = client.get_blob(registry, repository, child["digest"], limit=MAX_IMAGE_LAYER)
-            layout.write_blob(data)
-            say(f"  blob {child['digest']} ({len(data)} bytes)")
-    layout.write_blob(manifest.data)
+class _Copy:
+    """One ``save``: where from, where to, and (for signatures) the budget of what may be fetched."""
+
+    def __init__(self, client: Any, registry: str, repository: str, layout: oci.OciLayout, say: Progress,
+                 budget: FetchBudget | None = None, item_limit: int = MAX_IMAGE_LAYER) -> None:
+        self.client, self.registry, self.repository = client, registry, repository
+        self.layout, self.say = layout, say
+        self.budget, self.item_limit = budget, item_limit
+        self.seen: set[str] = set()
+
+    def manifest(self, digest: str) -> Manifest:
+        manifest = self.client.get_manifest(self.registry, self.repository, digest)
+        if self.budget is not None:
+            self.budget.take(len(manifest.data), f"manifest {digest}", limit=MAX_MANIFEST_SIZE)
+        return manifest
+
+    def tree(self, manifest: Manifest, descriptor: dict, depth: int = 0) -> None:
+        """Copy a manifest or index and everything under it from the registry into the layout.
+
+        Blobs are streamed to disk (digest- and size-checked, then renamed into place); the
+        manifest itself is written last, once everything it references is there.
+        """
+        if depth > oci.MAX_DEPTH:
+            raise oci.LayoutError(f"{descriptor['digest']} is nested deeper than {oci.MAX_DEPTH} levels")
+        if manifest.media_type != descriptor["mediaType"]:
+            raise RegistryError(f"registry {self.registry}: manifest {manifest.digest} is served as "
+                                f"{manifest.media_type}, but it is listed as {descriptor['mediaType']}")
+        document = oci.parse_json(manifest.data, f"manifest {manifest.digest}")
+        children = _children(document, manifest.media_type)
+        if self.budget is not None:
+            self.budget.expect(len(children), f"manifest {manifest.digest}")
+        for child in children:
+            child = oci.check_descriptor(child, f"manifest {manifest.digest}")
+            if child["digest"] in self.seen:
+                continue
+            self.seen.add(child["digest"])
+            if child["mediaType"] in oci.MANIFEST_TYPES | oci.INDEX_TYPES:
+                self.tree(self.manifest(child["digest"]), child, depth + 1)
+            elif not self.layout.has_blob(child["digest"]):
+                self.blob(child)
+        self.layout.write_blob(manifest.data)
+
+    def blob(self, descriptor: dict) -> None:
+        digest, size = descriptor["digest"], descriptor["size"]
+        if self.budget is not None:
+            self.budget.take(size, f"blob {digest}", limit=self.item_limit)
+        elif size > self.item_limit:
+            raise RegistryError(f"registry {self.registry}: blob {digest} claims {size} bytes, over the "
+                                f"limit of {self.item_limit}")
+        path = self.layout._blob_path(digest)  # a checked sha256 digest: blobs/sha256/<hex>, inside the layout
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as exc:
+            raise oci.LayoutError(f"OCI layout {self.layout.path}: cannot create blobs/sha256: "
+                                  f"{exc.strerror or exc}") from None
+        self.layout._check_directories()  # never write through a symlinked blobs directory
+        self.client.copy_blob_to(self.registry, self.repository, digest, path, size=size)
+        self.say(f"  blob {digest} ({size} bytes)")
 
 
 def save(client: Any, reference: Reference, layout: oci.OciLayout, *, say: Progress = lambda _: None,
          signatures: tuple[str, str] | None = None) -> str:
-    """Save ``reference`` (image, signatures, attestations, bundles) into ``layout``; return its digest."""
+    """Save ``reference`` (image, signatures, attestations, bundles) into ``layout``; return its digest.
+
+    Image layers are streamed to disk. What belongs to the signatures (the .sig and .att trees,
+    the referrers) is fetched under one ``FetchBudget`` per image: a registry cannot make ``save``
+    fetch without bound. index.json is written last, so a failed save leaves the layout as it
+    was, plus at most some verified, unreferenced blobs.
+    """
     registry, repository = reference.registry, reference.repository
     head = client.get_manifest(registry, repository, reference.identifier)
     digest = head.digest
     say(f"Saving {reference.name}@{digest}")
     kind = oci.KIND_IMAGE_INDEX if head.media_type in oci.INDEX_TYPES else oci.KIND_IMAGE
     image_descriptor = {"mediaType": head.media_type, "size": len(head.data), "digest": digest}
-    _copy_tree(client, registry, repository, image_descriptor, layout, say)
+    _Copy(client, registry, repository, layout, say).tree(head, image_descriptor)
     entries = [{**image_descriptor, "annotations": {oci.KIND: kind, oci.REF_NAME: str(reference)}}]
     sig_registry, sig_repository = signatures or (registry, repository)
-    for suffix, sig_kind in (("sig", oci.KIND_SIGS), ("att", oci.KIND_ATTS)):
+    budget = FetchBudget(f"signatures of {digest}")
+    for suffix, sig_kind, limit in (("sig", oci.KIND_SIGS, MAX_SIGNATURE_SIZE),
+                                    ("att", oci.KIND_ATTS, MAX_ATTESTATION_SIZE)):
         found = client.head_manifest(sig_registry, sig_repository, signature_tag(digest, suffix))
         if found is None:
             continue
-        descriptor = {"mediaType": found.media_type, "size": 0, "digest": found.digest}
-        manifest = client.get_manifest(sig_registry, sig_repository, found.digest)
-        descriptor["size"] = len(manifest.data)
-        _copy_tree(client, sig_registry, sig_repository, descriptor, layout, say)
+        copy = _Copy(client, sig_registry, sig_repository, layout, say, budget, limit)
+        manifest = copy.manifest(found.digest)
+        descriptor = {"mediaType": manifest.media_type, "size": len(manifest.data), "digest": manifest.digest}
+        copy.tree(manifest, descriptor)
         entries.append({**descriptor, "annotations": {oci.KIND: sig_kind, SUBJECT: digest}})
         say(f"  {suffix} manifest {found.digest}")
+    copy = _Copy(client, sig_registry, sig_repository, layout, say, budget, MAX_ATTESTATION_SIZE)
     for referrer in client.referrers(sig_registry, sig_repository, digest):
-        manifest = client.get_manifest(sig_registry, sig_repository, referrer["digest"])
+        manifest = copy.manifest(referrer["digest"])
         descriptor = {"mediaType": manifest.media_type, "size": len(manifest.data), "digest": manifest.digest}
-        _copy_tree(client, sig_registry, sig_repository, descriptor, layout, say)
+        copy.tree(manifest, descriptor)
         artifact = referrer.get("artifactType")
         entries.append({**descriptor, **({"artifactType": artifact} if artifact else {}),
                         "annotations": {SUBJECT: digest}})
@@ -100,9 +157,44 @@ def _push_tree(client: Any, registry: str, repository: str, layout: oci.OciLayou
             data = layout.read_blob(item["digest"], size=item.get("size"))
             client.put_manifest(registry, repository, item["digest"], data, item["mediaType"])
         elif not client.blob_exists(registry, repository, item["digest"]):
-            data = layout.read_blob(item["digest"], size=item.get("size"), limit=MAX_IMAGE_LAYER)
-            client.put_blob(registry, repository, data, digest=item["digest"])
-            say(f"  blob {item['digest']} ({len(data)} bytes)")
+            size = _push_blob(client, registry, repository, layout, item)
+            say(f"  blob {item['digest']} ({size} bytes)")
+
+
+def _push_blob(client: Any, registry: str, repository: str, layout: oci.OciLayout, descriptor: dict) -> int:
+    """Upload a layout blob from its file, never all in memory: checked as ``read_blob`` checks
+    (no symlink, a regular file of the descriptor's size, the right digest), then streamed. The
+    registry checks the digest again as it stores the blob."""
+    import hashlib
+    import stat
+
+    digest, size = descriptor["digest"], descriptor["size"]
+    where = f"OCI layout {layout.path}: blob {digest}"
+    if size > MAX_IMAGE_LAYER:
+        raise oci.LayoutError(f"{where} claims {size} bytes, over the limit of {MAX_IMAGE_LAYER}")
+    path = layout._blob_path(digest)  # a checked sha256 digest: blobs/sha256/<hex>, inside the layout
+    layout._check_directories()
+    try:  # O_NONBLOCK: a FIFO planted as a blob must not block the open
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise oci.LayoutError(f"{where} is missing") from None
+    except OSError as exc:
+        raise oci.LayoutError(f"{where}: cannot read it ({exc.strerror or exc}; a symlink?)") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise oci.LayoutError(f"{where} is not a regular file")
+        if info.st_size != size:
+            raise oci.LayoutError(f"{where} is {info.st_size} bytes, the descriptor says {size}")
+        hasher, total = hashlib.sha256(), 0
+        while chunk := handle.read(1024 * 1024):
+            hasher.update(chunk)
+            total += len(chunk)
+        if total != size or f"sha256:{hasher.hexdigest()}" != digest:
+            raise oci.LayoutError(f"{where} does not match its digest or size")
+        handle.seek(0)
+        client.put_blob(registry, repository, handle, digest=digest)
+    return size
 
 
 def load(client: Any, layout: oci.OciLayout, target: Reference, *, image: str | None = None,
@@ -136,7 +228,7 @@ def load(client: Any, layout: oci.OciLayout, target: Reference, *, image: str | 
     for referrer in source.referrers(digest):
         _push_tree(client, registry, repository, layout, referrer, say)
         manifest = layout.read_blob(referrer["digest"], size=referrer.get("size"))
-        document = json.loads(manifest)
+        document = loads(manifest, f"OCI layout {layout.path}: referrer {referrer['digest']}")  # walked: a manifest
         descriptor = {"mediaType": referrer["mediaType"], "size": len(manifest), "digest": referrer["digest"]}
         artifact = document.get("artifactType") or (document.get("config") or {}).get("mediaType")
         if artifact:
