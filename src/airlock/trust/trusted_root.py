@@ -8,6 +8,10 @@ window, and a signature is judged against the window at its *signing time*, neve
 Parsing is strict and fails closed: a log without ``logId``, key bytes or ``validFor.start``
 makes the whole file unusable, as it does for sigstore-go, because a missing bound must not
 silently become "forever".
+
+A CA chain listed root first is reordered leaf-first (from its names, when unambiguous) and
+then verified like any other. A JSON Lines file (``gh attestation trusted-root``) loads as the
+first root with the others in ``others``; each is used on its own (``TrustedRoot.each``).
 """
 
 from __future__ import annotations
