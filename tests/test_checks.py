@@ -301,11 +301,6 @@ def test_leaf_with_unknown_critical_extension(inst):
     fails(verify(inst, bundle), "certificate-chain", "unknown critical extension")
 
 
-def test_bundle_chain_with_root_rejected(inst):
-    with pytest.raises(FormatError, match="contains a root certificate"):
-        parse_bundle(inst.sign_blob(DATA, version="0.2", chain_extra=[inst.fulcio.intermediate, inst.fulcio.root]))
-
-
 def test_v03_with_chain_rejected(inst):
     with pytest.raises(FormatError, match=r"not allowed in v0\.3"):
         parse_bundle(inst.sign_blob(DATA, version="0.3", certificate_field="x509CertificateChain"))

@@ -8,8 +8,9 @@ so the checks never see a shape the format forbids (FORMATS.md 4.2):
 - v0.1: every log entry carries an inclusion promise (SET); a proof is optional.
 - v0.2 and later: every log entry carries an inclusion proof with a checkpoint.
 - v0.3: keyless material is one leaf ``certificate``; a chain is not allowed.
-- a certificate chain must not be empty and must not carry a self-signed root: trust anchors
-  come from the trusted root, never from the bundle.
+- v0.1/v0.2: an ``x509CertificateChain`` must not be empty; its first certificate is the leaf
+  and the others (npm provenance carries intermediate and root) are parsed but not used: trust
+  anchors come from the trusted root, never from the bundle (FORMATS-NOTES "Real bundles").
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from airlock.verify.material import (
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 MAX_TLOG_ENTRIES = 16  # every entry costs signature checks: bound the work an input can demand
 MAX_TIMESTAMPS = 32
+MAX_CHAIN_CERTIFICATES = 10  # real chains carry leaf, intermediate(s) and root: 2-4
 _VERSIONS = {
     "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
     "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
@@ -89,15 +91,20 @@ def parse_bundle(document: dict) -> Material:
         certificates = _wire.field(signer, "certificates", f"{where}: x509CertificateChain", list)
         if not certificates:
             raise FormatError(f"{where}: the certificate chain is empty")
-        chain = tuple(
+        if len(certificates) > MAX_CHAIN_CERTIFICATES:
+            raise FormatError(f"{where}: {len(certificates)} certificates in the chain, more than the "
+                              f"{MAX_CHAIN_CERTIFICATES} accepted")
+        parsed = tuple(
             _certificate(_wire.field(c, "rawBytes", f"{where}: chain[{i}]", str, snake="raw_bytes"),
                          f"{where}: chain[{i}]")
             for i, c in enumerate(certificates)
         )
-        for cert in chain:
-            if cert.issuer == cert.subject and _self_signed(cert):
-                raise FormatError(f"{where}: the certificate chain contains a root certificate "
-                                  "(trust anchors must come from the trusted root)")
+        # Only the leaf is used, as sigstore-go and cosign do (they read certificates[0] and
+        # nothing else): the rest, often the issuing intermediate and root that sigstore-js 1.x
+        # copied from Fulcio's answer, is neither trusted nor needed, because the leaf is chained
+        # to the CAs of the trusted root. Keeping it out of Material means no check can ever
+        # mistake a certificate the bundle brought for a trust anchor.
+        chain = parsed[:1]
     elif kind == "publicKey":
         key_hint = _wire.optional(signer, "hint", f"{where}: publicKey", str) or ""
     else:
@@ -313,10 +320,3 @@ def _check_leaf_key(cert: x509.Certificate, what: str) -> None:
     certificate_key(cert, what)
     certificate_extensions(cert, what)
 
-
-def _self_signed(cert: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(cert)
-    except Exception:
-        return False
-    return True

@@ -1,5 +1,9 @@
 """Where a verifying command's trust comes from: ``--trusted-root FILE``, else the TUF mirror.
 
+``FILE`` is one trusted_root.json, or a JSON Lines file of several (``gh attestation
+trusted-root`` writes one root per line): a signature then verifies if any one of them, on its
+own, verifies it (``TrustedRoot.each``).
+
 With no ``--trusted-root``, the mirror under ``$TUF_ROOT`` is re-verified offline first
 (``airlock.trust.mirror``) and its ``trusted_root.json`` used. Warnings (something expires
 within ``warn_days``, the mirror is older than ``warn_age``) are returned for the caller to
@@ -39,12 +43,15 @@ def load(trusted_root_file: str | None, *, tuf_root: str | None = None, now: dat
                              "`airlock initialize --mirror URL --root root.json` (TUF_ROOT selects the directory)")
         mirror = verify_mirror(base, now=now, max_age=max_age)
         root = TrustedRoot.from_json(mirror.trusted_root, source=f"{mirror.directory}/targets/trusted_root.json")
-    report = status.judge(root, mirror, now=now, warn_days=WARN_DAYS, warn_age=warn_age)
-    # Signatures are judged at their signing time, so a trusted root with nothing valid *now*
-    # still verifies older signatures: for a mirror that is said, for an explicit file (often
-    # an archived root kept to verify old signatures) it is not worth a warning.
-    problems = [p for p in report.problems if mirror is not None or p not in report.retired]
-    warnings = [f"WARNING: trust root: {problem}" for problem in problems]
+    warnings = []
+    for one in root.each:  # a JSON Lines file: every root in it is judged, and named
+        report = status.judge(one, mirror, now=now, warn_days=WARN_DAYS, warn_age=warn_age)
+        # Signatures are judged at their signing time, so a trusted root with nothing valid *now*
+        # still verifies older signatures: for a mirror that is said, for an explicit file (often
+        # an archived root kept to verify old signatures) it is not worth a warning.
+        problems = [p for p in report.problems if mirror is not None or p not in report.retired]
+        label = f" ({one.source})" if root.others else ""
+        warnings += [f"WARNING: trust root{label}: {problem}" for problem in problems]
     return root, warnings
 
 

@@ -8,11 +8,16 @@ window, and a signature is judged against the window at its *signing time*, neve
 Parsing is strict and fails closed: a log without ``logId``, key bytes or ``validFor.start``
 makes the whole file unusable, as it does for sigstore-go, because a missing bound must not
 silently become "forever".
+
+A CA chain listed root first is reordered leaf-first (from its names, when unambiguous) and
+then verified like any other. A JSON Lines file (``gh attestation trusted-root``) loads as the
+first root with the others in ``others``; each is used on its own (``TrustedRoot.each``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -33,6 +38,7 @@ MEDIA_TYPES = (
 )
 CLIENT_TRUST_CONFIG = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
 MAX_TRUSTED_ROOT_BYTES = 16 * 1024 * 1024
+MAX_TRUSTED_ROOTS = 32  # lines of a JSON Lines file; gh writes one per Sigstore instance (2 or 3)
 
 
 class ValidityWindow(NamedTuple):
@@ -138,6 +144,14 @@ class TrustedRoot(NamedTuple):
     ctlogs: tuple[TransparencyLog, ...]
     timestamp_authorities: tuple[CertificateAuthority, ...]
     source: str = ""
+    # further trusted roots from the same JSON Lines file (``gh attestation trusted-root``):
+    # a signature verifies if it verifies against any one of them on its own (never a mix)
+    others: tuple[TrustedRoot, ...] = ()
+
+    @property
+    def each(self) -> tuple[TrustedRoot, ...]:
+        """This root and every other one of its file, each standing alone."""
+        return (self._replace(others=()), *self.others) if self.others else (self,)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> TrustedRoot:
@@ -154,6 +168,13 @@ class TrustedRoot(NamedTuple):
     @classmethod
     def from_json(cls, data: bytes | str, source: str = "") -> TrustedRoot:
         where = f"trusted root {source}" if source else "trusted root"
+        lines = _json_lines(data, source)
+        if lines is not None:
+            roots = []
+            for number, line in lines:
+                line_source = f"{source}:{number}" if source else f"line {number}"
+                roots.append(cls.from_json(line, source=line_source))
+            return roots[0]._replace(source=source or roots[0].source, others=tuple(roots[1:]))
         try:
             document = _wire.loads(data, where)
         except FormatError as exc:
@@ -198,6 +219,40 @@ class TrustedRoot(NamedTuple):
 
     def ctlog_by_id(self, log_id: bytes) -> TransparencyLog | None:
         return next((log for log in self.ctlogs if log.log_id == log_id), None)
+
+
+def _json_lines(data: bytes | str, source: str) -> list[tuple[int, bytes]] | None:
+    """The numbered non-empty lines of a JSON Lines file of trusted roots, or None for one JSON
+    document. It is JSON Lines when named ``*.jsonl``, or when its first line is a whole JSON
+    object and more lines follow (a pretty-printed trusted_root.json starts with a lone ``{``).
+    Blank lines are refused, as gh refuses them: every line must be a trusted root."""
+    raw = data.encode() if isinstance(data, str) else data
+    lines = raw.split(b"\n")
+    if lines and lines[-1].strip() == b"":
+        lines.pop()  # the newline that ends the last line
+    if not source.endswith(".jsonl"):
+        if len(lines) < 2 or not lines[0].strip().startswith(b"{") or not lines[0].rstrip().endswith(b"}"):
+            return None
+        try:
+            _wire.loads(lines[0], "trusted root")
+        except FormatError:
+            return None
+    where = f"trusted root {source}" if source else "trusted roots"
+    if not any(line.strip() for line in lines):
+        raise TrustRootError(f"{where}: no trusted root in the file")
+    if lines[0].strip():  # before counting lines: a pretty-printed trusted_root.json named *.jsonl
+        try:
+            _wire.loads(lines[0], f"{where}:1")
+        except FormatError as exc:
+            raise TrustRootError(f"{exc} (a .jsonl file holds one trusted root per line)") from None
+    if len(lines) > MAX_TRUSTED_ROOTS:
+        raise TrustRootError(f"{where}: {len(lines)} lines, more than the {MAX_TRUSTED_ROOTS} trusted roots accepted")
+    numbered = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            raise TrustRootError(f"{where}: line {number} is empty (each line must be one trusted root)")
+        numbered.append((number, line))
+    return numbered
 
 
 def _list(document: dict, name: str, snake: str | None = None) -> list:
@@ -308,8 +363,25 @@ def _authority(entry: Any, what: str) -> CertificateAuthority:
         except ValueError as exc:
             raise FormatError(f"{what}.certChain[{i}]: not a DER certificate") from exc
     return CertificateAuthority(
-        chain=tuple(chain),
+        chain=_leaf_first(tuple(chain)),
         valid_for=_window(_wire.optional(entry, "validFor", what, dict, snake="valid_for"), what,
                           start_required=False),
         uri=_wire.optional(entry, "uri", what, str) or "",
     )
+
+
+def _names_link(chain: tuple[x509.Certificate, ...]) -> bool:
+    return all(child.issuer == parent.subject for child, parent in itertools.pairwise(chain))
+
+
+def _leaf_first(chain: tuple[x509.Certificate, ...]) -> tuple[x509.Certificate, ...]:
+    """The chain ordered leaf-most first, as the spec lists it, also when the file lists it root
+    first (some private deployments do). Only the order is decided here, from the names, and
+    only when it is unambiguous (the names link one way and not the other); every signature, CA
+    constraint and validity of the reordered chain is then verified as for any chain
+    (``CertificateAuthority.chain_problem``). A chain whose names link neither way is kept as
+    listed, and refused there."""
+    if len(chain) < 2 or _names_link(chain):
+        return chain
+    reverse = chain[::-1]
+    return reverse if _names_link(reverse) else chain

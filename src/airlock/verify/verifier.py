@@ -104,7 +104,27 @@ class Verifier:
             self._run(material, artifact, policy, key, options, verdict)
         except VerificationError as exc:
             verdict.failure = exc
-        return verdict
+        if verdict.ok or not self.trusted_root.others:
+            return verdict
+        return self._verify_each(verdict, material, artifact, policy, key, options)
+
+    def _verify_each(self, first: Verdict, material: Material, artifact: Artifact, policy: IdentityPolicy | None,
+                     key: PublicKey | bytes | None, options: VerificationOptions) -> Verdict:
+        """A file of several trusted roots (JSON Lines): the first that verifies the signature on
+        its own wins; when none does, the failure reported is the one that got furthest."""
+        roots = self.trusted_root.each
+        verdicts = [first]
+        for root in roots[1:]:
+            verdict = Verifier(root, clock=self._clock).verify(material, artifact, policy=policy, key=key,
+                                                              options=options)
+            if verdict.ok:
+                return verdict
+            verdicts.append(verdict)
+        best = max(verdicts, key=lambda v: len(v.steps))  # max keeps the first of equals
+        assert best.failure is not None
+        best.failure = VerificationError(best.failure.check, f"{best.failure.reason} (none of the {len(roots)} "
+                                         f"trusted roots in {self.trusted_root.source or 'the file'} verifies it)")
+        return best
 
     def _run(self, material: Material, artifact: Artifact, policy: IdentityPolicy | None,
              key: PublicKey | bytes | None, options: VerificationOptions, verdict: Verdict) -> None:
