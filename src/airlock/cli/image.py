@@ -203,10 +203,9 @@ def _candidates(source: Any, digest: str, args: argparse.Namespace):
     """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy layers."""
     from airlock.oci import discovery
 
-    if args.new_bundle_format in (None, True):
-        yield from discovery.bundle_referrers(source, digest)
-    if args.new_bundle_format in (None, False):
-        yield from discovery.legacy_layers(source, digest, "att" if args.attestation else "sig")
+    yield from discovery.signatures(source, digest, attestation=args.attestation,  # one fetch budget per image
+                                    bundles=args.new_bundle_format in (None, True),
+                                    legacy=args.new_bundle_format in (None, False))
 
 
 def _one_line(text: str) -> str:
