@@ -104,7 +104,8 @@ def registry_client(args: argparse.Namespace):
     if getattr(args, "allow_insecure_registry", False):
         print("WARNING: --allow-insecure-registry: plain HTTP and unverified TLS to the registry",
               file=sys.stderr)
-    return RegistryClient(insecure=bool(getattr(args, "allow_insecure_registry", False)))
+    return RegistryClient(insecure=bool(getattr(args, "allow_insecure_registry", False)),
+                          timeout=getattr(args, "timeout", None))  # --timeout, else $AIRLOCK_REGISTRY_TIMEOUT
 
 
 def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str, dict | None]]:
