@@ -217,6 +217,20 @@ def test_timeout_flag_against_a_slow_registry(served, pub, tmp_path, monkeypatch
     assert error == f"Error: cannot reach registry {served.hostile.host}: timed out (no answer within 1s)"
 
 
+def test_timeout_before_the_command_as_cosign_persistent_flag(served):
+    served.hostile.routes["GET", "/v2/"] = \
+        lambda handler: served.hostile.drip(handler, HostileRegistry.head(200, {}), 0.3)
+    started = time.monotonic()
+    error = one_line_error(run_cli("-t", "1s", "triangulate", served.tagged))
+    assert time.monotonic() - started < 5
+    assert error == f"Error: cannot reach registry {served.hostile.host}: timed out (no answer within 1s)"
+    result = run_cli("--timeout", "0s", "verify", served.tagged)
+    assert result.code == 2
+    assert result.stderr.splitlines()[-1] == ("airlock: error: argument -t/--timeout: invalid --timeout '0s': "
+                                              "expected seconds or a duration like 90s, 5m, 1h (more than 0, "
+                                              "at most 24h)")
+
+
 @pytest.mark.parametrize("value", ["0s", "soon", "25h", "-1", "1m-1s"])
 @pytest.mark.parametrize("command", [["verify"], ["save", "--dir", "out"], ["clean"], ["attach", "signature"]])
 def test_a_bad_timeout_is_a_usage_error(value, command):

@@ -38,17 +38,25 @@ TIMEOUT_HELP = ("deadline of each registry request (connecting, the answer and i
                 "(default 3m)")
 
 
-def add_timeout_flags(commands: argparse._SubParsersAction) -> None:
-    """``--timeout``/``-t DURATION`` (cosign's) on every command that reads a registry: those with
+def add_timeout_flags(root: argparse.ArgumentParser, commands: argparse._SubParsersAction) -> None:
+    """``-t``/``--timeout DURATION`` (cosign's), before the command (``airlock -t 90s verify ...``, as
+    cosign's persistent flag) or after it on every command that reads a registry: those with
     ``--allow-insecure-registry``, subcommands included (``download signature``, ``attach signature``).
     Call once every command is registered."""
+    root.add_argument("-t", "--timeout", type=_timeout, metavar="DURATION", help=TIMEOUT_HELP)
+    _add_timeout_flag(commands)
+
+
+def _add_timeout_flag(commands: argparse._SubParsersAction) -> None:
     for parser in commands.choices.values():
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
-                add_timeout_flags(action)
+                _add_timeout_flag(action)
         if "--allow-insecure-registry" in parser._option_string_actions and \
                 "--timeout" not in parser._option_string_actions:
-            parser.add_argument("-t", "--timeout", type=_timeout, metavar="DURATION", help=TIMEOUT_HELP)
+            # SUPPRESS: not given here, the value given before the command (or None) stays
+            parser.add_argument("-t", "--timeout", type=_timeout, metavar="DURATION", default=argparse.SUPPRESS,
+                                help=TIMEOUT_HELP)
 
 
 def add_trust_flags(parser: argparse.ArgumentParser) -> None:
