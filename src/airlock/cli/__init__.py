@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     sign.register(commands)
     keys.register(commands)
     trust.register(commands)
+    from airlock.cli.common import add_timeout_flags
+
+    add_timeout_flags(parser, commands)  # every command that reads a registry
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(run=lambda args: print(f"airlock {__version__}") or 0)
     return parser

@@ -22,6 +22,43 @@ def annotation(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _timeout(text: str) -> float:
+    from airlock.errors import UsageError
+    from airlock.oci.registry import parse_timeout
+
+    try:
+        return parse_timeout(text, "--timeout")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+TIMEOUT_HELP = ("deadline of each registry request (connecting, the answer and its body), as seconds or a Go "
+                "duration: 90s, 5m, 1m30s, 1h (at most 24h); a blob transfer also gets 1s per MiB of its size; "
+                "default $AIRLOCK_REGISTRY_TIMEOUT, else 60s. cosign's --timeout bounds the whole command instead "
+                "(default 3m)")
+
+
+def add_timeout_flags(root: argparse.ArgumentParser, commands: argparse._SubParsersAction) -> None:
+    """``-t``/``--timeout DURATION`` (cosign's), before the command (``airlock -t 90s verify ...``, as
+    cosign's persistent flag) or after it on every command that reads a registry: those with
+    ``--allow-insecure-registry``, subcommands included (``download signature``, ``attach signature``).
+    Call once every command is registered."""
+    root.add_argument("-t", "--timeout", type=_timeout, metavar="DURATION", help=TIMEOUT_HELP)
+    _add_timeout_flag(commands)
+
+
+def _add_timeout_flag(commands: argparse._SubParsersAction) -> None:
+    for parser in commands.choices.values():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_timeout_flag(action)
+        if "--allow-insecure-registry" in parser._option_string_actions and \
+                "--timeout" not in parser._option_string_actions:
+            # SUPPRESS: not given here, the value given before the command (or None) stays
+            parser.add_argument("-t", "--timeout", type=_timeout, metavar="DURATION", default=argparse.SUPPRESS,
+                                help=TIMEOUT_HELP)
+
+
 def add_trust_flags(parser: argparse.ArgumentParser) -> None:
     from airlock.cli import bool_flag
 

@@ -104,7 +104,8 @@ def registry_client(args: argparse.Namespace):
     if getattr(args, "allow_insecure_registry", False):
         print("WARNING: --allow-insecure-registry: plain HTTP and unverified TLS to the registry",
               file=sys.stderr)
-    return RegistryClient(insecure=bool(getattr(args, "allow_insecure_registry", False)))
+    return RegistryClient(insecure=bool(getattr(args, "allow_insecure_registry", False)),
+                          timeout=getattr(args, "timeout", None))  # --timeout, else $AIRLOCK_REGISTRY_TIMEOUT
 
 
 def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str, dict | None]]:
@@ -203,10 +204,9 @@ def _candidates(source: Any, digest: str, args: argparse.Namespace):
     """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy layers."""
     from airlock.oci import discovery
 
-    if args.new_bundle_format in (None, True):
-        yield from discovery.bundle_referrers(source, digest)
-    if args.new_bundle_format in (None, False):
-        yield from discovery.legacy_layers(source, digest, "att" if args.attestation else "sig")
+    yield from discovery.signatures(source, digest, attestation=args.attestation,  # one fetch budget per image
+                                    bundles=args.new_bundle_format in (None, True),
+                                    legacy=args.new_bundle_format in (None, False))
 
 
 def _one_line(text: str) -> str:

@@ -5,6 +5,20 @@ layers of the manifests tagged ``sha256-<hex>.sig`` / ``.att`` in the image's re
 cosign v3 Sigstore bundles as OCI referrers of the digest (Referrers API, or the
 ``sha256-<hex>`` fallback index). Both kinds are read through one small ``ImageSource``
 protocol, so a registry and a layout are searched the same way.
+
+What is fetched is bounded (``airlock.oci.registry.FetchBudget``, one per image, shared by the
+.sig/.att layers and the referrers), and each item is fetched only once the previous one has
+been judged, so memory holds one signature at a time:
+
+- one item over its own limit (a .sig layer or a bundle claiming more than
+  ``MAX_SIGNATURE_SIZE``, an .att layer more than ``MAX_ATTESTATION_SIZE``) is not fetched: it is
+  one failed candidate, judged on its own, so it cannot hide a good signature beside it (as
+  cosign, whose per-layer size check fails only that signature);
+- more than ``MAX_SIGNATURES`` items (a .sig manifest listing more layers, too many referrers)
+  or more than ``MAX_SIGNATURE_BYTES`` in all stops discovery with ``BudgetExceeded``, before the
+  items over the count are fetched: a registry answering that is hostile or broken, and nothing
+  it lists is trusted (as cosign refuses a .sig manifest of more than 1000 layers as a whole;
+  cosign has no total, and caps ``download signature`` at 100 signatures, not ``verify``).
 """
 
 from __future__ import annotations
@@ -15,11 +29,10 @@ from typing import NamedTuple, Protocol
 from airlock import _wire
 from airlock.errors import AirlockError, FormatError
 from airlock.formats.cosign import Layer
-from airlock.oci.layout import MAX_LAYER_SIZE, MAX_MANIFEST_SIZE
 from airlock.oci.reference import is_digest, signature_tag
+from airlock.oci.registry import MAX_ATTESTATION_SIZE, MAX_SIGNATURE_SIZE, BudgetExceeded, FetchBudget
 
 BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
-MAX_LAYERS = 1000  # signatures honoured per manifest, as cosign
 
 
 class ImageSource(Protocol):
@@ -37,7 +50,8 @@ class ImageSource(Protocol):
 
 class Found(NamedTuple):
     """One candidate signature. ``error``: it could not even be read (a junk layer, a missing
-    blob, a malformed referrer); it is judged, and fails, on its own, so it cannot hide the others."""
+    blob, a malformed referrer, one over its size limit); it is judged, and fails, on its own, so
+    it cannot hide the others."""
 
     where: str
     layer: Layer | None = None  # a legacy signature or attestation layer
@@ -66,21 +80,46 @@ def _descriptor(item: object, what: str) -> tuple[str, str, int, dict]:
     return digest, media_type, size, annotations
 
 
-def legacy_layers(source: ImageSource, digest: str, suffix: str = "sig") -> Iterator[Found]:
+def budget_for(digest: str) -> FetchBudget:
+    """The fetch budget of the signatures, attestations and referrers of one image."""
+    return FetchBudget(f"signatures of {digest}")
+
+
+def signatures(source: ImageSource, digest: str, *, attestation: bool = False, bundles: bool = True,
+               legacy: bool = True) -> Iterator[Found]:
+    """Every candidate signature (or attestation) of ``digest``, read lazily under one budget:
+    the Sigstore bundle referrers, then the legacy .sig (or .att) layers."""
+    budget = budget_for(digest)
+    if bundles:
+        yield from bundle_referrers(source, digest, budget,
+                                    limit=MAX_ATTESTATION_SIZE if attestation else MAX_SIGNATURE_SIZE)
+    if legacy:
+        yield from legacy_layers(source, digest, "att" if attestation else "sig", budget)
+
+
+def legacy_layers(source: ImageSource, digest: str, suffix: str = "sig", budget: FetchBudget | None = None
+                  ) -> Iterator[Found]:
     """The layers of the ``sha256-<hex>.<suffix>`` manifest: one signature (or attestation) each,
-    read one at a time. A layer that cannot be read is one failed candidate; a manifest that
-    cannot be read is one failed candidate for all of them."""
+    fetched one at a time, each only when the previous one has been consumed. A layer that cannot
+    be read (or is over its size limit) is one failed candidate; a manifest that cannot be read is
+    one failed candidate for all of them. ``BudgetExceeded`` (more layers or bytes than the
+    budget allows) stops discovery."""
+    budget = budget if budget is not None else budget_for(digest)
+    limit = MAX_ATTESTATION_SIZE if suffix == "att" else MAX_SIGNATURE_SIZE
     tag = signature_tag(digest, suffix)
     try:
         manifest_digest = source.tagged(tag)
         if manifest_digest is None:
             return
-        manifest = _document(source.manifest(manifest_digest), f"the manifest {manifest_digest}")
+        data = source.manifest(manifest_digest)
+        budget.charge(len(data), f"the manifest {manifest_digest}")
+        manifest = _document(data, f"the manifest {manifest_digest}")
         layers = manifest.get("layers")
         if not isinstance(layers, list):
             raise FormatError(f"the manifest {manifest_digest} has no layers")
-        if len(layers) > MAX_LAYERS:
-            raise FormatError(f"the manifest {manifest_digest} has more than {MAX_LAYERS} layers")
+        budget.expect(len(layers), tag)  # before any layer is fetched
+    except BudgetExceeded:
+        raise
     except AirlockError as exc:
         yield Found(tag, error=exc)
         return
@@ -88,40 +127,52 @@ def legacy_layers(source: ImageSource, digest: str, suffix: str = "sig") -> Iter
         where = f"{tag} layer {index}"
         try:
             layer_digest, media_type, size, annotations = _descriptor(item, "the layer descriptor")
-            payload = source.blob(layer_digest, size, MAX_LAYER_SIZE)
+            budget.take(size, where, limit=limit)
+            payload = source.blob(layer_digest, size, size)  # never read past what the descriptor claims
+        except BudgetExceeded:
+            raise
         except AirlockError as exc:
             yield Found(where, error=exc)
             continue
         yield Found(where, layer=Layer(media_type, payload, dict(annotations)))
 
 
-def bundle_referrers(source: ImageSource, digest: str) -> Iterator[Found]:
-    """Sigstore bundles attached to ``digest`` as referrers, read one at a time; other referrers
-    are skipped. A referrer that cannot be read is one failed candidate."""
+def bundle_referrers(source: ImageSource, digest: str, budget: FetchBudget | None = None, *,
+                     limit: int = MAX_SIGNATURE_SIZE) -> Iterator[Found]:
+    """Sigstore bundles attached to ``digest`` as referrers, fetched one at a time (each bundle at
+    most ``limit`` bytes); other referrers are skipped. A referrer that cannot be read is one
+    failed candidate; ``BudgetExceeded`` (too many referrers, too many bytes) stops discovery."""
+    budget = budget if budget is not None else budget_for(digest)
     try:
         items = source.referrers(digest)
+    except BudgetExceeded:
+        raise
     except AirlockError as exc:
         yield Found(f"referrers of {digest}", error=exc)
         return
-    for position, item in enumerate(items if isinstance(items, list) else []):
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("artifactType")
-        if not isinstance(kind, str) or not kind.startswith(BUNDLE_PREFIX):
-            continue
+    bundles = [(position, item) for position, item in enumerate(items if isinstance(items, list) else [])
+               if isinstance(item, dict) and isinstance(item.get("artifactType"), str)
+               and item["artifactType"].startswith(BUNDLE_PREFIX)]
+    budget.expect(len(bundles), f"the referrers of {digest}")  # a layout's listing has no other bound
+    for position, item in bundles:
         named = item.get("digest")
         where = f"referrer {named}" if is_digest(named) else f"referrer #{position}"
         try:
-            bundle = _referrer_bundle(source, item, digest)
+            bundle = _referrer_bundle(source, item, digest, budget, where, limit)
+        except BudgetExceeded:
+            raise
         except AirlockError as exc:
             yield Found(where, error=exc)
             continue
         yield Found(where, bundle=bundle)
 
 
-def _referrer_bundle(source: ImageSource, item: dict, digest: str) -> bytes:
+def _referrer_bundle(source: ImageSource, item: dict, digest: str, budget: FetchBudget, where: str,
+                     limit: int) -> bytes:
     referrer_digest, _, _, _ = _descriptor(item, "the referrer descriptor")
-    manifest = _document(source.manifest(referrer_digest), "the referrer manifest")
+    data = source.manifest(referrer_digest)
+    budget.charge(len(data), f"the manifest of {where}")
+    manifest = _document(data, "the referrer manifest")
     subject = manifest.get("subject")
     if not isinstance(subject, dict) or subject.get("digest") != digest:
         raise FormatError(f"its subject is not {digest}")
@@ -131,4 +182,5 @@ def _referrer_bundle(source: ImageSource, item: dict, digest: str) -> bytes:
     if len(layers) != 1:
         raise FormatError("expected exactly one bundle layer")
     layer_digest, _, size, _ = _descriptor(layers[0], "the bundle layer descriptor")
-    return source.blob(layer_digest, size, MAX_MANIFEST_SIZE)
+    budget.take(size, f"the bundle of {where}", limit=limit)
+    return source.blob(layer_digest, size, size)

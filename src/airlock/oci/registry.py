@@ -70,6 +70,7 @@ __all__ = [
     "MAX_SIGNATURE_SIZE",
     "OCI_INDEX",
     "OCI_MANIFEST",
+    "BudgetExceeded",
     "Credentials",
     "DigestMismatchError",
     "FetchBudget",
@@ -133,6 +134,13 @@ class DigestMismatchError(RegistryError):
     """Bytes from (or for) a registry do not hash to the digest they are supposed to have."""
 
 
+class BudgetExceeded(RegistryError):
+    """More signatures, attestations, referrers or bytes than one image may have fetched (a
+    ``FetchBudget`` refusing its count or its total, or a listing of too many referrers): the
+    registry is hostile or broken, so discovery stops here, rather than counting one more failed
+    candidate. (One item over its own size limit is a plain ``RegistryError``.)"""
+
+
 class Manifest(NamedTuple):
     """A manifest's exact bytes, its media type and its verified digest.
 
@@ -175,7 +183,7 @@ class FetchBudget:
         if size > limit:
             raise RegistryError(f"{self.what}: {what} claims {size} bytes, over the limit of {limit} for one item")
         if self.items + 1 > self.max_items:
-            raise RegistryError(f"{self.what}: more than {self.max_items} signatures, attestations and referrers")
+            raise BudgetExceeded(f"{self.what}: more than {self.max_items} signatures, attestations and referrers")
         self.charge(size, what)
         self.items += 1
         return size
@@ -184,13 +192,13 @@ class FetchBudget:
         """Refuse at once when ``count`` more items (e.g. the layers of a .sig manifest) cannot fit,
         rather than after fetching the ones that do."""
         if self.items + count > self.max_items:
-            raise RegistryError(f"{self.what}: {what} lists {count} more, over the limit of {self.max_items} "
+            raise BudgetExceeded(f"{self.what}: {what} lists {count} more, over the limit of {self.max_items} "
                                 f"signatures, attestations and referrers")
 
     def charge(self, size: int, what: str) -> None:
         """Count ``size`` more bytes (e.g. a manifest, once read)."""
         if self.bytes + size > self.max_bytes:
-            raise RegistryError(f"{self.what}: {what} would bring the signature data over "
+            raise BudgetExceeded(f"{self.what}: {what} would bring the signature data over "
                                 f"{self.max_bytes} bytes in total")
         self.bytes += size
 
@@ -1618,7 +1626,7 @@ class RegistryClient:
 
 def _check_referrer_count(registry: str, digest: str, found: list[dict]) -> list[dict]:
     if len(found) > MAX_REFERRERS:
-        raise RegistryError(f"registry {registry}: {digest} has more than {MAX_REFERRERS} referrers; refusing them")
+        raise BudgetExceeded(f"registry {registry}: {digest} has more than {MAX_REFERRERS} referrers; refusing them")
     return found
 
 

@@ -108,7 +108,8 @@ class RegistrySource:
     def blob(self, digest: str, size: int, limit: int) -> bytes:
         if size > limit:
             raise FormatError(f"blob {digest} claims {size} bytes, over the limit of {limit}")
-        data = self.client.get_blob(self.signature_registry, self.signature_repository, digest, limit=limit)
+        # read at most what the descriptor claims: a longer body is cut off there, not buffered up to ``limit``
+        data = self.client.get_blob(self.signature_registry, self.signature_repository, digest, limit=size)
         if len(data) != size:
             raise FormatError(f"blob {digest} is {len(data)} bytes, the descriptor says {size}")
         return data
