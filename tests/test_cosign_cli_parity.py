@@ -301,3 +301,49 @@ def test_attach_refuses_what_cannot_be_a_signature(openssl_signed, tmp_path, reg
     assert empty_stdin.stderr.decode().strip().splitlines()[-1] == \
         "Error: --signature - (standard input): empty signature"
     assert no_signature(registry, repository, digest)
+
+
+def test_attach_a_bundle_kept_at_signing_time(registry, tmp_path, password):
+    """cosign v3: `attach signature --bundle FILE IMAGE` (an alias of --payload) attaches a Sigstore
+    bundle as a referrer, no --signature; airlock also checks the statement names the image."""
+    client = RegistryClient()
+    digest = push_image(client, registry, "parity/later", tmp_path, b"later")
+    other = push_image(client, registry, "parity/later-other", tmp_path, b"other image")
+    image = f"{registry}/parity/later@{digest}"
+    key, pub = keypair(tmp_path, "k")
+    bundle = tmp_path / "kept.bundle"
+    assert run_cli("sign", "--key", key, "--upload=false", "--bundle", bundle, image).code == 0
+    assert "no signatures found" in one_line_error(run_cli("verify", "--key", pub, "--insecure-ignore-tlog", image))
+
+    elsewhere = f"{registry}/parity/later-other@{other}"
+    assert one_line_error(run_cli("attach", "signature", "--bundle", bundle, elsewhere)) == \
+        f"Error: --payload {bundle}: the bundle's statement is not about {registry}/parity/later-other@{other}"
+    assert one_line_error(run_cli("attach", "signature", "--bundle", bundle, "--signature", bundle, image)) == \
+        f"Error: --payload {bundle} is a Sigstore bundle, which holds its signature: drop --signature"
+    assert one_line_error(run_cli("attach", "signature", "--payload", tmp_path / "k.pub", image)) == \
+        "Error: --signature FILE (or - for standard input) is required, unless --payload/--bundle is a Sigstore bundle"
+    assert "no signatures found" in one_line_error(run_cli("verify", "--key", pub, "--insecure-ignore-tlog",
+                                                           elsewhere))
+
+    attached = run_cli("attach", "signature", "--bundle", bundle, image)
+    assert attached.code == 0, attached.stderr
+    assert f"Attached the bundle to {image}: referrer sha256:" in attached.stderr
+    verified = run_cli("verify", "--key", pub, "--insecure-ignore-tlog", image)
+    assert verified.code == 0, verified.stderr
+    assert no_signature(registry, "parity/later", digest)  # a referrer, not a .sig layer
+    checked = cosign("verify", "--key", pub, "--insecure-ignore-tlog", *COSIGN_REGISTRY_FLAGS, image)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_attach_a_bundle_cosign_kept(registry, tmp_path):
+    digest = push_image(RegistryClient(), registry, "parity/cosign-kept", tmp_path, b"cosign kept")
+    image = f"{registry}/parity/cosign-kept@{digest}"
+    assert cosign("generate-key-pair", cwd=tmp_path).returncode == 0
+    signed = cosign("sign", "--key", tmp_path / "cosign.key", "--tlog-upload=false", "--use-signing-config=false",
+                    "--upload=false", "--bundle", tmp_path / "c.bundle", "-y", *COSIGN_REGISTRY_FLAGS, image)
+    assert signed.returncode == 0, signed.stderr
+    assert run_cli("attach", "signature", "--bundle", tmp_path / "c.bundle", image).code == 0
+    for verify in (lambda: run_cli("verify", "--key", tmp_path / "cosign.pub", "--insecure-ignore-tlog", image).code,
+                   lambda: cosign("verify", "--key", tmp_path / "cosign.pub", "--insecure-ignore-tlog",
+                                  *COSIGN_REGISTRY_FLAGS, image).returncode):
+        assert verify() == 0

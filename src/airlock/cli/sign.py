@@ -95,9 +95,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     what = attach.add_subparsers(dest="attach_what", metavar="WHAT")
     signature = what.add_parser("signature", help="attach a signature and its payload to an image")
     signature.add_argument("image", metavar="IMAGE")
-    signature.add_argument("--payload", metavar="FILE", help="the payload that was signed (default: the "
-                           "simple-signing payload cosign generates for the image digest, with a warning)")
-    signature.add_argument("--signature", required=True, metavar="FILE",
+    signature.add_argument("--payload", "--bundle", dest="payload", metavar="FILE",
+                           help="the payload that was signed (default: the simple-signing payload cosign generates "
+                           "for the image digest, with a warning); or a Sigstore bundle of a statement about the "
+                           "image (sign --upload=false --bundle FILE), attached as a bundle referrer as cosign v3 "
+                           "does, without --signature")
+    signature.add_argument("--signature", metavar="FILE",
                            help="the signature file, or - for standard input: base64 (one line, or wrapped as "
                            "base64(1) writes it) or the raw signature bytes (as openssl dgst -sign writes them)")
     signature.add_argument("--certificate", metavar="FILE", help="signing certificate (PEM) to attach with it")
@@ -353,12 +356,65 @@ def read_signature(reference: str) -> bytes:
         return raw  # the raw signature (DER), as `openssl dgst -sign` writes it
 
 
+def _is_sigstore_bundle(data: bytes) -> bool:
+    """Whether a --payload file is a Sigstore bundle (cosign v3 then attaches it as a referrer)."""
+    from airlock import _wire
+    from airlock.errors import FormatError
+
+    try:
+        document = _wire.loads(data, "--payload")
+    except FormatError:
+        return False
+    media_type = document.get("mediaType") if isinstance(document, dict) else None
+    return isinstance(media_type, str) and media_type.startswith("application/vnd.dev.sigstore.bundle")
+
+
+def _attach_bundle(args: argparse.Namespace, data: bytes) -> int:
+    """cosign v3's attach of a bundle: a referrer of the image, typed by the statement's predicate.
+    cosign attaches any DSSE bundle; here its statement must name the image, or nothing is attached
+    (a bundle about another image could never verify this one)."""
+    from airlock import _wire
+    from airlock.errors import FormatError, UsageError
+    from airlock.formats.bundle import parse_signature_file
+    from airlock.sign.attaching import bundle_referrer
+    from airlock.verify.material import DsseEnvelope
+
+    where = f"--payload {args.payload}"
+    if args.signature:
+        raise UsageError(f"{where} is a Sigstore bundle, which holds its signature: drop --signature")
+    try:
+        material = parse_signature_file(data)
+    except FormatError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    if not isinstance(material.content, DsseEnvelope):
+        raise UsageError(f"{where}: the bundle does not have a DSSE envelope")
+    statement = _wire.loads(material.content.payload, "the bundle's in-toto statement")
+    predicate = statement.get("predicateType") if isinstance(statement, dict) else None
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(predicate, str) or not isinstance(subjects, list):
+        raise UsageError(f"{where}: the bundle's DSSE payload is not an in-toto statement")
+    named = {s["digest"].get("sha256") for s in subjects if isinstance(s, dict) and isinstance(s.get("digest"), dict)}
+    for target, digest, name in _targets(args, [args.image]):
+        if digest.split(":", 1)[1] not in named:
+            raise UsageError(f"{where}: the bundle's statement is not about {name}@{digest}")
+        manifest, blobs = bundle_referrer(target.subject(digest), data, predicate)
+        referrer = target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
+        _say(f"Attached the bundle to {name}@{digest}: referrer {referrer}")
+    return 0
+
+
 def run_attach_signature(args: argparse.Namespace) -> int:
     from airlock.cli.common import read_file
+    from airlock.errors import UsageError
     from airlock.formats import cosign
     from airlock.sign.attaching import append
 
     payload = read_file(args.payload, "--payload") if args.payload else None
+    if payload is not None and _is_sigstore_bundle(payload):
+        return _attach_bundle(args, payload)
+    if not args.signature:
+        raise UsageError("--signature FILE (or - for standard input) is required, unless --payload/--bundle is a "
+                         "Sigstore bundle")
     signature = read_signature(args.signature)
     annotations = {cosign.ANNOTATION_SIGNATURE: base64.b64encode(signature).decode()}
     if args.certificate:
