@@ -347,3 +347,36 @@ def test_attach_a_bundle_cosign_kept(registry, tmp_path):
                    lambda: cosign("verify", "--key", tmp_path / "cosign.pub", "--insecure-ignore-tlog",
                                   *COSIGN_REGISTRY_FLAGS, image).returncode):
         assert verify() == 0
+
+
+def test_attest_bundle_is_verified_by_both(tmp_path, registry, password):
+    """cosign v3's `attest --key K --predicate P --type T --bundle F IMAGE`: F is the Sigstore bundle."""
+    digest = push_image(RegistryClient(), registry, "parity/attest", tmp_path, b"attest")
+    image = f"{registry}/parity/attest@{digest}"
+    key, pub = keypair(tmp_path, "k")
+    (tmp_path / "sbom.json").write_text(json.dumps({"spdxVersion": "SPDX-2.3"}))
+    bundle = tmp_path / "att.bundle"
+    assert one_line_error(run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdxjson",
+                                  "--new-bundle-format=false", "--bundle", bundle, image)) == \
+        (f"Error: --bundle {bundle}: a bundle file needs the new bundle format (cosign writes none with "
+         "--new-bundle-format=false)")
+    result = run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdxjson",
+                     "--bundle", bundle, image)
+    assert result.code == 0, result.stderr
+    assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o600
+    statement = json.loads(base64.b64decode(json.loads(bundle.read_bytes())["dsseEnvelope"]["payload"]))
+    assert statement["predicateType"] == "https://spdx.dev/Document"
+    assert statement["predicate"] == {"spdxVersion": "SPDX-2.3"}
+    base = ("--key", pub, "--insecure-ignore-tlog", "--type", "spdxjson")
+    assert run_cli("verify-attestation", *base, "--bundle", bundle, image).code == 0
+    assert "type: the bundle is an attestation (https://spdx.dev/Document), not a signature; use verify-attestation)" \
+        in one_line_error(run_cli("verify", "--key", pub, "--insecure-ignore-tlog",
+                                  "--bundle", bundle, image))
+    attached = run_cli("verify-attestation", *base, image)  # attached as a referrer too, as cosign v3 does
+    assert attached.code == 0, attached.stderr
+
+    checked = cosign("verify-blob-attestation", "--key", pub, "--insecure-ignore-tlog", "--bundle", bundle,
+                     "--type", "spdxjson", "--digest", digest.split(":")[1], "--digestAlg", "sha256")
+    assert checked.returncode == 0 and "Verified OK" in checked.stderr, checked.stderr
+    remote = cosign("verify-attestation", *base, *COSIGN_REGISTRY_FLAGS, image)
+    assert remote.returncode == 0, remote.stderr

@@ -114,7 +114,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     attest.add_argument("--key", required=True, metavar="KEY")
     attest.add_argument("--predicate", required=True, metavar="FILE")
     attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
-    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer")
+    attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does "
+                        "(implies --new-bundle-format, cosign v3's default)")
+    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer "
+              "(default: false, or true with --bundle)", default=None)
     _offline_flags(attest)
     _image_flags(attest)
     attest.set_defaults(run=run_attest)
@@ -434,19 +437,31 @@ def run_attach_signature(args: argparse.Namespace) -> int:
 
 def run_attest(args: argparse.Namespace) -> int:
     from airlock.cli.common import read_file
+    from airlock.errors import UsageError
     from airlock.formats import cosign
     from airlock.sign import bundles
     from airlock.sign.attaching import append, bundle_referrer
 
     _no_tlog(args)
+    new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
+    if args.bundle and not new_format:
+        raise UsageError(f"--bundle {args.bundle}: a bundle file needs the new bundle format (cosign writes none with "
+                         "--new-bundle-format=false)")
     signer = load_signer(args.key)
     predicate = read_file(args.predicate, "--predicate")
     predicate_uri = bundles.PREDICATE_TYPES.get(args.type, args.type)
-    for target, digest, name in _targets(args, args.images):
+    targets = _targets(args, args.images)
+    if args.bundle and len(targets) > 1:
+        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the attestation of one image, and "
+                         f"{len(targets)} images are to be attested; attest them one at a time")
+    for target, digest, name in targets:
         statement = bundles.attestation_statement(name, digest, args.type, predicate)
         signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
-        if args.new_bundle_format:
+        if new_format:
             bundle = json.dumps(bundles.dsse_bundle(statement, signature, signer.public_key_pem())).encode()
+            if args.bundle:
+                _write(args.bundle, bundle, 0o600)
+                _say(f"Wrote bundle to file {args.bundle}")
             manifest, blobs = bundle_referrer(target.subject(digest), bundle, predicate_uri)
             target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
         else:
