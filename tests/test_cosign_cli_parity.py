@@ -380,3 +380,14 @@ def test_attest_bundle_is_verified_by_both(tmp_path, registry, password):
     assert checked.returncode == 0 and "Verified OK" in checked.stderr, checked.stderr
     remote = cosign("verify-attestation", *base, *COSIGN_REGISTRY_FLAGS, image)
     assert remote.returncode == 0, remote.stderr
+
+
+def test_verify_bundle_hostile_file_is_a_reason(tmp_path, password):
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, "registry.local/team/app:1")
+    _, pub = keypair(tmp_path, "k")
+    (tmp_path / "deep.json").write_bytes(b"[" * 100_000)
+    error = one_line_error(run_cli("verify", "--bundle", tmp_path / "deep.json", "--key", pub, "--insecure-ignore-tlog",
+                                   "--local-image", layout.path))
+    assert error.startswith(f"Error: verify: registry.local/team/app:1@{digest}: no signatures verified (--bundle "
+                            f"{tmp_path / 'deep.json'}: bundle: ")
