@@ -22,6 +22,7 @@ and cosign v3 Sigstore bundles attached as OCI referrers, from a registry or an 
 
   airlock verify --local-image ./layout --key cosign.pub
   airlock verify registry.internal/app@sha256:... --certificate-identity ID --certificate-oidc-issuer URL
+  airlock verify --bundle checkout.bundle --key cosign.pub --insecure-ignore-tlog registry.internal/app@sha256:...
 
 An image passes when at least one of its signatures verifies; each is judged on its own, and those
 that do not verify are listed as WARNINGs (or, when none does, in the error).
