@@ -22,6 +22,7 @@ and cosign v3 Sigstore bundles attached as OCI referrers, from a registry or an 
 
   airlock verify --local-image ./layout --key cosign.pub
   airlock verify registry.internal/app@sha256:... --certificate-identity ID --certificate-oidc-issuer URL
+  airlock verify --bundle checkout.bundle --key cosign.pub --insecure-ignore-tlog registry.internal/app@sha256:...
 
 An image passes when at least one of its signatures verifies; each is judged on its own, and those
 that do not verify are listed as WARNINGs (or, when none does, in the error).
@@ -50,6 +51,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--local-image", metavar="DIR", help="read the image(s) and signatures from an OCI "
                             "layout (airlock save / cosign save)")
         parser.add_argument("--key", metavar="PUB", help="public key (PEM) for key-signed images")
+        parser.add_argument("--bundle", metavar="FILE", help="verify this Sigstore bundle (as `sign --bundle FILE` "
+                            f"writes it) as the image's {'attestation' if attestation else 'signature'}, instead "
+                            "of those attached to the image; the image itself is still read from the registry or "
+                            "--local-image. An airlock extension: cosign v3 has no --bundle here (its equivalent is "
+                            "verify-blob-attestation --bundle FILE --digest HEX --digestAlg sha256)")
         common.add_trust_flags(parser)
         common.add_identity_flags(parser)
         parser.add_argument("-a", "--annotations", action="append", type=common.annotation,
@@ -140,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--check-layer-digests=false applies to --local-image only")
         print("WARNING: --check-layer-digests=false: the image's layers are checked for presence and size, "
               "not for their digests", file=sys.stderr)
+    if args.bundle:
+        if args.new_bundle_format is False:
+            raise UsageError("--bundle holds a Sigstore bundle: it cannot be verified with --new-bundle-format=false")
+        args.bundle_data = common.read_file(args.bundle, "--bundle")
     key, policy = common.signer(args)
     options = common.options(args)
     trusted_root = _trust(args, key, options)
@@ -204,6 +214,9 @@ def _candidates(source: Any, digest: str, args: argparse.Namespace):
     """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy layers."""
     from airlock.oci import discovery
 
+    if args.bundle:  # the bundle file given, and nothing attached to the image
+        yield discovery.Found(f"--bundle {args.bundle}", bundle=args.bundle_data)
+        return
     yield from discovery.signatures(source, digest, attestation=args.attestation,  # one fetch budget per image
                                     bundles=args.new_bundle_format in (None, True),
                                     legacy=args.new_bundle_format in (None, False))

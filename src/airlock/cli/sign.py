@@ -18,11 +18,13 @@ from typing import Any
 SIGN_HELP = """\
 Sign a container image (by digest: a tag is resolved first) with a key, and attach the signature:
 a layer of the image's sha256-<hex>.sig manifest (legacy cosign format, the default here), or a
-Sigstore bundle referrer with --new-bundle-format (cosign v3 style). Works on a registry or on
-an OCI layout (--local-image DIR), for teams that sign inside the air gap.
+Sigstore bundle referrer with --new-bundle-format (cosign v3 style; implied by --bundle FILE,
+which also writes that bundle to FILE as cosign v3 does). Works on a registry or on an OCI layout
+(--local-image DIR), for teams that sign inside the air gap.
 
   airlock sign --key cosign.key -a env=prod registry.internal/app@sha256:...
   airlock sign --key cosign.key --local-image ./layout
+  airlock sign --key cosign.key --bundle app.sigstore.json registry.internal/app@sha256:...
   airlock sign --key 'pkcs11:token=ci;object=signing?module-path=/usr/lib/softhsm/libsofthsm2.so' IMAGE
 """
 
@@ -66,9 +68,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("--output-payload", metavar="FILE", help="also write the signed payload here")
     sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
                       "no certificate; nothing is written)")
-    sign.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle here (--new-bundle-format)")
+    sign.add_argument("--bundle", metavar="FILE", help="also write everything needed to verify the image to FILE: "
+                      "the Sigstore bundle, as cosign v3 does (--bundle implies --new-bundle-format, cosign v3's "
+                      "default); with --new-bundle-format=false, cosign's legacy signed-payload JSON "
+                      "({\"base64Signature\": ...}, for verify-blob --bundle FILE over the --output-payload)")
     _offline_flags(sign)
-    bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (cosign v3) instead of a .sig layer")
+    bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (cosign v3) instead of a .sig layer "
+              "(default: false, or true with --bundle)", default=None)
     _image_flags(sign)
     sign.set_defaults(run=run_sign)
 
@@ -89,9 +95,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     what = attach.add_subparsers(dest="attach_what", metavar="WHAT")
     signature = what.add_parser("signature", help="attach a signature and its payload to an image")
     signature.add_argument("image", metavar="IMAGE")
-    signature.add_argument("--payload", required=True, metavar="FILE", help="the payload that was signed")
-    signature.add_argument("--signature", required=True, metavar="SIG",
-                           help="signature: a file (raw DER or base64), a base64 literal, or - for standard input")
+    signature.add_argument("--payload", "--bundle", dest="payload", metavar="FILE",
+                           help="the payload that was signed (default: the simple-signing payload cosign generates "
+                           "for the image digest, with a warning); or a Sigstore bundle of a statement about the "
+                           "image (sign --upload=false --bundle FILE), attached as a bundle referrer as cosign v3 "
+                           "does, without --signature")
+    signature.add_argument("--signature", metavar="FILE",
+                           help="the signature file, or - for standard input: base64 (one line, or wrapped as "
+                           "base64(1) writes it) or the raw signature bytes (as openssl dgst -sign writes them)")
     signature.add_argument("--certificate", metavar="FILE", help="signing certificate (PEM) to attach with it")
     signature.add_argument("--certificate-chain", metavar="FILE", help="its chain (PEM)")
     _image_flags(signature)
@@ -103,7 +114,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     attest.add_argument("--key", required=True, metavar="KEY")
     attest.add_argument("--predicate", required=True, metavar="FILE")
     attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
-    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer")
+    attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does "
+                        "(implies --new-bundle-format, cosign v3's default)")
+    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer "
+              "(default: false, or true with --bundle)", default=None)
     _offline_flags(attest)
     _image_flags(attest)
     attest.set_defaults(run=run_attest)
@@ -216,6 +230,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_sign(args: argparse.Namespace) -> int:
+    from airlock.errors import UsageError
     from airlock.formats.cosign import ANNOTATION_SIGNATURE, SIMPLESIGNING, simplesigning_payload
     from airlock.sign import bundles
     from airlock.sign.attaching import append, bundle_referrer
@@ -224,14 +239,20 @@ def run_sign(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
     public_pem = signer.public_key_pem()
     annotations = dict(args.annotations)
-    for target, digest, name in _targets(args, args.images):
-        if args.new_bundle_format:
+    new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
+    targets = _targets(args, args.images)
+    if args.bundle and len(targets) > 1:
+        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
+                         f"{len(targets)} images are to be signed; sign them one at a time")
+    for target, digest, name in targets:
+        if new_format:
             statement = bundles.image_statement(digest, annotations)
             signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
             bundle = json.dumps(bundles.dsse_bundle(statement, signature, public_pem)).encode()
             payload = statement
             if args.bundle:
                 _write(args.bundle, bundle, 0o600)
+                _say(f"Wrote bundle to file {args.bundle}")
             if args.upload:
                 manifest, blobs = bundle_referrer(target.subject(digest), bundle, bundles.SIGN_PREDICATE)
                 referrer = target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
@@ -243,6 +264,10 @@ def run_sign(args: argparse.Namespace) -> int:
             else:
                 payload = simplesigning_payload(name, digest, annotations or None)
             signature = signer.sign(payload)
+            if args.bundle:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
+                _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signature)},
+                                               separators=(",", ":")).encode(), 0o600)
+                _say(f"Wrote bundle to file {args.bundle}")
             if args.upload:
                 layer = (SIMPLESIGNING, payload, {ANNOTATION_SIGNATURE: bundles.b64(signature)})
                 added = append(target, digest, "sig", layer, already_signed=_verifies_with(signer))
@@ -306,53 +331,137 @@ def _message_digest(signer: Any, data: bytes) -> tuple[str, bytes]:
     return {"sha256": "SHA2_256", "sha384": "SHA2_384", "sha512": "SHA2_512"}[name], hashlib.new(name, data).digest()
 
 
-def run_attach_signature(args: argparse.Namespace) -> int:
+def read_signature(reference: str) -> bytes:
+    """The signature bytes of ``attach signature --signature``: a file, or ``-`` for standard input.
+
+    cosign stores what it reads as the base64 annotation unchanged and relies on Go's decoder
+    skipping line breaks; here base64 (on one line, or wrapped at 76 columns as base64(1) writes
+    it) is decoded, and anything that is not text is taken as the raw signature. Text that is not
+    base64 is refused rather than attached as a signature that can never verify."""
     import binascii
 
+    from airlock.cli.common import read_file
+    from airlock.errors import UsageError
+
+    if reference == "-":
+        raw, where = sys.stdin.buffer.read(), "--signature - (standard input)"
+    else:
+        raw, where = read_file(reference, "--signature"), f"--signature {reference}"
+    text = raw.strip()
+    if not text:
+        raise UsageError(f"{where}: empty signature")
+    try:
+        return base64.b64decode(text.replace(b"\r", b"").replace(b"\n", b""), validate=True)
+    except (binascii.Error, ValueError):
+        if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in raw):
+            raise UsageError(f"{where}: text that is not base64 (a signature file holds base64 or the raw "
+                             "signature bytes)") from None
+        return raw  # the raw signature (DER), as `openssl dgst -sign` writes it
+
+
+def _is_sigstore_bundle(data: bytes) -> bool:
+    """Whether a --payload file is a Sigstore bundle (cosign v3 then attaches it as a referrer)."""
+    from airlock import _wire
+    from airlock.errors import FormatError
+
+    try:
+        document = _wire.loads(data, "--payload")
+    except FormatError:
+        return False
+    media_type = document.get("mediaType") if isinstance(document, dict) else None
+    return isinstance(media_type, str) and media_type.startswith("application/vnd.dev.sigstore.bundle")
+
+
+def _attach_bundle(args: argparse.Namespace, data: bytes) -> int:
+    """cosign v3's attach of a bundle: a referrer of the image, typed by the statement's predicate.
+    cosign attaches any DSSE bundle; here its statement must name the image, or nothing is attached
+    (a bundle about another image could never verify this one)."""
+    from airlock import _wire
+    from airlock.errors import FormatError, UsageError
+    from airlock.formats.bundle import parse_signature_file
+    from airlock.sign.attaching import bundle_referrer
+    from airlock.verify.material import DsseEnvelope
+
+    where = f"--payload {args.payload}"
+    if args.signature:
+        raise UsageError(f"{where} is a Sigstore bundle, which holds its signature: drop --signature")
+    try:
+        material = parse_signature_file(data)
+    except FormatError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    if not isinstance(material.content, DsseEnvelope):
+        raise UsageError(f"{where}: the bundle does not have a DSSE envelope")
+    statement = _wire.loads(material.content.payload, "the bundle's in-toto statement")
+    predicate = statement.get("predicateType") if isinstance(statement, dict) else None
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(predicate, str) or not isinstance(subjects, list):
+        raise UsageError(f"{where}: the bundle's DSSE payload is not an in-toto statement")
+    named = {s["digest"].get("sha256") for s in subjects if isinstance(s, dict) and isinstance(s.get("digest"), dict)}
+    for target, digest, name in _targets(args, [args.image]):
+        if digest.split(":", 1)[1] not in named:
+            raise UsageError(f"{where}: the bundle's statement is not about {name}@{digest}")
+        manifest, blobs = bundle_referrer(target.subject(digest), data, predicate)
+        referrer = target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
+        _say(f"Attached the bundle to {name}@{digest}: referrer {referrer}")
+    return 0
+
+
+def run_attach_signature(args: argparse.Namespace) -> int:
     from airlock.cli.common import read_file
     from airlock.errors import UsageError
     from airlock.formats import cosign
     from airlock.sign.attaching import append
 
-    payload = read_file(args.payload, "--payload")
-    if args.signature == "-":
-        raw = sys.stdin.buffer.read()
-    elif os.path.exists(args.signature):
-        raw = read_file(args.signature, "--signature")
-    else:
-        raw = args.signature.encode()
-    try:
-        signature = base64.b64decode(raw.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        signature = raw  # raw DER, as `openssl dgst -sign` writes it
-    if not signature:
-        raise UsageError("--signature is empty")
+    payload = read_file(args.payload, "--payload") if args.payload else None
+    if payload is not None and _is_sigstore_bundle(payload):
+        return _attach_bundle(args, payload)
+    if not args.signature:
+        raise UsageError("--signature FILE (or - for standard input) is required, unless --payload/--bundle is a "
+                         "Sigstore bundle")
+    signature = read_signature(args.signature)
     annotations = {cosign.ANNOTATION_SIGNATURE: base64.b64encode(signature).decode()}
     if args.certificate:
         annotations[cosign.ANNOTATION_CERTIFICATE] = read_file(args.certificate, "--certificate").decode()
         annotations[cosign.ANNOTATION_CHAIN] = (read_file(args.certificate_chain, "--certificate-chain").decode()
                                                 if args.certificate_chain else "")
     for target, digest, name in _targets(args, [args.image]):
-        added = append(target, digest, "sig", (cosign.SIMPLESIGNING, payload, annotations))
+        signed = payload
+        if signed is None:  # cosign's "obsolete implied payload": the simple-signing claims for this digest
+            _say(f"WARNING: using obsolete implied signature payload data (with digested reference {name}@{digest}); "
+                 "specify it explicitly with --payload instead")
+            signed = cosign.simplesigning_payload(name, digest)
+        added = append(target, digest, "sig", (cosign.SIMPLESIGNING, signed, annotations))
         _say(f"{'Attached a signature to' if added else 'The signature is already on'} {name}@{digest}")
     return 0
 
 
 def run_attest(args: argparse.Namespace) -> int:
     from airlock.cli.common import read_file
+    from airlock.errors import UsageError
     from airlock.formats import cosign
     from airlock.sign import bundles
     from airlock.sign.attaching import append, bundle_referrer
 
     _no_tlog(args)
+    new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
+    if args.bundle and not new_format:
+        raise UsageError(f"--bundle {args.bundle}: a bundle file needs the new bundle format (cosign writes none with "
+                         "--new-bundle-format=false)")
     signer = load_signer(args.key)
     predicate = read_file(args.predicate, "--predicate")
     predicate_uri = bundles.PREDICATE_TYPES.get(args.type, args.type)
-    for target, digest, name in _targets(args, args.images):
+    targets = _targets(args, args.images)
+    if args.bundle and len(targets) > 1:
+        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the attestation of one image, and "
+                         f"{len(targets)} images are to be attested; attest them one at a time")
+    for target, digest, name in targets:
         statement = bundles.attestation_statement(name, digest, args.type, predicate)
         signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
-        if args.new_bundle_format:
+        if new_format:
             bundle = json.dumps(bundles.dsse_bundle(statement, signature, signer.public_key_pem())).encode()
+            if args.bundle:
+                _write(args.bundle, bundle, 0o600)
+                _say(f"Wrote bundle to file {args.bundle}")
             manifest, blobs = bundle_referrer(target.subject(digest), bundle, predicate_uri)
             target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
         else:
