@@ -49,7 +49,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "which image(s) of the layout (default: all)")
         parser.add_argument("--local-image", metavar="DIR", help="read the image(s) and signatures from an OCI "
                             "layout (airlock save / cosign save)")
-        parser.add_argument("--key", metavar="PUB", help="public key (PEM) for key-signed images")
+        parser.add_argument("--key", metavar="KEY", help="public key for key-signed images: a PEM file, "
+                            "pkcs11:... or awskms://...")
         common.add_trust_flags(parser)
         common.add_identity_flags(parser)
         parser.add_argument("-a", "--annotations", action="append", type=common.annotation,
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
               "not for their digests", file=sys.stderr)
     key, policy = common.signer(args)
     options = common.options(args)
-    trusted_root = _trust(args, key, options)
+    trusted_root = common.load_trust_for(args, key, options)
     verifier = Verifier(trusted_root)
     annotations = dict(args.annotations)
     if not args.check_claims:
@@ -218,21 +219,6 @@ def _one_line(text: str) -> str:
 def _reasons(reasons: list[str], count: int) -> str:
     more = count - len(reasons)
     return "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
-
-
-def _trust(args: argparse.Namespace, key: bytes | None, options: Any):
-    """The trusted root; a key-signed image verified without a log needs none."""
-    import os
-
-    from airlock.cli import common
-    from airlock.trust import layout
-
-    if key is not None and options.insecure_ignore_tlog and not args.trusted_root and \
-            not os.path.exists(os.path.join(layout.tuf_root(None), "remote.json")):
-        from airlock.trust.trusted_root import TrustedRoot
-
-        return TrustedRoot((), (), (), ())
-    return common.load_trust(args)
 
 
 def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:
