@@ -93,10 +93,34 @@ def subject_alternative_names(cert: x509.Certificate) -> list[str]:
     return names
 
 
+def _top_level_alternation(pattern: str) -> bool:
+    """A ``|`` outside any group or character class: ``^a|b$`` is ``(^a)|(b$)``, anchored at neither end."""
+    depth, i, class_start = 0, 0, -1  # class_start: where the open character class's members begin
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if class_start >= 0:
+            if char == "]" and i > class_start:  # "[]...]" and "[^]...]" keep a literal ] first
+                class_start = -1
+        elif char == "[":
+            class_start = i + 2 if pattern.startswith("[^", i) else i + 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
 def _anchored(pattern: str) -> bool:
-    """``^...$`` (or ``\\A...\\z``): the pattern can only match the whole value."""
+    """``^...$`` (or ``\\A...\\z``) with no top-level ``|``: the pattern can only match the whole value."""
     end = pattern.endswith("$") and (len(pattern) - len(pattern[:-1].rstrip("\\")) - 1) % 2 == 0
-    return pattern.startswith(("^", "\\A")) and (end or pattern.endswith("\\z"))
+    return (pattern.startswith(("^", "\\A")) and (end or pattern.endswith("\\z"))
+            and not _top_level_alternation(pattern))
 
 
 def _compile(pattern: str | None, flag: str) -> Any:
