@@ -269,6 +269,23 @@ def test_awskms_key_reference(aws_kms, tmp_path):
     assert one_line_error(gone).startswith("Error: AWS KMS get-public-key alias/no-such-alias: NotFoundException: ")
 
 
+def test_awskms_key_reference_cosign_agrees(aws_kms, tmp_path, monkeypatch):
+    """cosign reaches an endpoint named in the URI over https only, so both are pointed at moto by
+    AWS_ENDPOINT_URL (which boto3 and the Go SDK both honour) with an endpoint-less reference."""
+    from airlock.sign.signers import create_kms_key
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{aws_kms}")
+    uri = f"awskms:///alias/airlock-peer-{uuid.uuid4().hex[:8]}"
+    create_kms_key(uri)
+    other = f"awskms:///alias/airlock-peer-other-{uuid.uuid4().hex[:8]}"
+    create_kms_key(other)
+    bundle = sign_blob(uri, tmp_path)
+    for key, code in ((uri, 0), (other, 1)):
+        argv = ["verify-blob", tmp_path / "blob", "--bundle", bundle, "--key", key, "--insecure-ignore-tlog"]
+        assert run_cli(*argv).code == code
+        assert run_cosign(*argv, home=tmp_path / "home").returncode == code
+
+
 @pytest.mark.parametrize(("reference", "message"), [
     ("gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
      "Error: unsupported key reference 'gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k': supported are a "
