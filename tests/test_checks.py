@@ -8,6 +8,7 @@ import base64
 from datetime import timedelta
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -344,10 +345,15 @@ def test_issuer_mismatch(inst):
     fails(verify(inst, inst.sign_blob(DATA), policy=policy), "identity", "OIDC issuer")
 
 
-def test_identity_regexp_must_match_whole_value(inst):
-    prefix = IdentityPolicy(identity_regexp="https://github.com/", issuer=DEFAULT_ISSUER)
-    fails(verify(inst, inst.sign_blob(DATA), policy=prefix), "identity", "does not match")
-    whole = IdentityPolicy(identity_regexp=r"https://github\.com/.+@refs/heads/main", issuer_regexp=r"https://.*")
+def test_identity_regexp_matches_anywhere_as_cosign(inst):
+    """Go's MatchString: a prefix pattern matches (cosign's docs use them); ^...$ pins the whole value."""
+    prefix = IdentityPolicy(identity_regexp="^https://github.com/", issuer=DEFAULT_ISSUER)
+    assert verify(inst, inst.sign_blob(DATA), policy=prefix).ok
+    assert len(prefix.warnings) == 1 and "not anchored" in prefix.warnings[0]
+    anchored = IdentityPolicy(identity_regexp="^https://github.com/$", issuer=DEFAULT_ISSUER)
+    assert anchored.warnings == []
+    fails(verify(inst, inst.sign_blob(DATA), policy=anchored), "identity", "does not match")
+    whole = IdentityPolicy(identity_regexp=r"^https://github\.com/.+@refs/heads/main$", issuer_regexp=r"^https://.*$")
     assert verify(inst, inst.sign_blob(DATA), policy=whole).ok
 
 
@@ -437,7 +443,13 @@ def test_ed25519_managed_key(inst):
 
 
 def test_key_does_not_match_certificate(inst):
-    fails(verify(inst, inst.sign_blob(DATA), key=new_ec_key().public_key()), "signer", "not for the key")
+    """A legacy signature's certificate must be for --key; a Sigstore bundle with a certificate is
+    refused with --key even when it is for that key, as sigstore-go (cosign v3) refuses it."""
+    fails(verify(inst, inst.sign_blob_legacy(DATA), legacy=True, key=new_ec_key().public_key()), "signer",
+          "not for the key")
+    bundle = inst.sign_blob(DATA)
+    leaf = x509.load_der_x509_certificate(base64.b64decode(bundle["verificationMaterial"]["certificate"]["rawBytes"]))
+    fails(verify(inst, bundle, key=leaf.public_key()), "signer", "signed with a certificate, not a key")
 
 
 # -- legacy cosign bundles -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import PRODUCTION_ROOT, SIGSTORE_PYTHON, STAGING_ROOT, run_cli, shared
 
-ANY = ["--certificate-identity-regexp", ".*", "--certificate-oidc-issuer-regexp", ".*"]
+ANY = ["--certificate-identity-regexp", "^.*$", "--certificate-oidc-issuer-regexp", "^.*$"]
 CONFORMANCE_A_TXT = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
 
 

@@ -73,9 +73,11 @@ def add_trust_flags(parser: argparse.ArgumentParser) -> None:
 def add_identity_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("keyless identity")
     group.add_argument("--certificate-identity", metavar="ID", help="exact identity (certificate SAN)")
-    group.add_argument("--certificate-identity-regexp", metavar="RE", help="regexp the whole identity must match")
+    group.add_argument("--certificate-identity-regexp", metavar="RE", help="RE2 regexp the identity must match, "
+                       "anywhere in it as in cosign: anchor it with ^...$")
     group.add_argument("--certificate-oidc-issuer", metavar="URL", help="exact OIDC issuer")
-    group.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="regexp the whole issuer must match")
+    group.add_argument("--certificate-oidc-issuer-regexp", metavar="RE", help="RE2 regexp the issuer must match, "
+                       "anywhere in it as in cosign: anchor it with ^...$")
     for name in GITHUB_FLAGS:
         group.add_argument(f"--certificate-github-workflow-{name}", metavar="V",
                            help=f"GitHub workflow {name} the certificate must carry")
@@ -103,6 +105,28 @@ def load_trust(args: argparse.Namespace):
     return trusted_root
 
 
+def load_trust_for(args: argparse.Namespace, key, options):
+    """The trusted root, or None when none is needed: a key and no transparency log (``--key ...
+    --insecure-ignore-tlog``) involve no trust material, so cosign reads none, and neither does
+    airlock (no TUF mirror is read, expired or not). ``--trusted-root`` is still read when given."""
+    if key is not None and options.insecure_ignore_tlog and not args.trusted_root:
+        if args.offline is False:
+            print("WARNING: --offline=false: airlock never contacts Rekor or Fulcio; verifying offline",
+                  file=sys.stderr)
+        return None
+    if key is None or args.trusted_root:
+        return load_trust(args)
+    from airlock.errors import AirlockError
+
+    try:
+        return load_trust(args)
+    except AirlockError as exc:  # say the way out that needs no trust root, keeping the exit code
+        hint = AirlockError(f"{exc} (a key-signed signature with no transparency log entry verifies with --key "
+                            "and --insecure-ignore-tlog, which need no trusted root)")
+        hint.exit_code = exc.exit_code
+        raise hint from exc
+
+
 def read_file(path: str, flag: str) -> bytes:
     from airlock.errors import UsageError
 
@@ -113,17 +137,34 @@ def read_file(path: str, flag: str) -> bytes:
         raise UsageError(f"{flag} {path}: {exc.strerror or exc}") from exc
 
 
+def verification_key(reference: str):
+    """The public key ``--key`` names, as cosign reads it for verification: a ``pkcs11:`` URI or an
+    ``awskms://`` reference (the signer's own public key: the token's public key object or
+    certificate, KMS GetPublicKey), else a PEM public key file. Other ``scheme://`` references are
+    refused with the supported list."""
+    import re
+
+    if reference.lower().startswith("pkcs11:") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", reference):
+        from airlock.sign.signers import signer_from_uri
+
+        return signer_from_uri(reference).public_key()
+    return read_file(reference, "--key")
+
+
 def signer(args: argparse.Namespace):
-    """(key bytes, None) for --key, or (None, IdentityPolicy) for keyless verification."""
+    """(public key, None) for --key, or (None, IdentityPolicy) for keyless verification."""
     from airlock.verify.policy import IdentityPolicy
 
     if getattr(args, "key", None):
-        return read_file(args.key, "--key"), None
+        return verification_key(args.key), None
     github = {n: getattr(args, f"certificate_github_workflow_{n}") for n in GITHUB_FLAGS
               if getattr(args, f"certificate_github_workflow_{n}") is not None}
-    return None, IdentityPolicy(identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
-                                issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
-                                github_workflow=github)
+    policy = IdentityPolicy(identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
+                            issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
+                            github_workflow=github)
+    for warning in policy.warnings:
+        print(warning, file=sys.stderr)
+    return None, policy
 
 
 def options(args: argparse.Namespace):

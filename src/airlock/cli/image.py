@@ -50,7 +50,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "which image(s) of the layout (default: all)")
         parser.add_argument("--local-image", metavar="DIR", help="read the image(s) and signatures from an OCI "
                             "layout (airlock save / cosign save)")
-        parser.add_argument("--key", metavar="PUB", help="public key (PEM) for key-signed images")
+        parser.add_argument("--key", metavar="KEY", help="public key for key-signed images: a PEM file, "
+                            "pkcs11:... or awskms://...")
         parser.add_argument("--bundle", metavar="FILE", help="verify this Sigstore bundle (as `sign --bundle FILE` "
                             f"writes it) as the image's {'attestation' if attestation else 'signature'}, instead "
                             "of those attached to the image; the image itself is still read from the registry or "
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         args.bundle_data = common.read_file(args.bundle, "--bundle")
     key, policy = common.signer(args)
     options = common.options(args)
-    trusted_root = _trust(args, key, options)
+    trusted_root = common.load_trust_for(args, key, options)
     verifier = Verifier(trusted_root)
     annotations = dict(args.annotations)
     if not args.check_claims:
@@ -231,21 +232,6 @@ def _one_line(text: str) -> str:
 def _reasons(reasons: list[str], count: int) -> str:
     more = count - len(reasons)
     return "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
-
-
-def _trust(args: argparse.Namespace, key: bytes | None, options: Any):
-    """The trusted root; a key-signed image verified without a log needs none."""
-    import os
-
-    from airlock.cli import common
-    from airlock.trust import layout
-
-    if key is not None and options.insecure_ignore_tlog and not args.trusted_root and \
-            not os.path.exists(os.path.join(layout.tuf_root(None), "remote.json")):
-        from airlock.trust.trusted_root import TrustedRoot
-
-        return TrustedRoot((), (), (), ())
-    return common.load_trust(args)
 
 
 def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:

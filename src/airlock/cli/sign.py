@@ -58,7 +58,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign = commands.add_parser("sign", help="sign an image with a key and attach the signature",
                                description=SIGN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sign.add_argument("images", nargs="*", metavar="IMAGE")
-    sign.add_argument("--key", required=True, metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI")
+    sign.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required: keyless "
+                      "signing needs Fulcio and Rekor)")
     sign.add_argument("-a", "--annotations", action="append", type=common.annotation,
                       default=[], metavar="KEY=VALUE",
                       help="annotation to sign into the payload (repeatable)")
@@ -80,7 +81,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     blob = commands.add_parser("sign-blob", help="sign a file with a key")
     blob.add_argument("file", metavar="FILE")
-    blob.add_argument("--key", required=True, metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI")
+    blob.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required: keyless "
+                      "signing needs Fulcio and Rekor)")
     blob.add_argument("--bundle", metavar="FILE",
                       help="write a bundle (Sigstore v0.3 unless --new-bundle-format=false)")
     bool_flag(blob, "--new-bundle-format", "write a Sigstore bundle (true, cosign v3's default) or cosign's legacy "
@@ -111,7 +113,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     attest = commands.add_parser("attest", help="sign an in-toto attestation about an image and attach it")
     attest.add_argument("images", nargs="*", metavar="IMAGE")
-    attest.add_argument("--key", required=True, metavar="KEY")
+    attest.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required)")
     attest.add_argument("--predicate", required=True, metavar="FILE")
     attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
     attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does "
@@ -132,10 +134,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------------
 
-def load_signer(reference: str) -> Any:
+KEYLESS = ("keyless signing (no --key, cosign's default) needs Fulcio and Rekor and an OIDC identity, which are "
+           "not available offline: sign with a key instead: --key cosign.key (airlock generate-key-pair), "
+           "--key 'pkcs11:token=...;object=...?module-path=...' or --key awskms://[ENDPOINT]/KEY")
+
+
+def load_signer(reference: str | None) -> Any:
     """A Signer for ``--key``: a provider URI, or a cosign.key file (password from COSIGN_PASSWORD or a prompt)."""
+    from airlock.errors import UsageError
     from airlock.sign import signers
 
+    if not reference:
+        raise UsageError(KEYLESS)
     if reference.startswith("pkcs11:") or "://" in reference:
         return signers.signer_from_uri(reference)
     from airlock.sign import keys

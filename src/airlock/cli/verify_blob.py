@@ -15,8 +15,10 @@ Keyless signatures need both an identity and an issuer:
   airlock verify-blob artifact.tgz --bundle artifact.sigstore.json --trusted-root trusted_root.json \\
       --certificate-identity https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main \\
       --certificate-oidc-issuer https://token.actions.githubusercontent.com
-Key-signed signatures:
+Key-signed signatures (--key: a PEM public key, pkcs11:... or awskms://...):
   airlock verify-blob artifact.tgz --bundle artifact.bundle --key cosign.pub --trusted-root trusted_root.json
+Signed offline, without Rekor (no trusted root is needed then, as in cosign):
+  airlock verify-blob artifact.tgz --bundle artifact.bundle --key cosign.pub --insecure-ignore-tlog
 """
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     common.add_trust_flags(parser)
     common.add_identity_flags(parser)
     group = parser.add_argument_group("signature material")
-    group.add_argument("--key", metavar="PUB", help="public key (PEM) for key-signed material")
+    group.add_argument("--key", metavar="KEY", help="public key for key-signed material: a PEM file, "
+                       "pkcs11:... or awskms://...")
     group.add_argument("--signature", metavar="SIG", help="signature file or literal (raw or base64)")
     group.add_argument("--certificate", metavar="CERT", help="signing certificate (PEM or DER)")
     group.add_argument("--certificate-chain", metavar="CHAIN", help="PEM intermediates (never trusted as anchors)")
@@ -41,11 +44,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from airlock.cli import common
 
-    trusted_root = common.load_trust(args)
-    material = _material(args)
-    artifact = _artifact(args.artifact)
     key, policy = common.signer(args)
     options = common.options(args)
+    trusted_root = common.load_trust_for(args, key, options)
+    material = _material(args)
+    artifact = _artifact(args.artifact)
     verdict = verify_material(material, artifact, trusted_root, key=key, policy=policy, options=options)
     for warning in verdict.warnings:
         print(warning, file=sys.stderr)

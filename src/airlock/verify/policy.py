@@ -1,13 +1,17 @@
 """Who must have signed: identity (certificate SAN) and OIDC issuer policy.
 
 Kept apart from the verifier so that callers compose policies without touching the checks.
-Exact values compare as strings; ``*_regexp`` values must match the *whole* value
-(``re.fullmatch``), so an unanchored pattern cannot match a prefix of an attacker's identity.
+Exact values compare as strings. ``*_regexp`` values follow cosign and sigstore-go: RE2 syntax
+(the ``google-re2`` package: linear time, so no pattern can be catastrophic; Perl extensions such
+as backreferences are refused) and Go's ``MatchString`` semantics, a match *anywhere* in the value.
+So ``^https://github.com/org/`` is a prefix match, as cosign's documentation uses it, and an
+unanchored pattern draws a warning: ``org/repo`` also matches ``https://evil.example/org/repo``.
+``re2`` is imported only when a regexp is given (it costs a few ms of start-up).
 """
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
@@ -89,13 +93,53 @@ def subject_alternative_names(cert: x509.Certificate) -> list[str]:
     return names
 
 
-def _compile(pattern: str | None, flag: str) -> re.Pattern[str] | None:
+def _top_level_alternation(pattern: str) -> bool:
+    """A ``|`` outside any group or character class: ``^a|b$`` is ``(^a)|(b$)``, anchored at neither end."""
+    depth, i, class_start = 0, 0, -1  # class_start: where the open character class's members begin
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if class_start >= 0:
+            if char == "]" and i > class_start:  # "[]...]" and "[^]...]" keep a literal ] first
+                class_start = -1
+        elif char == "[":
+            class_start = i + 2 if pattern.startswith("[^", i) else i + 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def _anchored(pattern: str) -> bool:
+    """``^...$`` (or ``\\A...\\z``) with no top-level ``|``: the pattern can only match the whole value."""
+    end = pattern.endswith("$") and (len(pattern) - len(pattern[:-1].rstrip("\\")) - 1) % 2 == 0
+    return (pattern.startswith(("^", "\\A")) and (end or pattern.endswith("\\z"))
+            and not _top_level_alternation(pattern))
+
+
+def _compile(pattern: str | None, flag: str) -> Any:
+    """``pattern`` compiled as RE2 (as Go's ``regexp.Compile``), or a one-line usage error."""
     if pattern is None:
         return None
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # else RE2 logs the parse error on stderr itself
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise UsageError(f"{flag}: invalid regular expression: {exc}") from exc
+        return re2.compile(pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "does not parse"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        reason = " ".join(str(reason).split())
+        raise UsageError(f"{flag} {pattern!r}: invalid regular expression (RE2 syntax, as in cosign): "
+                         f"{reason}") from None
 
 
 class IdentityPolicy:
@@ -116,6 +160,10 @@ class IdentityPolicy:
                              "--certificate-oidc-issuer-regexp")
         self._identity_re = _compile(identity_regexp, "--certificate-identity-regexp")
         self._issuer_re = _compile(issuer_regexp, "--certificate-oidc-issuer-regexp")
+        self.warnings = [f"WARNING: {flag} {pattern!r} is not anchored (^...$): it matches anywhere in the value"
+                         for flag, pattern in (("--certificate-identity-regexp", identity_regexp),
+                                               ("--certificate-oidc-issuer-regexp", issuer_regexp))
+                         if pattern is not None and not _anchored(pattern)]
 
     def describe(self) -> str:
         who = self.identity if self.identity is not None else f"/{self.identity_regexp}/"
@@ -127,7 +175,7 @@ class IdentityPolicy:
         names = subject_alternative_names(cert)
         identity_re = self._identity_re
         if identity_re is not None:
-            matched = next((n for n in names if identity_re.fullmatch(n)), None)
+            matched = next((n for n in names if identity_re.search(n)), None)
         else:
             matched = self.identity if self.identity in names else None
         if matched is None:
@@ -135,7 +183,7 @@ class IdentityPolicy:
                                     f"{self.identity if self.identity is not None else self.identity_regexp!r}")
         issuer = oidc_issuer(cert)
         issuer_re = self._issuer_re
-        ok = issuer is not None and (issuer_re.fullmatch(issuer) if issuer_re else issuer == self.issuer)
+        ok = issuer is not None and (issuer_re.search(issuer) if issuer_re else issuer == self.issuer)
         if not ok:
             raise VerificationError("identity", f"certificate OIDC issuer {issuer!r} does not match "
                                     f"{self.issuer if self.issuer is not None else self.issuer_regexp!r}")

@@ -21,6 +21,13 @@ Order of checks (each named as in ``VerificationError.check``):
 9. ``signature``       the signature over the artifact (or the DSSE PAE), and for DSSE the
                        artifact is a subject of the in-toto statement (``artifact``).
 
+Without a trusted root (``Verifier(None)``) only key-signed material verifies, and only with
+``insecure_ignore_tlog``: as cosign decides, a key and no log need no trust material. An RFC 3161
+timestamp in such material is then not checked (cosign does not check it either unless asked
+with ``--use-signed-timestamps``), and a warning says so. With or without a trusted root, a
+Sigstore bundle signed with a certificate is refused with ``--key`` (as sigstore-go does); a legacy
+cosign signature's certificate must be for the key given (cosign ignores it there).
+
 Checks are pure: the clock is an input, and nothing here opens a file or a socket.
 """
 
@@ -89,7 +96,7 @@ _STRICT = VerificationOptions()
 class Verifier:
     """Verifies signatures against one trusted root; reuse it, it caches per-CA work."""
 
-    def __init__(self, trusted_root: TrustedRoot, *, clock: datetime | None = None) -> None:
+    def __init__(self, trusted_root: TrustedRoot | None, *, clock: datetime | None = None) -> None:
         self.trusted_root = trusted_root
         self._clock = clock
 
@@ -139,9 +146,16 @@ class Verifier:
         if leaf is not None:  # also for --certificate and image layers, which no bundle parser saw
             leaf_key = certificate_key(leaf, "the signing certificate")
             certificate_extensions(leaf, "the signing certificate")
+        if key is not None and leaf is not None and material.format != "cosign-legacy":
+            # sigstore-go (cosign v3) with a key: "expected key signature, not certificate"
+            raise VerificationError("signer", "the bundle is signed with a certificate, not a key: verify it with "
+                                    "--certificate-identity and --certificate-oidc-issuer instead of --key")
         if key is not None and leaf_key is not None and spki_der(leaf_key) != spki_der(key):
             raise VerificationError("signer", "the certificate in the bundle is not for the key given with --key")
         signer_key: PublicKey = key if key is not None else leaf_key
+        trusted_root = self.trusted_root
+        if trusted_root is None and (key is None or not options.insecure_ignore_tlog):
+            raise UsageError("no trusted root: only --key with --insecure-ignore-tlog verifies without one")
         signer_der = leaf.public_bytes(_DER) if leaf is not None and key is None else spki_der(signer_key)
 
         # 1-4: transparency log
@@ -151,6 +165,9 @@ class Verifier:
             verdict.warnings.append("WARNING: --insecure-ignore-tlog: transparency log entries were not checked")
         else:
             if not material.tlog_entries:
+                if key is not None:
+                    raise VerificationError("tlog", "the signature has no transparency log entry (signed without "
+                                            "Rekor?); to verify it with the key alone, add --insecure-ignore-tlog")
                 raise VerificationError("tlog", "the signature has no transparency log entry "
                                         "(use --insecure-ignore-tlog to accept that)")
             seen: set[tuple[bytes, int]] = set()
@@ -158,7 +175,8 @@ class Verifier:
                 if (entry.log_id, entry.log_index) in seen:
                     raise VerificationError("tlog", f"log entry {entry.log_index} appears twice")
                 seen.add((entry.log_id, entry.log_index))
-                log = checks.find_log(entry, self.trusted_root)
+                assert trusted_root is not None
+                log = checks.find_log(entry, trusted_root)
                 if entry.signed_entry_timestamp is None:
                     unsigned_entries.append((entry, log))
                 else:
@@ -180,8 +198,12 @@ class Verifier:
 
         # 5: timestamps
         tsa_seen: set[str] = set()
-        for token in material.rfc3161_timestamps:
-            when, uri = checks.check_rfc3161(token, material.signature, self.trusted_root)
+        if trusted_root is None and material.rfc3161_timestamps:
+            verdict.warnings.append("WARNING: the RFC 3161 timestamp was not checked: --key with "
+                                    "--insecure-ignore-tlog uses no trusted root, as cosign (pass --trusted-root "
+                                    "to check it)")
+        for token in material.rfc3161_timestamps if trusted_root is not None else ():
+            when, uri = checks.check_rfc3161(token, material.signature, trusted_root)
             if uri in tsa_seen:
                 continue
             tsa_seen.add(uri)
@@ -199,15 +221,16 @@ class Verifier:
                 raise VerificationError("timestamp", "no verified signing time (no SET and no trusted RFC 3161 "
                                         "timestamp): the certificate cannot be checked")
             issuer = None
+            assert trusted_root is not None
             for when in times:
-                issuer = checks.check_certificate(leaf, when, self.trusted_root)
+                issuer = checks.check_certificate(leaf, when, trusted_root)
             verdict.passed("certificate-chain", "certificate chains to a trusted Fulcio CA at {}",
                            _Times(times))
             if options.insecure_ignore_sct:
                 verdict.warnings.append("WARNING: --insecure-ignore-sct: certificate transparency was not checked")
             else:
                 assert issuer is not None
-                checks.check_sct(leaf, issuer, self.trusted_root)
+                checks.check_sct(leaf, issuer, trusted_root)
                 verdict.passed("sct", "embedded SCT verified with a trusted CT log")
             assert policy is not None
             checks.check_fulcio_extensions(leaf)
