@@ -111,7 +111,7 @@ class Verifier:
             self._run(material, artifact, policy, key, options, verdict)
         except VerificationError as exc:
             verdict.failure = exc
-        if verdict.ok or not self.trusted_root.others:
+        if verdict.ok or self.trusted_root is None or not self.trusted_root.others:
             return verdict
         return self._verify_each(verdict, material, artifact, policy, key, options)
 
@@ -119,6 +119,7 @@ class Verifier:
                      key: PublicKey | bytes | None, options: VerificationOptions) -> Verdict:
         """A file of several trusted roots (JSON Lines): the first that verifies the signature on
         its own wins; when none does, the failure reported is the one that got furthest."""
+        assert self.trusted_root is not None
         roots = self.trusted_root.each
         verdicts = [first]
         for root in roots[1:]:
