@@ -49,11 +49,11 @@ def build(directory: str, n: int) -> tuple[str, float]:
 
 
 def verify_in_process(layout_dir: str, pub: str) -> tuple[int, float]:
+    from airlock.api.images import verify_layer
     from airlock.oci import discovery
     from airlock.oci.layout import OciLayout
     from airlock.oci.sources import LayoutSource
     from airlock.trust.trusted_root import TrustedRoot
-    from airlock.verify.image import verify_layer
     from airlock.verify.verifier import VerificationOptions, Verifier
 
     with open(pub, "rb") as handle:
@@ -77,6 +77,7 @@ def verify_in_process(layout_dir: str, pub: str) -> tuple[int, float]:
 
 def verify_registry(layout_dir: str, pub: str, n: int) -> tuple[float, float]:
     """Load the layout's images into a docker-registry on 127.0.0.1, then verify them from there."""
+    from airlock.api.images import verify_layer
     from airlock.crypto import load_public_key
     from airlock.oci import discovery
     from airlock.oci.layout import OciLayout
@@ -85,7 +86,6 @@ def verify_registry(layout_dir: str, pub: str, n: int) -> tuple[float, float]:
     from airlock.oci.sources import LayoutSource, RegistrySource
     from airlock.oci.transfer import load
     from airlock.trust.trusted_root import TrustedRoot
-    from airlock.verify.image import verify_layer
     from airlock.verify.verifier import VerificationOptions, Verifier
     from registry_server import docker_registry
 

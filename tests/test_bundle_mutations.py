@@ -122,7 +122,7 @@ class Case:
 
 def verify_like_the_cli(case: Case, data: bytes) -> None:
     """``verify-blob --bundle``: raises what the CLI would print, returns when it prints Verified OK."""
-    from airlock.cli.verify_blob import verify_material
+    from airlock.api.blobs import verify_material
     from airlock.formats.bundle import parse_signature_file
 
     material = parse_signature_file(data)

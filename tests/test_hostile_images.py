@@ -372,7 +372,8 @@ def test_many_failed_signatures_give_a_bounded_error(key, pub, tmp_path):
 
 
 def test_reasons_are_one_printable_bounded_line():
-    from airlock.cli.image import MAX_REASON_CHARS, _one_line
+    from airlock.api.images import MAX_REASON_CHARS
+    from airlock.api.images import one_line as _one_line
 
     text = _one_line("layer 0: \x1b[31mred\r\nError: forged line\u202e " + "long " * 500)
     assert text.startswith("layer 0: ?[31mred Error: forged line? long") and text.endswith("...")

@@ -1,5 +1,5 @@
 """Image signatures without a registry: cosign layers and v3 bundles, built with the test
-instance, verified through ``airlock.verify.image``; claims and annotations checked."""
+instance, verified through ``airlock.api.images``; claims and annotations checked."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from airlock.api.images import verify_bundle, verify_layer
 from airlock.formats import cosign
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, bundle_bytes
 from airlock.trust.trusted_root import TrustedRoot
-from airlock.verify.image import verify_bundle, verify_layer
 from airlock.verify.policy import IdentityPolicy
 from airlock.verify.verifier import VerificationOptions, Verifier
 

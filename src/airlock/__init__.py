@@ -2,8 +2,45 @@
 
 The package is laid out along the one direction every verification travels:
 ``formats`` (parse what arrives) -> ``verify.material`` (one in-memory model) ->
-``verify`` (pure checks) -> a ``Verdict`` -> ``cli`` (render). Trust material lives in
-``trust``. Heavy modules are imported lazily so the CLI starts fast.
+``verify`` (pure checks) -> a ``Verdict`` -> ``api`` (the use cases: images, blobs, signing)
+-> ``cli`` (render). Trust material lives in ``trust``.
+
+The Python API is the one the CLI uses (``airlock.api``), exported here::
+
+    import airlock
+
+    verdict = airlock.verify_image(airlock.layout_source("./layout"), "registry.internal/app:1.0",
+                                   key=open("cosign.pub", "rb").read(),
+                                   options=airlock.VerificationOptions(insecure_ignore_tlog=True))
+    print(verdict.ok, verdict.failure)
+
+Names are imported on first use (module ``__getattr__``): ``import airlock`` stays cheap, and the
+CLI start-up path imports only what its command needs.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+__all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for entry points)
+    "Artifact", "IdentityPolicy", "ImageTarget", "ImageVerdict", "LayoutSource", "Material", "RegistrySource",
+    "SignatureCheck", "SignedImage", "SigningTarget", "TrustedRoot", "Verdict", "VerificationOptions",
+    "attach_bundle", "attach_signature", "attest_image", "layout_source", "layout_targets", "registry_client",
+    "registry_targets", "sign_image", "signing_targets", "verify_blob", "verify_image",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from airlock import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'airlock' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -127,6 +127,18 @@ def load_trust_for(args: argparse.Namespace, key, options):
         raise hint from exc
 
 
+def registry_client(args: argparse.Namespace):
+    """The registry client for ``--allow-insecure-registry`` and ``--timeout`` (else
+    ``$AIRLOCK_REGISTRY_TIMEOUT``), after warning of an insecure registry."""
+    from airlock.oci.sources import registry_client as client
+
+    if getattr(args, "allow_insecure_registry", False):
+        print("WARNING: --allow-insecure-registry: plain HTTP and unverified TLS to the registry",
+              file=sys.stderr)
+    return client(insecure=bool(getattr(args, "allow_insecure_registry", False)),
+                  timeout=getattr(args, "timeout", None))
+
+
 def read_file(path: str, flag: str) -> bytes:
     from airlock.errors import UsageError
 

@@ -33,11 +33,6 @@ and SHA-256 digest its descriptor gives. Hashing the layers of a large image tak
 --check-layer-digests=false checks only that each layer is present with the right size.
 """
 
-MAX_REASONS = 8  # failed signatures named in an error, per image; the rest are counted
-MAX_REASON_CHARS = 500
-
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     from airlock.cli import bool_flag, common
 
@@ -80,128 +75,70 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.set_defaults(run=run, attestation=attestation)
 
 
-def _targets(args: argparse.Namespace) -> list[tuple[str, Any, str, dict | None]]:
-    """(display reference, source, digest, layout entry or None) for every image to verify."""
+def _targets(args: argparse.Namespace) -> list:
+    """Every image to verify (``airlock.api.images.ImageTarget``), in the layout or the registry."""
+    from airlock import api
+    from airlock.cli import common
     from airlock.errors import UsageError
-    from airlock.oci.layout import REF_NAME, OciLayout
-    from airlock.oci.sources import LayoutSource, image_digest
 
-    if not args.local_image:
-        return _registry_targets(args)
-    source = LayoutSource(OciLayout(args.local_image))
-    images = source.images()
-    if not images:
-        raise UsageError(f"--local-image {args.local_image}: the layout holds no image")
-    chosen = images
-    if args.images:
-        chosen = []
-        for wanted in args.images:
-            match = [e for e in images if wanted in (e["digest"], (e.get("annotations") or {}).get(REF_NAME))
-                     or wanted.endswith("@" + e["digest"])]
-            if not match:
-                raise UsageError(f"--local-image {args.local_image}: no image {wanted} in the layout")
-            chosen += match
-    return [((e.get("annotations") or {}).get(REF_NAME) or f"{args.local_image}@{e['digest']}", source,
-             image_digest(e), e) for e in chosen]
-
-
-def registry_client(args: argparse.Namespace):
-    from airlock.oci.registry import RegistryClient
-
-    if getattr(args, "allow_insecure_registry", False):
-        print("WARNING: --allow-insecure-registry: plain HTTP and unverified TLS to the registry",
-              file=sys.stderr)
-    return RegistryClient(insecure=bool(getattr(args, "allow_insecure_registry", False)),
-                          timeout=getattr(args, "timeout", None))  # --timeout, else $AIRLOCK_REGISTRY_TIMEOUT
-
-
-def _registry_targets(args: argparse.Namespace) -> list[tuple[str, Any, str, dict | None]]:
-    from airlock.errors import UsageError
-    from airlock.oci.reference import parse_reference
-    from airlock.oci.sources import RegistrySource, signature_repository
-
+    if args.local_image:
+        return api.layout_targets(api.layout_source(args.local_image), args.images, path=args.local_image,
+                                  label=f"--local-image {args.local_image}")
     if not args.images:
         raise UsageError("name an image (or use --local-image DIR)")
-    client = registry_client(args)
-    targets = []
-    for text in args.images:
-        reference = parse_reference(text)
-        # by digest too: the image verified must be in the registry, its manifest digest-checked, as cosign
-        # fetches it; a signature tag for a digest nobody can pull proves nothing about an image
-        digest = client.get_manifest(reference.registry, reference.repository,
-                                     reference.digest or reference.identifier).digest
-        source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
-        targets.append((str(reference.with_digest(digest)), source, digest, None))
-    return targets
+    return api.registry_targets(common.registry_client(args), args.images)
 
 
 def run(args: argparse.Namespace) -> int:
+    from airlock import api
     from airlock.cli import common
-    from airlock.errors import AirlockError, UsageError, VerificationError
+    from airlock.errors import UsageError, VerificationError
     from airlock.formats.cosign import PREDICATE_TYPES
-    from airlock.verify import image as image_checks
-    from airlock.verify.verifier import Verifier
 
     if not args.check_layer_digests:
         if not args.local_image:
             raise UsageError("--check-layer-digests=false applies to --local-image only")
         print("WARNING: --check-layer-digests=false: the image's layers are checked for presence and size, "
               "not for their digests", file=sys.stderr)
+    bundle = None
     if args.bundle:
         if args.new_bundle_format is False:
             raise UsageError("--bundle holds a Sigstore bundle: it cannot be verified with --new-bundle-format=false")
-        args.bundle_data = common.read_file(args.bundle, "--bundle")
+        bundle = common.read_file(args.bundle, "--bundle")
     key, policy = common.signer(args)
     options = common.options(args)
     trusted_root = common.load_trust_for(args, key, options)
-    verifier = Verifier(trusted_root)
-    annotations = dict(args.annotations)
+    verifier = api.Verifier(trusted_root)
     if not args.check_claims:
         print("WARNING: --check-claims=false: the payload claims (image digest, annotations) are NOT verified",
               file=sys.stderr)
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
-    what = "attestations" if args.attestation else "signatures"
-    failures, outputs, passed = [], [], []
+    verdicts = []
     intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
-    for display, source, digest, entry in _targets(args):
-        reference = display if "@" in display else f"{display}@{digest}"
-        if entry is not None:  # the image verified must be whole in the layout, not only its signatures
-            try:
-                source.layout.check_image(entry, layer_digests=args.check_layer_digests, checked=intact)
-            except AirlockError as exc:
-                failures.append(f"{reference}: the image is not intact in the layout ({_one_line(str(exc))})")
-                continue
-        good, bad, bad_count, warnings = [], [], 0, {}
-        for found in _candidates(source, digest, args):  # judged one at a time, as they are read
-            check = image_checks.judge(verifier, found, digest, attestation=args.attestation, predicate=predicate,
-                                       policy=policy, key=key, options=options, annotations=annotations,
-                                       claims=args.check_claims)
-            warnings.update(dict.fromkeys(check.verdict.warnings if check.verdict else []))
-            if check.ok:
-                good.append(check)
-                continue
-            bad_count += 1
-            if len(bad) < MAX_REASONS:
-                bad.append(_one_line(f"{check.where}: {check.error}"))
-        for warning in warnings:
+    for target in _targets(args):
+        verdict = api.verify_target(target, verifier, key=key, policy=policy, options=options,
+                                    attestation=args.attestation, predicate_type=predicate,
+                                    annotations=dict(args.annotations), check_claims=args.check_claims,
+                                    new_bundle_format=args.new_bundle_format, bundle=bundle,
+                                    bundle_where=f"--bundle {args.bundle}",
+                                    check_layer_digests=args.check_layer_digests, intact=intact)
+        for warning in verdict.warnings:
             print(warning, file=sys.stderr)
-        if not good:
-            reasons = _reasons(bad, bad_count) or f"no {what} found"
-            failures.append(f"{reference}: no {what} verified ({reasons})")
-            continue
-        passed.append((reference, good, bad, bad_count))
-        outputs += [_output(c, args.attestation) for c in good]
+        verdicts.append(verdict)
+    outputs = [_output(c, args.attestation) for v in verdicts if v.ok for c in v.verified]
+    failures = [v.failure for v in verdicts if not v.ok]
     if failures:  # fail closed: nothing is reported as verified when any image is not
         raise VerificationError("verify", " | ".join(failures))
-    for reference, good, bad, bad_count in passed:
-        for check in good:
+    for verdict in verdicts:
+        for check in verdict.verified:
             if check.unverified_claims:
                 print("WARNING: unverified claims: " + ", ".join(check.unverified_claims), file=sys.stderr)
-        for reason in bad:
-            print(f"WARNING: {reference}: not verified, ignored: {reason}", file=sys.stderr)
-        if bad_count > len(bad):
-            print(f"WARNING: {reference}: {bad_count - len(bad)} more {what} not verified, ignored", file=sys.stderr)
-        _print_checks(reference, key is not None, args)
+        for reason in verdict.reasons:
+            print(f"WARNING: {verdict.reference}: not verified, ignored: {reason}", file=sys.stderr)
+        if verdict.rejected_count > len(verdict.rejected):
+            print(f"WARNING: {verdict.reference}: {verdict.rejected_count - len(verdict.rejected)} more "
+                  f"{verdict.what} not verified, ignored", file=sys.stderr)
+        _print_checks(verdict.reference, key is not None, args)
     if outputs:
         if args.output == "json":
             print(json.dumps(outputs) if not args.attestation else "\n".join(json.dumps(o) for o in outputs))
@@ -209,29 +146,6 @@ def run(args: argparse.Namespace) -> int:
             for output in outputs:
                 print(json.dumps(output, sort_keys=True))
     return 0
-
-
-def _candidates(source: Any, digest: str, args: argparse.Namespace):
-    """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy layers."""
-    from airlock.oci import discovery
-
-    if args.bundle:  # the bundle file given, and nothing attached to the image
-        yield discovery.Found(f"--bundle {args.bundle}", bundle=args.bundle_data)
-        return
-    yield from discovery.signatures(source, digest, attestation=args.attestation,  # one fetch budget per image
-                                    bundles=args.new_bundle_format in (None, True),
-                                    legacy=args.new_bundle_format in (None, False))
-
-
-def _one_line(text: str) -> str:
-    """``text`` as one printable line of bounded length: reasons may quote hostile input."""
-    text = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
-    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 3] + "..."
-
-
-def _reasons(reasons: list[str], count: int) -> str:
-    more = count - len(reasons)
-    return "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
 
 
 def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:

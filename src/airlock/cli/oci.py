@@ -55,7 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _resolve(args: argparse.Namespace):
-    from airlock.cli.image import registry_client
+    from airlock.cli.common import registry_client
     from airlock.oci.reference import parse_reference
 
     client = registry_client(args)
@@ -70,7 +70,7 @@ def _say(message: str) -> None:
 
 
 def run_save(args: argparse.Namespace) -> int:
-    from airlock.cli.image import registry_client
+    from airlock.cli.common import registry_client
     from airlock.oci.layout import OciLayout
     from airlock.oci.reference import parse_reference
     from airlock.oci.sources import signature_repository
@@ -84,7 +84,7 @@ def run_save(args: argparse.Namespace) -> int:
 
 
 def run_load(args: argparse.Namespace) -> int:
-    from airlock.cli.image import registry_client
+    from airlock.cli.common import registry_client
     from airlock.oci.layout import OciLayout
     from airlock.oci.reference import parse_reference
     from airlock.oci.transfer import load
@@ -111,7 +111,7 @@ def run_triangulate(args: argparse.Namespace) -> int:
 
 def run_download_signature(args: argparse.Namespace) -> int:
     from airlock import _wire
-    from airlock.cli.image import _one_line
+    from airlock.api.images import one_line as _one_line
     from airlock.errors import AirlockError, FormatError
     from airlock.formats import cosign
     from airlock.oci import discovery

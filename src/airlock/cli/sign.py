@@ -161,42 +161,17 @@ def _no_tlog(args: argparse.Namespace) -> None:
                          "(verify with --insecure-ignore-tlog)")
 
 
-def _targets(args: argparse.Namespace, images: list[str]) -> list[tuple[Any, str, str]]:
-    """(target, digest, docker-reference) for each image to sign, in a registry or a layout."""
+def _targets(args: argparse.Namespace, images: list[str]) -> list:
+    """The images to sign (``airlock.api.signing.SigningTarget``), in a registry or a layout."""
+    from airlock import api
+    from airlock.cli import common
     from airlock.errors import UsageError
-    from airlock.sign.attaching import LayoutTarget, RegistryTarget
 
     if args.local_image:
-        from airlock.oci.layout import REF_NAME, OciLayout
-        from airlock.oci.reference import parse_reference
-        from airlock.oci.sources import LayoutSource
-
-        layout = OciLayout(args.local_image)
-        entries = LayoutSource(layout).images()
-        if images:
-            entries = [e for e in entries if any(w in (e["digest"], (e.get("annotations") or {}).get(REF_NAME))
-                                                 for w in images)]
-        if not entries:
-            raise UsageError(f"--local-image {args.local_image}: no such image in the layout")
-        found = []
-        for entry in entries:
-            name = (entry.get("annotations") or {}).get(REF_NAME)
-            reference = parse_reference(name).name if name else args.local_image
-            found.append((LayoutTarget(layout), entry["digest"], reference))
-        return found
+        return api.signing_targets(images, layout=args.local_image, label=f"--local-image {args.local_image}")
     if not images:
         raise UsageError("name an image (or use --local-image DIR)")
-    from airlock.cli.image import registry_client
-    from airlock.oci.reference import parse_reference
-
-    client = registry_client(args)
-    found = []
-    for text in images:
-        reference = parse_reference(text)
-        digest = reference.digest or client.get_manifest(reference.registry, reference.repository,
-                                                         reference.identifier).digest
-        found.append((RegistryTarget(client, reference.registry, reference.repository), digest, reference.name))
-    return found
+    return api.signing_targets(images, client=common.registry_client(args))
 
 
 def _write(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -234,16 +209,15 @@ def _stdout(data: bytes) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     from airlock.formats.cosign import simplesigning_payload
 
-    for _, digest, name in _targets(args, [args.image]):
-        _stdout(simplesigning_payload(name, digest, dict(args.annotations) or None))
+    for image in _targets(args, [args.image]):
+        _stdout(simplesigning_payload(image.name, image.digest, dict(args.annotations) or None))
     return 0
 
 
 def run_sign(args: argparse.Namespace) -> int:
+    from airlock import api
     from airlock.errors import UsageError
-    from airlock.formats.cosign import ANNOTATION_SIGNATURE, SIMPLESIGNING, simplesigning_payload
     from airlock.sign import bundles
-    from airlock.sign.attaching import append, bundle_referrer
 
     _no_tlog(args)
     signer = load_signer(args.key)
@@ -254,56 +228,33 @@ def run_sign(args: argparse.Namespace) -> int:
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
                          f"{len(targets)} images are to be signed; sign them one at a time")
-    for target, digest, name in targets:
-        if new_format:
-            statement = bundles.image_statement(digest, annotations)
-            signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
-            bundle = json.dumps(bundles.dsse_bundle(statement, signature, public_pem)).encode()
-            payload = statement
-            if args.bundle:
-                _write(args.bundle, bundle, 0o600)
-                _say(f"Wrote bundle to file {args.bundle}")
-            if args.upload:
-                manifest, blobs = bundle_referrer(target.subject(digest), bundle, bundles.SIGN_PREDICATE)
-                referrer = target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
-                _say(f"Signed {name}@{digest}: bundle referrer {referrer}")
-        else:
-            if args.payload:
-                with open(args.payload, "rb") as handle:
-                    payload = handle.read()
-            else:
-                payload = simplesigning_payload(name, digest, annotations or None)
-            signature = signer.sign(payload)
-            if args.bundle:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
-                _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signature)},
+    for image in targets:
+        payload = None
+        if not new_format and args.payload:
+            with open(args.payload, "rb") as handle:
+                payload = handle.read()
+        signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
+                                    payload=payload, public_pem=public_pem)
+        if args.bundle:
+            if new_format:
+                _write(args.bundle, signed.bundle, 0o600)
+            else:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
+                _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signed.signature)},
                                                separators=(",", ":")).encode(), 0o600)
-                _say(f"Wrote bundle to file {args.bundle}")
-            if args.upload:
-                layer = (SIMPLESIGNING, payload, {ANNOTATION_SIGNATURE: bundles.b64(signature)})
-                added = append(target, digest, "sig", layer, already_signed=_verifies_with(signer))
-                _say(f"{'Signed' if added else 'Already signed'} {name}@{digest}")
+            _say(f"Wrote bundle to file {args.bundle}")
+        if args.upload:
+            api.attach(image, signed, signer)
+            if new_format:
+                _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
+            else:
+                _say(f"{'Signed' if signed.added else 'Already signed'} {image.name}@{image.digest}")
         if not args.upload:
-            print(bundles.b64(signature))
+            print(bundles.b64(signed.signature))
         if args.output_signature:
-            _write(args.output_signature, bundles.b64(signature).encode())
+            _write(args.output_signature, bundles.b64(signed.signature).encode())
         if args.output_payload:
-            _write(args.output_payload, payload)
+            _write(args.output_payload, signed.payload)
     return 0
-
-
-def _verifies_with(signer: Any):
-    from airlock.crypto import verify_message
-
-    key = signer.public_key()
-
-    def check(layer: tuple) -> bool:
-        text = layer[2].get("dev.cosignproject.cosign/signature", "")
-        try:
-            return bool(text) and verify_message(key, base64.b64decode(text), layer[1])
-        except ValueError:
-            return False
-
-    return check
 
 
 def run_sign_blob(args: argparse.Namespace) -> int:
@@ -369,88 +320,50 @@ def read_signature(reference: str) -> bytes:
         return raw  # the raw signature (DER), as `openssl dgst -sign` writes it
 
 
-def _is_sigstore_bundle(data: bytes) -> bool:
-    """Whether a --payload file is a Sigstore bundle (cosign v3 then attaches it as a referrer)."""
-    from airlock import _wire
-    from airlock.errors import FormatError
-
-    try:
-        document = _wire.loads(data, "--payload")
-    except FormatError:
-        return False
-    media_type = document.get("mediaType") if isinstance(document, dict) else None
-    return isinstance(media_type, str) and media_type.startswith("application/vnd.dev.sigstore.bundle")
-
-
 def _attach_bundle(args: argparse.Namespace, data: bytes) -> int:
-    """cosign v3's attach of a bundle: a referrer of the image, typed by the statement's predicate.
-    cosign attaches any DSSE bundle; here its statement must name the image, or nothing is attached
-    (a bundle about another image could never verify this one)."""
-    from airlock import _wire
-    from airlock.errors import FormatError, UsageError
-    from airlock.formats.bundle import parse_signature_file
-    from airlock.sign.attaching import bundle_referrer
-    from airlock.verify.material import DsseEnvelope
+    """cosign v3's attach of a bundle (``--payload`` is a Sigstore bundle): a referrer of the image."""
+    from airlock import api
+    from airlock.errors import UsageError
 
     where = f"--payload {args.payload}"
     if args.signature:
         raise UsageError(f"{where} is a Sigstore bundle, which holds its signature: drop --signature")
-    try:
-        material = parse_signature_file(data)
-    except FormatError as exc:
-        raise UsageError(f"{where}: {exc}") from None
-    if not isinstance(material.content, DsseEnvelope):
-        raise UsageError(f"{where}: the bundle does not have a DSSE envelope")
-    statement = _wire.loads(material.content.payload, "the bundle's in-toto statement")
-    predicate = statement.get("predicateType") if isinstance(statement, dict) else None
-    subjects = statement.get("subject") if isinstance(statement, dict) else None
-    if not isinstance(predicate, str) or not isinstance(subjects, list):
-        raise UsageError(f"{where}: the bundle's DSSE payload is not an in-toto statement")
-    named = {s["digest"].get("sha256") for s in subjects if isinstance(s, dict) and isinstance(s.get("digest"), dict)}
-    for target, digest, name in _targets(args, [args.image]):
-        if digest.split(":", 1)[1] not in named:
-            raise UsageError(f"{where}: the bundle's statement is not about {name}@{digest}")
-        manifest, blobs = bundle_referrer(target.subject(digest), data, predicate)
-        referrer = target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
-        _say(f"Attached the bundle to {name}@{digest}: referrer {referrer}")
+    subjects = api.bundle_subjects(data, where)
+    for image in _targets(args, [args.image]):
+        referrer = api.attach_bundle(image, data, where=where, subjects=subjects)
+        _say(f"Attached the bundle to {image.name}@{image.digest}: referrer {referrer}")
     return 0
 
 
 def run_attach_signature(args: argparse.Namespace) -> int:
+    from airlock import api
     from airlock.cli.common import read_file
     from airlock.errors import UsageError
-    from airlock.formats import cosign
-    from airlock.sign.attaching import append
 
     payload = read_file(args.payload, "--payload") if args.payload else None
-    if payload is not None and _is_sigstore_bundle(payload):
+    if payload is not None and api.is_sigstore_bundle(payload):
         return _attach_bundle(args, payload)
     if not args.signature:
         raise UsageError("--signature FILE (or - for standard input) is required, unless --payload/--bundle is a "
                          "Sigstore bundle")
     signature = read_signature(args.signature)
-    annotations = {cosign.ANNOTATION_SIGNATURE: base64.b64encode(signature).decode()}
+    certificate = chain = None
     if args.certificate:
-        annotations[cosign.ANNOTATION_CERTIFICATE] = read_file(args.certificate, "--certificate").decode()
-        annotations[cosign.ANNOTATION_CHAIN] = (read_file(args.certificate_chain, "--certificate-chain").decode()
-                                                if args.certificate_chain else "")
-    for target, digest, name in _targets(args, [args.image]):
-        signed = payload
-        if signed is None:  # cosign's "obsolete implied payload": the simple-signing claims for this digest
-            _say(f"WARNING: using obsolete implied signature payload data (with digested reference {name}@{digest}); "
-                 "specify it explicitly with --payload instead")
-            signed = cosign.simplesigning_payload(name, digest)
-        added = append(target, digest, "sig", (cosign.SIMPLESIGNING, signed, annotations))
-        _say(f"{'Attached a signature to' if added else 'The signature is already on'} {name}@{digest}")
+        certificate = read_file(args.certificate, "--certificate").decode()
+        chain = read_file(args.certificate_chain, "--certificate-chain").decode() if args.certificate_chain else ""
+    for image in _targets(args, [args.image]):
+        if payload is None:  # cosign's "obsolete implied payload": the simple-signing claims for this digest
+            _say(f"WARNING: using obsolete implied signature payload data (with digested reference "
+                 f"{image.name}@{image.digest}); specify it explicitly with --payload instead")
+        added = api.attach_signature(image, signature, payload, certificate=certificate, chain=chain)
+        _say(f"{'Attached a signature to' if added else 'The signature is already on'} {image.name}@{image.digest}")
     return 0
 
 
 def run_attest(args: argparse.Namespace) -> int:
+    from airlock import api
     from airlock.cli.common import read_file
     from airlock.errors import UsageError
-    from airlock.formats import cosign
-    from airlock.sign import bundles
-    from airlock.sign.attaching import append, bundle_referrer
 
     _no_tlog(args)
     new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
@@ -459,28 +372,17 @@ def run_attest(args: argparse.Namespace) -> int:
                          "--new-bundle-format=false)")
     signer = load_signer(args.key)
     predicate = read_file(args.predicate, "--predicate")
-    predicate_uri = bundles.PREDICATE_TYPES.get(args.type, args.type)
     targets = _targets(args, args.images)
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the attestation of one image, and "
                          f"{len(targets)} images are to be attested; attest them one at a time")
-    for target, digest, name in targets:
-        statement = bundles.attestation_statement(name, digest, args.type, predicate)
-        signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
-        if new_format:
-            bundle = json.dumps(bundles.dsse_bundle(statement, signature, signer.public_key_pem())).encode()
-            if args.bundle:
-                _write(args.bundle, bundle, 0o600)
-                _say(f"Wrote bundle to file {args.bundle}")
-            manifest, blobs = bundle_referrer(target.subject(digest), bundle, predicate_uri)
-            target.add_referrer(digest, manifest, blobs, "application/vnd.dev.sigstore.bundle.v0.3+json")
-        else:
-            envelope = json.dumps({"payloadType": bundles.IN_TOTO, "payload": bundles.b64(statement),
-                                   "signatures": [{"keyid": "", "sig": bundles.b64(signature)}]},
-                                  separators=(",", ":")).encode()
-            append(target, digest, "att", (cosign.DSSE, envelope, {cosign.ANNOTATION_SIGNATURE: "",
-                                                                   cosign.ANNOTATION_PREDICATE_TYPE: predicate_uri}))
-        _say(f"Attested {name}@{digest} ({predicate_uri})")
+    for image in targets:
+        signed = api.make_attestation(image, signer, predicate, args.type, new_bundle_format=new_format)
+        if args.bundle:
+            _write(args.bundle, signed.bundle, 0o600)
+            _say(f"Wrote bundle to file {args.bundle}")
+        api.attach(image, signed)
+        _say(f"Attested {image.name}@{image.digest} ({signed.predicate_type})")
     return 0
 
 
@@ -493,7 +395,7 @@ def run_clean(args: argparse.Namespace) -> int:
             raise UsageError("not confirmed; nothing removed")
     suffixes = {"all": ("sig", "att", "sbom"), "signature": ("sig",), "attestation": ("att",),
                 "sbom": ("sbom",)}[args.type]
-    for target, digest, name in _targets(args, [args.image]):
+    for target, digest, name in _targets(args, [args.image]):  # SigningTarget: (target, digest, name)
         removed = ["." + suffix for suffix in suffixes if target.delete(digest, suffix)]
         if args.type == "all":
             bundles = target.delete_referrers(digest)

@@ -42,14 +42,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from airlock import api
     from airlock.cli import common
 
     key, policy = common.signer(args)
     options = common.options(args)
     trusted_root = common.load_trust_for(args, key, options)
     material = _material(args)
-    artifact = _artifact(args.artifact)
-    verdict = verify_material(material, artifact, trusted_root, key=key, policy=policy, options=options)
+    artifact = api.blob_artifact(args.artifact)
+    verdict = api.verify_blob(artifact, material, trusted_root=trusted_root, key=key, policy=policy, options=options)
     for warning in verdict.warnings:
         print(warning, file=sys.stderr)
     if args.output == "json":
@@ -57,23 +58,6 @@ def run(args: argparse.Namespace) -> int:
     verdict.raise_for_failure()
     print("Verified OK", file=sys.stderr)
     return 0
-
-
-def verify_material(material, artifact, trusted_root, *, key=None, policy=None, options=None):
-    """What ``verify-blob`` does once its inputs are read (``_material`` reads the bundle with
-    ``parse_signature_file``); tests drive hostile bundles through this same path."""
-    from airlock.verify.verifier import VerificationOptions, Verifier
-
-    return Verifier(trusted_root).verify(material, artifact, policy=policy, key=key,
-                                         options=options or VerificationOptions())
-
-
-def _artifact(text: str):
-    from airlock.verify.artifact import Artifact
-
-    if text.startswith(("sha256:", "sha384:", "sha512:")) and not os.path.exists(text):
-        return Artifact.from_digest(text)
-    return Artifact.from_path(text)
 
 
 def _material(args: argparse.Namespace):

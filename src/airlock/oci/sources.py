@@ -133,3 +133,17 @@ def signature_repository() -> tuple[str, str] | None:
         return None
     reference = parse_reference(value)
     return reference.registry, reference.repository
+
+
+def registry_client(*, insecure: bool = False, timeout: float | None = None) -> Any:
+    """A ``RegistryClient`` (``insecure``: plain HTTP and unverified TLS allowed; ``timeout``: the
+    deadline of each request, else ``$AIRLOCK_REGISTRY_TIMEOUT``, else 60s). Callers say so when
+    ``insecure`` is chosen."""
+    from airlock.oci.registry import RegistryClient
+
+    return RegistryClient(insecure=insecure, timeout=timeout)
+
+
+def layout_source(path: str) -> LayoutSource:
+    """The images and signatures of the OCI layout in directory ``path``."""
+    return LayoutSource(oci.OciLayout(path))

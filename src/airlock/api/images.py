@@ -1,4 +1,11 @@
-"""Verifying the signatures of one container image digest, whatever they were stored as.
+"""Verifying container images: discovery, the loop over signatures, the predicate rules.
+
+This is the one path every entry point takes (``airlock verify``, ``verify-attestation``, the
+admission gate, Python callers): find the images (``layout_targets`` / ``registry_targets``),
+then ``verify_target`` (or ``verify_image``, which does both for one image) reads each candidate
+signature through ``airlock.oci.discovery`` and judges it on its own, as it is read. The result
+is an ``ImageVerdict``: the signatures that verified, those rejected and why. Nothing is
+printed here; the caller renders the verdict.
 
 A legacy cosign signature (a ``.sig`` layer) signs a simple-signing payload: after the
 cryptographic checks (the same verifier as for blobs, with the payload as the artifact) the
@@ -12,6 +19,8 @@ An image verifies when at least one signature verifies; each one's outcome is re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from airlock import _wire
@@ -249,3 +258,215 @@ def judge(verifier: Verifier, found: Any, image_digest: str, *, attestation: boo
         return check
     except AirlockError as exc:
         return SignatureCheck(where, None, exc, None, None)
+
+
+# -- the use case: which images, and the loop over their signatures --------------------------------------
+
+MAX_REASONS = 8  # rejected signatures kept (and named in a failure), per image; the rest are counted
+MAX_REASON_CHARS = 500
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line of bounded length: reasons may quote hostile input."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 3] + "..."
+
+
+class ImageTarget(NamedTuple):
+    """One image to verify: where its signatures are read from, and its manifest digest."""
+
+    reference: str  # what to call it: ``name@digest``, a layout's ref name, or ``DIR@digest``
+    source: Any  # an ``airlock.oci.discovery.ImageSource`` (``LayoutSource``, ``RegistrySource``)
+    digest: str
+    entry: dict[str, Any] | None = None  # its layout index entry: the image must then be whole in the layout
+
+
+@dataclass
+class ImageVerdict:
+    """What verifying one image found. ``ok``: the image is intact (in a layout) and at least one
+    of its signatures (or attestations) verified; ``verified`` holds those, ``rejected`` the first
+    ``MAX_REASONS`` that did not (each ``SignatureCheck.error`` says why), ``rejected_count`` all
+    of them. ``warnings`` are the verifier's (an ``--insecure-...`` choice), once each."""
+
+    reference: str
+    digest: str
+    attestation: bool = False
+    verified: list[SignatureCheck] = field(default_factory=list)
+    rejected: list[SignatureCheck] = field(default_factory=list)
+    rejected_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+    not_intact: AirlockError | None = None  # the image itself is not whole in the layout
+
+    @property
+    def ok(self) -> bool:
+        return self.not_intact is None and bool(self.verified)
+
+    @property
+    def what(self) -> str:
+        return "attestations" if self.attestation else "signatures"
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why each kept rejected signature failed, as bounded printable lines (``where: error``)."""
+        return [one_line(f"{check.where}: {check.error}") for check in self.rejected]
+
+    @property
+    def failure(self) -> str | None:
+        """One line saying why the image did not verify, or None when it did."""
+        if self.not_intact is not None:
+            return f"{self.reference}: the image is not intact in the layout ({one_line(str(self.not_intact))})"
+        if self.verified:
+            return None
+        reasons = self.reasons
+        more = self.rejected_count - len(reasons)
+        text = "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
+        return f"{self.reference}: no {self.what} verified ({text or f'no {self.what} found'})"
+
+    def raise_for_failure(self) -> ImageVerdict:
+        if not self.ok:
+            raise VerificationError("verify", self.failure or "")
+        return self
+
+
+def layout_targets(source: Any, wanted: list[str] | tuple[str, ...] = (), *, path: str | None = None,
+                   label: str | None = None) -> list[ImageTarget]:
+    """The images of a layout (``LayoutSource``) to verify: all of them, or those ``wanted`` names
+    (a digest, a ref name, or ``anything@digest``). ``path`` names the layout in the reference of
+    an image without a ref name (``path@digest``), ``label`` in errors (default: its directory)."""
+    from airlock.errors import UsageError
+    from airlock.oci.layout import REF_NAME
+    from airlock.oci.sources import image_digest
+
+    path = path or source.layout.path
+    label = label or path
+    images = source.images()
+    if not images:
+        raise UsageError(f"{label}: the layout holds no image")
+    chosen = images
+    if wanted:
+        chosen = []
+        for name in wanted:
+            match = [e for e in images if name in (e["digest"], (e.get("annotations") or {}).get(REF_NAME))
+                     or name.endswith("@" + e["digest"])]
+            if not match:
+                raise UsageError(f"{label}: no image {name} in the layout")
+            chosen += match
+    targets = []
+    for e in chosen:
+        digest = image_digest(e)
+        display = (e.get("annotations") or {}).get(REF_NAME) or f"{path}@{e['digest']}"
+        targets.append(ImageTarget(display if "@" in display else f"{display}@{digest}", source, digest, e))
+    return targets
+
+
+def registry_targets(client: Any, references: list[str] | tuple[str, ...]) -> list[ImageTarget]:
+    """The images named by ``references`` (tags or digests) in a registry: each manifest is fetched
+    and digest-checked, by digest too (a signature of a digest nobody can pull proves nothing)."""
+    from airlock.oci.reference import parse_reference
+    from airlock.oci.sources import RegistrySource, signature_repository
+
+    targets = []
+    for text in references:
+        reference = parse_reference(text)
+        digest = client.get_manifest(reference.registry, reference.repository,
+                                     reference.digest or reference.identifier).digest
+        source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
+        targets.append(ImageTarget(str(reference.with_digest(digest)), source, digest))
+    return targets
+
+
+def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundle_format: bool | None = None,
+               bundle: bytes | None = None, bundle_where: str = "--bundle") -> Iterator[Any]:
+    """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy
+    layers (``new_bundle_format``: True only bundles, False only legacy, None both). With
+    ``bundle``, that bundle alone, and nothing attached to the image."""
+    from airlock.oci import discovery
+
+    if bundle is not None:
+        yield discovery.Found(bundle_where, bundle=bundle)
+        return
+    yield from discovery.signatures(source, digest, attestation=attestation,  # one fetch budget per image
+                                    bundles=new_bundle_format in (None, True),
+                                    legacy=new_bundle_format in (None, False))
+
+
+def verify_target(target: ImageTarget, verifier: Verifier, *, key: Any = None, policy: Any = None,
+                  options: VerificationOptions = VerificationOptions(), attestation: bool = False,
+                  predicate_type: str | None = None, annotations: dict[str, str] | None = None,
+                  check_claims: bool = True, new_bundle_format: bool | None = None, bundle: bytes | None = None,
+                  bundle_where: str = "--bundle", check_layer_digests: bool = True,
+                  intact: set[tuple] | None = None) -> ImageVerdict:
+    """Verify one image found by ``layout_targets`` or ``registry_targets``; see ``verify_image``.
+    ``intact``: blobs of a layout already hashed, shared across the images of one layout."""
+    verdict = ImageVerdict(target.reference, target.digest, attestation)
+    if target.entry is not None:  # the image verified must be whole in the layout, not only its signatures
+        try:
+            target.source.layout.check_image(target.entry, layer_digests=check_layer_digests,
+                                             checked=intact if intact is not None else set())
+        except AirlockError as exc:
+            verdict.not_intact = exc
+            return verdict
+    warnings: dict[str, None] = {}
+    for found in candidates(target.source, target.digest, attestation=attestation,
+                            new_bundle_format=new_bundle_format, bundle=bundle, bundle_where=bundle_where):
+        check = judge(verifier, found, target.digest, attestation=attestation, predicate=predicate_type,
+                      policy=policy, key=key, options=options, annotations=annotations or {}, claims=check_claims)
+        warnings.update(dict.fromkeys(check.verdict.warnings if check.verdict else []))
+        if check.ok:
+            verdict.verified.append(check)
+            continue
+        verdict.rejected_count += 1
+        if len(verdict.rejected) < MAX_REASONS:
+            verdict.rejected.append(check)
+    verdict.warnings = list(warnings)
+    return verdict
+
+
+def verify_image(source: Any, image: str, *, key: Any = None, policy: Any = None, trusted_root: Any = None,
+                 options: VerificationOptions = VerificationOptions(), attestation: bool = False,
+                 predicate_type: str | None = None, annotations: dict[str, str] | None = None,
+                 check_claims: bool = True, new_bundle_format: bool | None = None, bundle: bytes | None = None,
+                 check_layer_digests: bool = True) -> ImageVerdict:
+    """Verify the signatures (or, with ``attestation=True``, the attestations) of one image, offline,
+    exactly as ``airlock verify`` / ``airlock verify-attestation`` do.
+
+    ``source`` is where the image and its signatures are: ``airlock.layout_source(DIR)`` (an OCI
+    layout; the image must also be whole in it) or ``airlock.registry_client()`` (a registry).
+    ``image`` names it: a reference (``registry/repo:tag`` or ``@sha256:...``) for a registry; a
+    digest, ref name or ``name@digest`` for a layout. Who must have signed: ``key`` (a PEM public
+    key, bytes, or a key object) or ``policy`` (``airlock.IdentityPolicy`` for keyless
+    signatures, checked against ``trusted_root``, an ``airlock.TrustedRoot``; ``None`` only for a
+    key with ``options=VerificationOptions(insecure_ignore_tlog=True)``). ``predicate_type``
+    (attestations): the statement's predicate type URI. ``annotations``: ``-a key=value`` pairs
+    the signed payload must carry. ``bundle``: verify this Sigstore bundle instead of what is
+    attached to the image.
+
+    Verification failures do not raise: the ``ImageVerdict`` says which signatures verified and
+    why the others were rejected (``verdict.ok``, ``verdict.failure``, or
+    ``verdict.raise_for_failure()``). Unreadable sources and bad arguments raise ``AirlockError``.
+
+    Example::
+
+        import airlock
+
+        root = airlock.TrustedRoot.from_file("trusted_root.json")
+        policy = airlock.IdentityPolicy(
+            identity="https://github.com/org/app/.github/workflows/release.yml@refs/heads/main",
+            issuer="https://token.actions.githubusercontent.com")
+        verdict = airlock.verify_image(airlock.layout_source("./layout"), "registry.internal/app:1.0",
+                                       policy=policy, trusted_root=root)
+        if not verdict.ok:
+            raise SystemExit(verdict.failure)
+        for check in verdict.verified:
+            print(check.where, check.verdict.identity)
+    """
+    from airlock.oci.sources import LayoutSource
+
+    if isinstance(source, LayoutSource):
+        target = layout_targets(source, [image])[0]
+    else:
+        [target] = registry_targets(source, [image])
+    return verify_target(target, Verifier(trusted_root), key=key, policy=policy, options=options,
+                         attestation=attestation, predicate_type=predicate_type, annotations=annotations,
+                         check_claims=check_claims, new_bundle_format=new_bundle_format, bundle=bundle,
+                         check_layer_digests=check_layer_digests)

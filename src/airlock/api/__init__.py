@@ -1,0 +1,57 @@
+"""The library path below every entry point: the CLI, the admission gate and Python callers.
+
+- ``airlock.api.images``: which images (``layout_targets``, ``registry_targets``), and
+  ``verify_image`` / ``verify_target``: discovery, the loop over signatures, the predicate rules,
+  returning an ``ImageVerdict``;
+- ``airlock.api.blobs``: ``verify_blob``, returning a ``Verdict``;
+- ``airlock.api.signing``: ``sign_image``, ``attest_image``, ``attach_signature``,
+  ``attach_bundle`` (a layout or a registry), returning what was made.
+
+Nothing here prints or reads command-line flags. Names are imported on first use (module
+``__getattr__``), so ``import airlock.api`` costs nothing until a function is called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    # images
+    "ImageTarget": "airlock.api.images", "ImageVerdict": "airlock.api.images",
+    "SignatureCheck": "airlock.api.images", "layout_targets": "airlock.api.images",
+    "registry_targets": "airlock.api.images", "verify_image": "airlock.api.images",
+    "verify_target": "airlock.api.images", "one_line": "airlock.api.images",
+    # blobs
+    "blob_artifact": "airlock.api.blobs", "verify_blob": "airlock.api.blobs",
+    # signing
+    "SignedImage": "airlock.api.signing", "sign_image": "airlock.api.signing",
+    "attest_image": "airlock.api.signing", "attach_signature": "airlock.api.signing",
+    "attach_bundle": "airlock.api.signing", "signing_targets": "airlock.api.signing",
+    "SigningTarget": "airlock.api.signing", "make_signature": "airlock.api.signing",
+    "make_attestation": "airlock.api.signing", "attach": "airlock.api.signing",
+    "bundle_subjects": "airlock.api.signing", "is_sigstore_bundle": "airlock.api.signing",
+    # sources and the vocabulary the functions take
+    "layout_source": "airlock.oci.sources", "registry_client": "airlock.oci.sources",
+    "LayoutSource": "airlock.oci.sources", "RegistrySource": "airlock.oci.sources",
+    "Verifier": "airlock.verify.verifier", "Verdict": "airlock.verify.verifier",
+    "VerificationOptions": "airlock.verify.verifier", "IdentityPolicy": "airlock.verify.policy",
+    "Artifact": "airlock.verify.artifact", "Material": "airlock.verify.material",
+    "TrustedRoot": "airlock.trust.trusted_root",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
