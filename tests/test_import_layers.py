@@ -1,0 +1,120 @@
+"""The floors of the package hold (issue 10, NEXT-LAYOUT.md): walked from the source with ``ast``,
+every import, at module level or inside a function, is checked against the rules below.
+
+- ``verify/`` (the checks) never imports ``formats/`` (wire formats): formats are translated
+  into material at the edge;
+- ``oci/`` never imports ``sign/``;
+- no CLI module imports another (``cli/__init__`` registers them all; ``cli/common`` is shared);
+- nothing below the CLI imports it, and ``api/`` is imported only from above it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+SRC = REPO / "src"
+
+# verify/checks.py still parses Rekor entry bodies itself (formats.rekor.parse_body); NEXT-LAYOUT.md
+# step 4 moves that parsing into formats/ when material is built. Known, and only this one edge:
+# issue 10 ("One vocabulary": no arrow from verify/ back up to formats/).
+KNOWN = {("airlock.verify.checks", "airlock.formats.rekor")}
+
+
+def module_name(path: Path, src: Path) -> str:
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports(src: Path) -> set[tuple[str, str]]:
+    """(importer, imported module) for every ``airlock`` import under ``src``; ``from P import N``
+    counts as an import of ``P.N`` when that is a module, else of ``P``."""
+    modules = {module_name(p, src): p for p in src.rglob("*.py")}
+    edges = set()
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                edges |= {(name, alias.name) for alias in node.names if alias.name.split(".")[0] == "airlock"}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package, up level-1 floors
+                    anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([node.module] if node.module else []))
+                if base.split(".")[0] != "airlock":
+                    continue
+                for alias in node.names:
+                    edges.add((name, f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base))
+    return edges
+
+
+def floor(module: str) -> str:
+    """``airlock.verify.checks`` -> ``verify``; ``airlock.cli.image`` -> ``cli.image``."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return ""
+    return ".".join(parts[1:3]) if parts[1] == "cli" else parts[1]
+
+
+def violations(src: Path) -> list[str]:
+    found = []
+    for importer, imported in sorted(imports(src)):
+        here, there = floor(importer), floor(imported)
+        if (importer, imported) in KNOWN:
+            continue
+        if here == "verify" and there == "formats":
+            found.append(f"{importer} -> {imported}: verify/ imports formats/")
+        if here == "oci" and there == "sign":
+            found.append(f"{importer} -> {imported}: oci/ imports sign/")
+        if here.startswith("cli.") and there.startswith("cli.") and here != there and "cli.common" not in (here, there):
+            found.append(f"{importer} -> {imported}: a CLI module imports another")
+        if there.startswith("cli") and not here.startswith("cli") and importer not in ("airlock.__main__",):
+            found.append(f"{importer} -> {imported}: imports the CLI")
+        if there == "api" and not (here.startswith("cli") or here in ("api", "")):
+            found.append(f"{importer} -> {imported}: imports the api from below it")
+    return found
+
+
+def test_the_floors_hold():
+    assert violations(SRC) == []
+
+
+def test_the_known_exception_still_exists():
+    """When verify/checks.py stops importing formats.rekor, drop the exception (it must not
+    silently allow a new edge)."""
+    assert imports(SRC) >= KNOWN
+
+
+def test_the_walk_sees_what_it_must(tmp_path):
+    """The checker itself: every rule fires on a tree that breaks it, whatever the import form."""
+    files = {
+        "airlock/__init__.py": "",
+        "airlock/verify/__init__.py": "",
+        "airlock/verify/checks.py": "def f():\n    from airlock.formats import bundle\n",
+        "airlock/formats/__init__.py": "",
+        "airlock/formats/bundle.py": "",
+        "airlock/oci/__init__.py": "",
+        "airlock/oci/layout.py": "from ..sign import attaching\n",
+        "airlock/sign/__init__.py": "",
+        "airlock/sign/attaching.py": "import airlock.cli.image\n",
+        "airlock/cli/__init__.py": "from airlock.cli import image, common\n",
+        "airlock/cli/common.py": "",
+        "airlock/cli/image.py": "from airlock.cli import common\nfrom airlock import api\n",
+        "airlock/cli/sign.py": "from airlock.cli.image import run\n",
+        "airlock/api/__init__.py": "",
+        "airlock/trust/__init__.py": "from airlock import api\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert violations(tmp_path) == [
+        "airlock.cli.sign -> airlock.cli.image: a CLI module imports another",
+        "airlock.oci.layout -> airlock.sign.attaching: oci/ imports sign/",
+        "airlock.sign.attaching -> airlock.cli.image: imports the CLI",
+        "airlock.trust -> airlock.api: imports the api from below it",
+        "airlock.verify.checks -> airlock.formats.bundle: verify/ imports formats/",
+    ]
