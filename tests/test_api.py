@@ -237,3 +237,30 @@ def test_every_exported_name_resolves():
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.split("\n")[:2] == ["['airlock']", "airlock.api.images"]  # import airlock: cheap
     assert importlib.import_module("airlock").verify_image is airlock.api.images.verify_image
+
+
+def test_the_readme_examples_run(keys, tmp_path):
+    """The README's Python API example runs as written: the blob part from the repository (the
+    shipped example), the image part beside a layout ./transfer signed with cosign.key."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    blob_part, image_part = block.split("\n# an image", 1)
+    result = subprocess.run([sys.executable, "-c", blob_part], cwd=REPO, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(REPO / "src")}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("True https://github.com/airlock-example/release/"), result.stdout
+    assert "'signature'" in result.stdout
+    key, _ = keys
+    digest = add_image(new_layout(tmp_path / "transfer"), "registry.internal/app:1.0")
+    assert run_cli("sign", "--key", key, "--local-image", tmp_path / "transfer").code == 0
+    result = subprocess.run([sys.executable, "-c", "import airlock\n# an image" + image_part], cwd=tmp_path,
+                            capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "src")}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"sha256-{digest.split(':')[1]}.sig layer 0 "), result.stdout
+    assert run_cli("generate-key-pair", "--output-key-prefix", tmp_path / "other").code == 0
+    shutil.copy(tmp_path / "other.pub", tmp_path / "cosign.pub")  # another key: the example fails, as it says
+    failed = subprocess.run([sys.executable, "-c", "import airlock\n# an image" + image_part], cwd=tmp_path,
+                            capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "src")}, timeout=60)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    reason = f"registry.internal/app:1.0@{digest}: no signatures verified (sha256-"
+    assert failed.stderr.startswith(reason), failed.stderr
