@@ -2,7 +2,7 @@
 every import, at module level or inside a function, is checked against the rules below.
 
 - ``verify/`` (the checks) never imports ``formats/`` (wire formats): formats are translated
-  into material at the edge;
+  into material at the edge (Rekor entry bodies too: ``TlogEntry.claims``);
 - ``oci/`` never imports ``sign/``;
 - no CLI module imports another (``cli/__init__`` registers them all; ``cli/common`` is shared);
 - nothing below the CLI imports it, and ``api/`` is imported only from above it.
@@ -16,12 +16,6 @@ from pathlib import Path
 from conftest import REPO
 
 SRC = REPO / "src"
-
-# verify/checks.py still parses Rekor entry bodies itself (formats.rekor.parse_body); NEXT-LAYOUT.md
-# step 4 moves that parsing into formats/ when material is built. Known, and only this one edge:
-# issue 10 ("One vocabulary": no arrow from verify/ back up to formats/).
-KNOWN = {("airlock.verify.checks", "airlock.formats.rekor")}
-
 
 def module_name(path: Path, src: Path) -> str:
     parts = list(path.relative_to(src).with_suffix("").parts)
@@ -64,8 +58,6 @@ def violations(src: Path) -> list[str]:
     found = []
     for importer, imported in sorted(imports(src)):
         here, there = floor(importer), floor(imported)
-        if (importer, imported) in KNOWN:
-            continue
         if here == "verify" and there == "formats":
             found.append(f"{importer} -> {imported}: verify/ imports formats/")
         if here == "oci" and there == "sign":
@@ -83,10 +75,37 @@ def test_the_floors_hold():
     assert violations(SRC) == []
 
 
-def test_the_known_exception_still_exists():
-    """When verify/checks.py stops importing formats.rekor, drop the exception (it must not
-    silently allow a new edge)."""
-    assert imports(SRC) >= KNOWN
+def test_rekor_bodies_are_read_when_material_is_built():
+    """NEXT-LAYOUT step 4: formats/ reads the log entry body into ``TlogEntry.claims``, and the
+    tlog-entry check compares them. A body that does not parse is no error when the material is
+    built (the log may not be checked at all) and the same reason when the check runs; an entry
+    built without its claims fails closed."""
+    import json
+
+    from airlock.formats.bundle import parse_bundle
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
+    from airlock.trust.trusted_root import TrustedRoot
+    from airlock.verify.artifact import Artifact
+    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.verifier import Verifier
+
+    inst = SigstoreInstance()
+    verifier = Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.now)
+    policy = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+    good = parse_bundle(inst.sign_blob(b"data"))
+    assert good.tlog_entries[0].claims.kind == "hashedrekord" and good.tlog_entries[0].claims_error is None
+    assert verifier.verify(good, Artifact.from_bytes(b"data"), policy=policy).ok
+    body = json.dumps({"kind": "cosign-unknown", "apiVersion": "0.0.1", "spec": {}}).encode()
+    odd = parse_bundle(inst.sign_blob(b"data", body=body))  # logged as is: SET and proof are valid
+    assert odd.tlog_entries[0].claims is None
+    assert odd.tlog_entries[0].claims_error == "log entry kind cosign-unknown 0.0.1 is not supported"
+    verdict = verifier.verify(odd, Artifact.from_bytes(b"data"), policy=policy)
+    assert not verdict.ok and verdict.failure.check == "tlog-entry"
+    assert verdict.failure.reason == "log entry kind cosign-unknown 0.0.1 is not supported"
+    bare = good._replace(tlog_entries=(good.tlog_entries[0]._replace(claims=None),))
+    verdict = verifier.verify(bare, Artifact.from_bytes(b"data"), policy=policy)
+    assert not verdict.ok and verdict.failure.check == "tlog-entry"
+    assert verdict.failure.reason == "the log entry body was not read"
 
 
 def test_the_walk_sees_what_it_must(tmp_path):

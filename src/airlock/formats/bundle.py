@@ -22,7 +22,7 @@ from cryptography import x509
 from airlock import _wire
 from airlock.crypto import certificate_extensions, certificate_key
 from airlock.errors import FormatError
-from airlock.formats.rekor import pem_or_der_to_der
+from airlock.formats.rekor import claims_fields, pem_or_der_to_der
 from airlock.verify.material import (
     DsseEnvelope,
     InclusionProof,
@@ -223,6 +223,7 @@ def _legacy_rekor_bundle(value: Any, where: str) -> TlogEntry:
         integrated_time=_go_int64(payload.get("integratedtime"), f"{where}: Payload.integratedTime",
                                   maximum=_wire.MAX_EPOCH_SECONDS),
         signed_entry_timestamp=set_bytes,
+        **claims_fields(body),
     )
 
 
@@ -253,19 +254,23 @@ def _tlog_entry(entry: Any, what: str) -> TlogEntry:
                        if integrated is not None else None)
     promise = _wire.optional(entry, "inclusionPromise", what, dict, snake="inclusion_promise")
     proof = _wire.optional(entry, "inclusionProof", what, dict, snake="inclusion_proof")
+    log_index = _wire.int64(_wire.field(entry, "logIndex", what, (str, int), snake="log_index"), f"{what}.logIndex")
+    kind = _wire.field(kind_version, "kind", f"{what}.kindVersion", str)
+    version = _wire.field(kind_version, "version", f"{what}.kindVersion", str)
+    body = _wire.b64decode(body_text, f"{what}.canonicalizedBody")
     return TlogEntry(
-        log_index=_wire.int64(_wire.field(entry, "logIndex", what, (str, int), snake="log_index"),
-                              f"{what}.logIndex"),
+        log_index=log_index,
         log_id=log_id,
-        kind=_wire.field(kind_version, "kind", f"{what}.kindVersion", str),
-        version=_wire.field(kind_version, "version", f"{what}.kindVersion", str),
-        body=_wire.b64decode(body_text, f"{what}.canonicalizedBody"),
+        kind=kind,
+        version=version,
+        body=body,
         integrated_time=integrated_time or None,  # 0 is protobuf's default: not set
         signed_entry_timestamp=_wire.b64decode(
             _wire.field(promise, "signedEntryTimestamp", f"{what}.inclusionPromise", str,
                         snake="signed_entry_timestamp"), f"{what}.signedEntryTimestamp")
         if promise is not None else None,
         inclusion_proof=_proof(proof, f"{what}.inclusionProof") if proof is not None else None,
+        **claims_fields(body),  # what the body claims, read here so the checks need no wire format
     )
 
 

@@ -11,24 +11,24 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from typing import Any, NamedTuple
+from typing import Any
 
 from airlock import _wire
 from airlock.errors import FormatError
+from airlock.verify.material import EntryClaims
 
 _HASH_NAMES = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512",
                "SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
 
 
-class EntryClaims(NamedTuple):
-    kind: str
-    version: str
-    signatures: tuple[bytes, ...]
-    verifiers: tuple[bytes, ...]  # DER: a certificate, or a SubjectPublicKeyInfo
-    digest_algorithm: str | None = None  # hashedrekord / rekord: digest of the signed message
-    digest: bytes | None = None
-    envelope_hash: bytes | None = None  # dsse / intoto: sha256 of the envelope JSON
-    payload_hash: bytes | None = None  # dsse / intoto: sha256 of the DSSE payload
+def claims_fields(body: bytes) -> dict[str, Any]:
+    """The ``claims`` / ``claims_error`` fields of a ``TlogEntry`` with this body: a body that does
+    not parse is not an error here (the log may not be checked at all) but the reason the
+    tlog-entry check fails, if it runs."""
+    try:
+        return {"claims": parse_body(body)}
+    except FormatError as exc:
+        return {"claims_error": str(exc)}
 
 
 def parse_body(body: bytes) -> EntryClaims:

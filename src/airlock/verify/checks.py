@@ -20,12 +20,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from airlock import _wire
 from airlock.crypto import PublicKey, default_hash, spki_der, verify_digest, verify_message
 from airlock.errors import FormatError, VerificationError
-from airlock.formats.rekor import EntryClaims, parse_body
 from airlock.trust.trusted_root import CertificateAuthority, TransparencyLog, TrustedRoot
 from airlock.verify import checkpoint as notes
 from airlock.verify import merkle
 from airlock.verify.artifact import Artifact
-from airlock.verify.material import DsseEnvelope, Material, MessageSignature, TlogEntry
+from airlock.verify.material import DsseEnvelope, EntryClaims, Material, MessageSignature, TlogEntry
 
 IN_TOTO = "application/vnd.in-toto+json"
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v0.1", "https://in-toto.io/Statement/v1")
@@ -120,10 +119,9 @@ def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
 def check_entry_matches(entry: TlogEntry, material: Material, signer_der: bytes, signer_is_cert: bool,
                         artifact: Artifact) -> EntryClaims:
     """The log entry is about *this* signature, signer and artifact (FORMATS.md 2.4)."""
-    try:
-        claims = parse_body(entry.body)
-    except FormatError as exc:
-        raise VerificationError("tlog-entry", str(exc)) from exc
+    claims = entry.claims  # read from the body by formats.rekor when the material was built
+    if claims is None:
+        raise VerificationError("tlog-entry", entry.claims_error or "the log entry body was not read")
     if (claims.kind, claims.version) != (entry.kind, entry.version):
         raise VerificationError("tlog-entry", f"the entry body is {claims.kind} {claims.version} but the bundle "
                                 f"says {entry.kind} {entry.version}")

@@ -44,6 +44,19 @@ class InclusionProof(NamedTuple):
     checkpoint: str | None
 
 
+class EntryClaims(NamedTuple):
+    """What a Rekor log entry body claims (read by ``airlock.formats.rekor`` when material is built)."""
+
+    kind: str
+    version: str
+    signatures: tuple[bytes, ...]
+    verifiers: tuple[bytes, ...]  # DER: a certificate, or a SubjectPublicKeyInfo
+    digest_algorithm: str | None = None  # hashedrekord / rekord: digest of the signed message
+    digest: bytes | None = None
+    envelope_hash: bytes | None = None  # dsse / intoto: sha256 of the envelope JSON
+    payload_hash: bytes | None = None  # dsse / intoto: sha256 of the DSSE payload
+
+
 class TlogEntry(NamedTuple):
     log_index: int  # global index, the one the SET covers
     log_id: bytes
@@ -53,6 +66,10 @@ class TlogEntry(NamedTuple):
     integrated_time: int | None = None
     signed_entry_timestamp: bytes | None = None
     inclusion_proof: InclusionProof | None = None
+    # what ``body`` claims, parsed when the material is built; or why it does not parse (a reason for
+    # the tlog-entry check, which runs only if the log is checked at all)
+    claims: EntryClaims | None = None
+    claims_error: str | None = None
 
 
 class Material(NamedTuple):
