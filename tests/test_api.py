@@ -264,3 +264,31 @@ def test_the_readme_examples_run(keys, tmp_path):
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     reason = f"registry.internal/app:1.0@{digest}: no signatures verified (sha256-"
     assert failed.stderr.startswith(reason), failed.stderr
+
+
+def test_verify_and_sign_in_a_registry(registry, keys, tmp_path):
+    """The registry source: an image signed through the API (by tag) verifies through the CLI, and
+    the API's verdict on it names the same digest and payload the CLI prints."""
+    from test_registry_roundtrip import push_image
+
+    key, pub = keys
+    client = airlock.registry_client()
+    digest = push_image(client, registry, "api/app", tmp_path, b"api layer")
+    image = f"{registry}/api/app:v1"
+    [target] = airlock.signing_targets([image], client=client)
+    assert target.digest == digest
+    signed = airlock.sign_image(target, signer(key), annotations={"team": "api"})
+    assert signed.added is True
+    cli = run_cli("verify", "--key", pub, "--insecure-ignore-tlog", image)
+    assert cli.code == 0, cli.stderr
+    verdict = airlock.verify_image(client, image, key=Path(pub).read_bytes(),
+                                   options=airlock.VerificationOptions(insecure_ignore_tlog=True),
+                                   annotations={"team": "api"})
+    assert verdict.ok and verdict.reference == f"{image}@{digest}"
+    assert cli.stderr.splitlines()[:2] == [*verdict.warnings, f"Verification for {verdict.reference} --"]
+    [payload] = json.loads(cli.stdout)
+    assert json.loads(verdict.verified[0].payload) == payload == json.loads(signed.payload) | {
+        "optional": {"team": "api"}}
+    wrong = airlock.verify_image(client, image, key=Path(pub).read_bytes(), annotations={"team": "web"},
+                                 options=airlock.VerificationOptions(insecure_ignore_tlog=True))
+    assert not wrong.ok and "annotation team='api' in the payload, wanted 'web'" in wrong.failure
