@@ -804,3 +804,53 @@ def test_kms_cosign_sign_then_airlock_verify_with_the_kms_uri(cosign, kms_key, i
     cosign.ok("sign", "--key", uri, *SIGN_OFFLINE, HTTP, "--new-bundle-format=false", f"{repository}@{digest}")
     verified = airlock("verify", "--key", uri, "--insecure-ignore-tlog", f"{repository}:v1")
     assert verified.code == 0, verified
+
+
+# -- keyless bundles from airlock's testing instance, through both verifiers -----------------------------
+
+
+@pytest.fixture(scope="module")
+def instance(home):
+    from datetime import UTC, datetime
+
+    from airlock.testing import SigstoreInstance
+
+    made = SigstoreInstance(now=datetime.now(UTC).replace(microsecond=0))
+    made.write_trusted_root(home / "instance-root.json")
+    return made
+
+
+KEYLESS_VARIANTS = {
+    "v0.3-rekor-v1": {},
+    "v0.3-dsse": {"content": "dsse"},
+    "v0.3-rekor-v2-tsa": {"rekor": "v2", "tsa": True},
+    "v0.2": {"version": "0.2"},
+    "v0.1": {"version": "0.1"},
+}
+
+
+@pytest.mark.parametrize("variant", list(KEYLESS_VARIANTS))
+@pytest.mark.parametrize("tampered", [False, True], ids=["intact", "other-artifact"])
+def test_output_verify_blob_keyless_instance_bundle(cosign, instance, home, tmp_path, variant, tampered):
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, bundle_bytes
+
+    artifact = tmp_path / "artifact.bin"
+    artifact.write_bytes(b"keyless artifact " + variant.encode())
+    (tmp_path / "b.json").write_bytes(bundle_bytes(instance.sign_blob(artifact.read_bytes(),
+                                                                      **KEYLESS_VARIANTS[variant])))
+    if tampered:
+        artifact.write_bytes(b"another artifact")
+    argv = ["verify-blob", "--trusted-root", home / "instance-root.json", "--bundle", tmp_path / "b.json",
+            "--certificate-identity", DEFAULT_IDENTITY, "--certificate-oidc-issuer", DEFAULT_ISSUER, artifact]
+    by_cosign, by_airlock = both(cosign, argv, argv)
+    assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (int(tampered), ""), (
+        by_cosign, by_airlock)
+
+
+def test_pkcs11_keys(cosign, softhsm):
+    """cosign as ./run-tests builds it (CGO_ENABLED=0) has no PKCS#11: say so instead of pretending."""
+    answer = cosign("public-key", "--key", softhsm.uri(object="interop-absent"))
+    if "unimplemented" in answer.stderr:
+        pytest.skip("cosign built with CGO_ENABLED=0 cannot open PKCS#11 keys (opening pkcs11 token key: "
+                    "unimplemented); airlock's PKCS#11 keys are covered by test_signers.py against SoftHSM")
+    pytest.fail(f"this cosign opens PKCS#11 keys: write the pkcs11 pairs here ({answer})")
