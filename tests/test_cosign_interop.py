@@ -854,3 +854,37 @@ def test_pkcs11_keys(cosign, softhsm):
         pytest.skip("cosign built with CGO_ENABLED=0 cannot open PKCS#11 keys (opening pkcs11 token key: "
                     "unimplemented); airlock's PKCS#11 keys are covered by test_signers.py against SoftHSM")
     pytest.fail(f"this cosign opens PKCS#11 keys: write the pkcs11 pairs here ({answer})")
+
+
+# -- the 70 offline conformance cases through cosign verify-blob and airlock verify-blob -----------------
+
+
+def conformance_cases() -> list:
+    path = CONFORMANCE / "cases.json"
+    if not path.exists():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"needs {path} (../shared)"))]
+    return [pytest.param(case, id=case["name"]) for case in json.loads(path.read_text())["cases"]]
+
+
+# cosign v3.1.2 accepts this case, which the conformance suite requires to fail: the RFC 3161 timestamp
+# (2023-02-02) lies outside the signing certificate's validity (2023-02-01 00:00-00:10). airlock refuses it.
+COSIGN_ACCEPTS = {"intoto-tsa-timestamp-outside-cert-validity_fail"}
+
+
+@pytest.mark.parametrize("case", conformance_cases())
+def test_output_verify_blob_conformance_case(cosign, case):
+    cases = CONFORMANCE / "bundle-verify"
+    root = cases / case["trusted_root"] if case["trusted_root"] else PRODUCTION_ROOT
+    argv = ["verify-blob", "--bundle", cases / case["bundle"], "--trusted-root", root]
+    if case.get("key"):
+        argv += ["--key", cases / case["key"]]
+    else:
+        argv += ["--certificate-identity", case["identity"], "--certificate-oidc-issuer", case["issuer"]]
+    argv.append(cases / case["artifact"])
+    by_cosign, by_airlock = both(cosign, argv, argv)
+    assert by_cosign.stdout == by_airlock.stdout == ""
+    assert (by_airlock.code == 0) == (case["expect"] == "pass"), by_airlock
+    if case["name"] in COSIGN_ACCEPTS:
+        assert by_cosign.code == 0 and "outside the certificate's validity" in one_line_error(by_airlock)
+    else:
+        assert by_cosign.code == by_airlock.code, (by_cosign, by_airlock)
