@@ -856,7 +856,7 @@ def test_pkcs11_keys(cosign, softhsm):
     pytest.fail(f"this cosign opens PKCS#11 keys: write the pkcs11 pairs here ({answer})")
 
 
-# -- the 70 offline conformance cases through cosign verify-blob and airlock verify-blob -----------------
+# -- the 70 offline conformance cases (artifact file, then sha256:<hex>) through both verify-blobs ---------
 
 
 def conformance_cases() -> list:
@@ -871,8 +871,9 @@ def conformance_cases() -> list:
 COSIGN_ACCEPTS = {"intoto-tsa-timestamp-outside-cert-validity_fail"}
 
 
+@pytest.mark.parametrize("mode", ["file", "digest"])
 @pytest.mark.parametrize("case", conformance_cases())
-def test_output_verify_blob_conformance_case(cosign, case):
+def test_output_verify_blob_conformance_case(cosign, case, mode):
     cases = CONFORMANCE / "bundle-verify"
     root = cases / case["trusted_root"] if case["trusted_root"] else PRODUCTION_ROOT
     argv = ["verify-blob", "--bundle", cases / case["bundle"], "--trusted-root", root]
@@ -880,7 +881,7 @@ def test_output_verify_blob_conformance_case(cosign, case):
         argv += ["--key", cases / case["key"]]
     else:
         argv += ["--certificate-identity", case["identity"], "--certificate-oidc-issuer", case["issuer"]]
-    argv.append(cases / case["artifact"])
+    argv.append(cases / case["artifact"] if mode == "file" else f"sha256:{case['artifact_sha256']}")
     by_cosign, by_airlock = both(cosign, argv, argv)
     assert by_cosign.stdout == by_airlock.stdout == ""
     assert (by_airlock.code == 0) == (case["expect"] == "pass"), by_airlock
