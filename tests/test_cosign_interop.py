@@ -889,3 +889,45 @@ def test_output_verify_blob_conformance_case(cosign, case, mode):
         assert by_cosign.code == 0 and "outside the certificate's validity" in one_line_error(by_airlock)
     else:
         assert by_cosign.code == by_airlock.code, (by_cosign, by_airlock)
+
+
+# -- triangulate and download signature on the same image ------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["signature", "attestation", "sbom"])
+def test_output_triangulate(cosign, image, kind):
+    repository, digest = image
+    by_cosign, by_airlock = both(cosign, ["triangulate", "--type", kind, HTTP, f"{repository}:v1"],
+                                 ["triangulate", "--type", kind, f"{repository}:v1"])
+    suffix = {"signature": "sig", "attestation": "att", "sbom": "sbom"}[kind]
+    assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (
+        0, f"{repository}:sha256-{digest[7:]}.{suffix}\n")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "download signature of a .sig layer: cosign's JSON line has 6 keys (Base64Signature, Payload, Cert, Chain, "
+    "Bundle, RFC3161Timestamp: null); airlock's has no RFC3161Timestamp"))
+def test_output_download_signature_legacy(cosign, cosign_keys, image):
+    ref = legacy_signed(cosign, cosign_keys, image)
+    by_cosign, by_airlock = both(cosign, ["download", "signature", HTTP, ref], ["download", "signature", ref])
+    assert by_cosign.code == by_airlock.code == 0
+    cosign_lines = [json.loads(line) for line in by_cosign.stdout.splitlines()]
+    airlock_lines = [json.loads(line) for line in by_airlock.stdout.splitlines()]
+    assert [line["Base64Signature"] for line in cosign_lines] == [line["Base64Signature"] for line in airlock_lines]
+    assert cosign_lines == airlock_lines
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "download signature of an image signed in the bundle format: cosign prints each bundle referrer's "
+    "Sigstore bundle (one JSON line each); airlock prints nothing and exits 0"))
+def test_output_download_signature_bundle(cosign, cosign_keys, image):
+    key, _ = cosign_keys
+    repository, digest = image
+    cosign.ok("sign", "--key", key, *SIGN_OFFLINE, HTTP, f"{repository}@{digest}")
+    by_cosign, by_airlock = both(cosign, ["download", "signature", HTTP, f"{repository}:v1"],
+                                 ["download", "signature", f"{repository}:v1"])
+    assert by_cosign.code == by_airlock.code == 0
+    assert [json.loads(line)["mediaType"] for line in by_cosign.stdout.splitlines()] == [
+        "application/vnd.dev.sigstore.bundle.v0.3+json"]
+    assert [json.loads(line) for line in by_airlock.stdout.splitlines()] == [
+        json.loads(line) for line in by_cosign.stdout.splitlines()]
