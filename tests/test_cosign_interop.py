@@ -931,3 +931,33 @@ def test_output_download_signature_bundle(cosign, cosign_keys, image):
         "application/vnd.dev.sigstore.bundle.v0.3+json"]
     assert [json.loads(line) for line in by_airlock.stdout.splitlines()] == [
         json.loads(line) for line in by_cosign.stdout.splitlines()]
+
+
+# -- clean: each tool removes everything the other attached ----------------------------------------------
+
+
+@pytest.mark.parametrize("signer", ["cosign", "airlock"])
+def test_clean_removes_what_the_other_tool_attached(cosign, cosign_keys, image, predicate, signer):
+    key, pub = cosign_keys
+    repository, digest = image
+    for bundle_format in ("false", "true"):
+        if signer == "cosign":
+            cosign.ok("sign", "--key", key, *SIGN_OFFLINE, HTTP, f"--new-bundle-format={bundle_format}",
+                      f"{repository}@{digest}")
+            cosign.ok("attest", "--key", key, "--predicate", predicate, "--type", "slsaprovenance", *SIGN_OFFLINE,
+                      HTTP, f"--new-bundle-format={bundle_format}", f"{repository}@{digest}")
+        else:
+            airlock_ok("sign", "--key", key, "--tlog-upload=false", f"--new-bundle-format={bundle_format}",
+                       f"{repository}@{digest}")
+            airlock_ok("attest", "--key", key, "--predicate", predicate, "--type", "slsaprovenance",
+                       "--tlog-upload=false", f"--new-bundle-format={bundle_format}", f"{repository}@{digest}")
+    assert sorted(cosign.crane_("ls", repository).split()) == sorted(
+        ["v1", f"sha256-{digest[7:]}", f"sha256-{digest[7:]}.sig", f"sha256-{digest[7:]}.att"])
+    if signer == "cosign":
+        airlock_ok("clean", "--type", "all", "--force", f"{repository}:v1")
+    else:
+        cosign.ok("clean", "--type", "all", "-f", HTTP, f"{repository}:v1")
+    assert cosign.crane_("ls", repository).split() == ["v1"]
+    assert "no signatures" in one_line_error(airlock("verify", "--key", pub, "--insecure-ignore-tlog",
+                                                     f"{repository}:v1"))
+    assert cosign("verify", "--key", pub, NO_TLOG, HTTP, f"{repository}:v1").code == 10
