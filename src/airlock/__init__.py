@@ -20,6 +20,35 @@ CLI start-up path imports only what its command needs.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time); mypy knows the name
+if TYPE_CHECKING:
+    from airlock.api import (
+        Artifact,
+        IdentityPolicy,
+        ImageTarget,
+        ImageVerdict,
+        LayoutSource,
+        Material,
+        RegistrySource,
+        SignatureCheck,
+        SignedImage,
+        SigningTarget,
+        TrustedRoot,
+        Verdict,
+        VerificationOptions,
+        attach_bundle,
+        attach_signature,
+        attest_image,
+        layout_source,
+        layout_targets,
+        registry_client,
+        registry_targets,
+        sign_image,
+        signing_targets,
+        verify_blob,
+        verify_image,
+    )
+
 __version__ = "0.1.0"
 
 __all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for entry points)

@@ -11,7 +11,43 @@ Nothing here prints or reads command-line flags. Names are imported on first use
 ``__getattr__``), so ``import airlock.api`` costs nothing until a function is called.
 """
 
+# ruff: noqa: F401 -- the names under TYPE_CHECKING are the exports (for type checkers), in __all__
+
 from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time); mypy knows the name
+if TYPE_CHECKING:
+    from airlock.api.blobs import blob_artifact, verify_blob
+    from airlock.api.images import (
+        ImageTarget,
+        ImageVerdict,
+        SignatureCheck,
+        layout_targets,
+        one_line,
+        registry_targets,
+        verify_image,
+        verify_target,
+    )
+    from airlock.api.signing import (
+        SignedImage,
+        SigningTarget,
+        attach,
+        attach_bundle,
+        attach_signature,
+        attest_image,
+        bundle_subjects,
+        is_sigstore_bundle,
+        make_attestation,
+        make_signature,
+        sign_image,
+        signing_targets,
+    )
+    from airlock.oci.sources import LayoutSource, RegistrySource, layout_source, registry_client
+    from airlock.trust.trusted_root import TrustedRoot
+    from airlock.verify.artifact import Artifact
+    from airlock.verify.material import Material
+    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 
 _EXPORTS = {
     # images

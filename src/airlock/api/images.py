@@ -212,10 +212,10 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, None)
     content = material.content
-    payload = content.payload if isinstance(content, DsseEnvelope) else None
-    if payload is None:
+    if not isinstance(content, DsseEnvelope):
         return SignatureCheck(where, None, FormatError("an image bundle must hold a DSSE envelope"),
                               material, None)
+    payload = content.payload
     artifact = Artifact.from_digest(image_digest)
     artifact.label = image_digest
     verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)

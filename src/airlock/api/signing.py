@@ -111,6 +111,7 @@ def attach(image: SigningTarget, signed: SignedImage, signer: Any = None) -> Sig
 
     target, digest = image.target, image.digest
     if signed.bundle is not None:
+        assert signed.predicate_type is not None, "make_signature and make_attestation type every bundle"
         manifest, blobs = bundle_referrer(target.subject(digest), signed.bundle, signed.predicate_type)
         signed.referrer = target.add_referrer(digest, manifest, blobs, BUNDLE_MEDIA_TYPE)
     elif signed.predicate_type is not None:  # a legacy attestation: a DSSE envelope layer of the .att manifest

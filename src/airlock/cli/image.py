@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             print(warning, file=sys.stderr)
         verdicts.append(verdict)
     outputs = [_output(c, args.attestation) for v in verdicts if v.ok for c in v.verified]
-    failures = [v.failure for v in verdicts if not v.ok]
+    failures = [v.failure for v in verdicts if v.failure is not None]  # None exactly when v.ok
     if failures:  # fail closed: nothing is reported as verified when any image is not
         raise VerificationError("verify", " | ".join(failures))
     for verdict in verdicts:
@@ -175,7 +175,7 @@ def _output(check: Any, attestation: bool) -> Any:
     document = _wire.loads(check.payload, "the signature payload")  # a JSON object: checked before it verified
     if not isinstance(document, dict):
         raise FormatError("the signature payload is not a JSON object")
-    optional = document.get("optional") if isinstance(document.get("optional"), dict) else {}
+    optional: dict[str, Any] = document["optional"] if isinstance(document.get("optional"), dict) else {}
     bundle = check.layer_annotations.get(cosign.ANNOTATION_BUNDLE) if check.layer_annotations else None
     if bundle:
         optional["Bundle"] = _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation")

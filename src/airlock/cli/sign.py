@@ -237,6 +237,7 @@ def run_sign(args: argparse.Namespace) -> int:
                                     payload=payload, public_pem=public_pem)
         if args.bundle:
             if new_format:
+                assert signed.bundle is not None, "the new format makes a bundle"
                 _write(args.bundle, signed.bundle, 0o600)
             else:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
                 _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signed.signature)},
@@ -379,6 +380,7 @@ def run_attest(args: argparse.Namespace) -> int:
     for image in targets:
         signed = api.make_attestation(image, signer, predicate, args.type, new_bundle_format=new_format)
         if args.bundle:
+            assert signed.bundle is not None, "--bundle implies the new format, which makes a bundle"
             _write(args.bundle, signed.bundle, 0o600)
             _say(f"Wrote bundle to file {args.bundle}")
         api.attach(image, signed)
