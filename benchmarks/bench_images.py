@@ -77,13 +77,12 @@ def verify_in_process(layout_dir: str, pub: str) -> tuple[int, float]:
 
 def verify_registry(layout_dir: str, pub: str, n: int) -> tuple[float, float]:
     """Load the layout's images into a docker-registry on 127.0.0.1, then verify them from there."""
-    from airlock.api.images import verify_layer
+    from airlock import api
     from airlock.crypto import load_public_key
-    from airlock.oci import discovery
     from airlock.oci.layout import OciLayout
     from airlock.oci.reference import parse_reference
     from airlock.oci.registry import RegistryClient
-    from airlock.oci.sources import LayoutSource, RegistrySource
+    from airlock.oci.sources import LayoutSource
     from airlock.oci.transfer import load
     from airlock.trust.trusted_root import TrustedRoot
     from airlock.verify.verifier import VerificationOptions, Verifier
@@ -102,14 +101,10 @@ def verify_registry(layout_dir: str, pub: str, n: int) -> tuple[float, float]:
         verifier = Verifier(TrustedRoot((), (), (), ()))
         options = VerificationOptions(insecure_ignore_tlog=True)
         start = time.perf_counter()
-        for i, expected in enumerate(digests):
-            reference = parse_reference(f"{host}/bench/app{i}:1")
-            resolved = client.get_manifest(reference.registry, reference.repository, reference.tag).digest
-            assert resolved == expected
-            source = RegistrySource(client, reference.registry, reference.repository)
-            found = discovery.bundle_referrers(source, resolved) + discovery.legacy_layers(source, resolved, "sig")
-            assert any(verify_layer(verifier, f.layer, f.where, resolved, key=public_key, options=options).ok
-                       for f in found if f.layer is not None)
+        for i, expected in enumerate(digests):  # the library path `airlock verify IMAGE` takes
+            [target] = api.registry_targets(client, [f"{host}/bench/app{i}:1"])
+            assert target.digest == expected
+            assert api.verify_target(target, verifier, key=public_key, options=options).ok
         return loaded, time.perf_counter() - start
 
 
