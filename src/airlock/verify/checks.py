@@ -309,7 +309,7 @@ def _name_constraint_problem(leaf: x509.Certificate, constraints: tuple[x509.Nam
     without a host name (or with an IP address as host) cannot be checked, so it is refused.
     """
     try:
-        names = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
     for name in names:
