@@ -7,6 +7,7 @@ P-384 key means SHA-384, that Ed25519 signs the message itself, and that RSA mea
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -15,6 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from airlock.errors import FormatError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 try:
     # The loaders `cryptography.hazmat.primitives.serialization` re-exports, without importing that
@@ -31,7 +35,8 @@ except (ImportError, AttributeError):  # pragma: no cover
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
 _CURVE_HASH = {"secp256r1": "sha256", "secp384r1": "sha384", "secp521r1": "sha512"}
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
 def load_public_key(data: bytes, what: str = "public key") -> PublicKey:
@@ -82,7 +87,7 @@ def _oid_of(cert) -> str:
         return "unknown algorithm"
 
 
-def spki_der(key: PublicKey) -> bytes:
+def spki_der(key: PublicKey | CertificatePublicKeyTypes) -> bytes:
     return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 

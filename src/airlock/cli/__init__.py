@@ -30,7 +30,8 @@ def go_bool(text: str) -> bool:
 _BOOL_FLAGS: set[str] = set()
 
 
-def bool_flag(parser: argparse.ArgumentParser, name: str, help: str, default: bool | None = False) -> None:
+def bool_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, help: str,
+              default: bool | None = False) -> None:
     """A Go-style boolean: ``--flag`` or ``--flag=true|false``. Like Go's pflag, ``--flag`` never
     takes the next word as its value (``verify --insecure-ignore-tlog IMAGE`` means what it says)."""
     dest = name.lstrip("-").replace("-", "_")

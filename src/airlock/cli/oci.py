@@ -124,6 +124,7 @@ def run_download_signature(args: argparse.Namespace) -> int:
         try:
             if found.error is not None:
                 raise found.error
+            assert found.layer is not None, "discovery yields a layer or an error"
             notes = found.layer.annotations
             bundle = notes.get(cosign.ANNOTATION_BUNDLE)
             line = json.dumps({

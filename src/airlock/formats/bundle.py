@@ -70,7 +70,7 @@ def _one_of(obj: dict, what: str, choices: tuple[tuple[str, str], ...]) -> tuple
 
 def parse_bundle(document: dict) -> Material:
     media_type = _wire.optional(document, "mediaType", "bundle", str, snake="media_type")
-    version = _VERSIONS.get(media_type)  # type: ignore[arg-type]
+    version = _VERSIONS.get(media_type)
     if version is None:
         raise FormatError(f"bundle: unsupported bundle mediaType {media_type!r}")
     where = f"bundle v{version}"
@@ -126,7 +126,7 @@ def parse_bundle(document: dict) -> Material:
             # v0.1 too: a proof without a signed root proves nothing, and sigstore-go refuses it
             raise FormatError(f"{where}: tlogEntries[{i}] has an inclusion proof without a checkpoint")
 
-    timestamps = ()
+    timestamps: tuple[bytes, ...] = ()
     tvd = _wire.optional(material, "timestampVerificationData", what, dict, snake="timestamp_verification_data")
     if tvd is not None:
         items = _list(tvd, "rfc3161Timestamps", "rfc3161_timestamps", f"{where}: timestampVerificationData")

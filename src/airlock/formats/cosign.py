@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from airlock import _wire
 from airlock.errors import FormatError
 from airlock.formats.bundle import parse_dsse, parse_legacy_rekor_bundle
-from airlock.verify.material import Material, MessageSignature
+from airlock.verify.material import Material, MessageSignature, TlogEntry
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE = "application/vnd.dsse.envelope.v1+json"
@@ -121,10 +121,10 @@ def layer_material(layer: Layer) -> Material:
         if len(chain) != 1:
             raise FormatError(f"{ANNOTATION_CERTIFICATE} must hold one certificate")
         # The chain annotation is never trusted: anchors come from the trusted root (FORMATS.md 1.3).
-    entries = ()
+    entries: tuple[TlogEntry, ...] = ()
     if notes.get(ANNOTATION_BUNDLE):
         entries = (parse_legacy_rekor_bundle(notes[ANNOTATION_BUNDLE]),)
-    timestamps = ()
+    timestamps: tuple[bytes, ...] = ()
     if notes.get(ANNOTATION_RFC3161):
         wrapper = _wire.loads(notes[ANNOTATION_RFC3161], ANNOTATION_RFC3161)
         if not isinstance(wrapper, dict):

@@ -70,7 +70,8 @@ def _descriptor(item: object, what: str) -> tuple[str, str, int, dict]:
     if not isinstance(item, dict):
         raise FormatError(f"{what} is not an object")
     digest, media_type, size = item.get("digest"), item.get("mediaType", ""), item.get("size")
-    if not is_digest(digest) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not isinstance(digest, str) or not is_digest(digest) or not isinstance(size, int) or isinstance(size, bool) \
+            or size < 0:
         raise FormatError(f"{what} has no valid sha256 digest or size")
     if not isinstance(media_type, str):
         raise FormatError(f"{what} has a mediaType that is not a string")

@@ -528,7 +528,7 @@ def _credential_helper(helper: str, registry: str, timeout: float) -> Credential
             [program, "get"], input=_server_url(registry).encode(), capture_output=True, timeout=timeout
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RegistryError(f"credential helper docker-credential-{helper} failed: {_oneline(exc)}") from None
+        raise RegistryError(f"credential helper docker-credential-{helper} failed: {_oneline(str(exc))}") from None
     if proc.returncode != 0:
         if b"credentials not found" in proc.stdout.lower() + proc.stderr.lower():
             return None
@@ -932,7 +932,7 @@ class RegistryClient:
             raise
         finally:
             _sending.deadline = None
-        response._airlock_deadline = deadline  # type: ignore[attr-defined]
+        response._airlock_deadline = deadline
         return response
 
     def _transfer_seconds(self, size: int | None) -> float:
@@ -1293,9 +1293,8 @@ class RegistryClient:
 
     def list_tags(self, registry: str, repository: str, *, page_size: int | None = None) -> list[str]:
         """Every tag of ``repository``, following ``Link: <...>; rel="next"`` pagination."""
-        url: str | None = f"/v2/{_check_repository(repository)}/tags/list"
-        if page_size:
-            url = _with_query(url, ("n", str(int(page_size))))
+        first = f"/v2/{_check_repository(repository)}/tags/list"
+        url: str | None = _with_query(first, ("n", str(int(page_size)))) if page_size else first
         tags: list[str] = []
         pages = _Pages(f"registry {registry}: tag list pages of {repository}")
         while url is not None:
@@ -1349,12 +1348,12 @@ class RegistryClient:
                                     f"{limit}-byte limit")
             limit = size
         if hasattr(dest, "write"):
-            written = self._stream_blob(registry, repository, digest, dest.write, limit)  # type: ignore[union-attr]
+            written = self._stream_blob(registry, repository, digest, dest.write, limit)
             self._check_size(registry, digest, written, size)
             return written
         import tempfile
 
-        path = os.fspath(dest)  # type: ignore[arg-type]
+        path = os.fspath(dest)
         try:
             fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".blob-", suffix=".tmp")
         except OSError as exc:
@@ -1441,6 +1440,7 @@ class RegistryClient:
         return self._put_chunked(registry, repository, location, upload, chunk_size or DEFAULT_CHUNK_SIZE)
 
     def _put_monolithic(self, registry: str, repository: str, location: str, upload: _Upload) -> str:
+        assert upload.digest is not None, "a monolithic upload knows its digest"
         body = upload.data if upload.data is not None else upload.stream
         response = self._request(
             "PUT", registry, _with_query(location, ("digest", upload.digest)), scope=_scope(repository, "pull,push"),
@@ -1449,7 +1449,7 @@ class RegistryClient:
         )
         _discard(response)
         self._check_sent_digest(registry, response, upload.digest)
-        return upload.digest  # type: ignore[return-value]
+        return upload.digest
 
     def _put_chunked(self, registry: str, repository: str, location: str, upload: _Upload, chunk_size: int) -> str:
         scope = _scope(repository, "pull,push")

@@ -191,8 +191,10 @@ def pkcs8_der(key: PrivateKey) -> bytes:
 def public_key_pem(key: PrivateKey | PublicKey) -> bytes:
     """``cosign.pub``: PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo) of a private or public key."""
     from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    public = key.public_key() if hasattr(key, "private_bytes") else key
+    public = key if isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey) \
+        else key.public_key()
     return public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
 

@@ -37,7 +37,8 @@ _CURVES = {  # curve name -> (digest, sigstore algorithm name, AWS KMS signing a
     "secp384r1": ("sha384", "ecdsa-sha2-384-nistp384", "ECDSA_SHA_384"),
     "secp521r1": ("sha512", "ecdsa-sha2-512-nistp521", "ECDSA_SHA_512"),
 }
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
 class SignerError(AirlockError):
@@ -339,7 +340,8 @@ _EC_PARAMS = {  # DER of the namedCurve OID (or Ed25519's PrintableString) -> cu
     b"\x13\x0cedwards25519": "ed25519",
 }
 _POINT_SIZE = {"secp256r1": 65, "secp384r1": 97, "secp521r1": 133, "ed25519": 32}
-_EC_CLASSES = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
+_EC_CLASSES: dict[str, type[ec.SECP256R1 | ec.SECP384R1 | ec.SECP521R1]] = {
+    "secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
 _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
@@ -426,8 +428,8 @@ class Pkcs11Signer(Signer):
         described = " ".join([f"{name}='{value}'" for name, value in wanted.items()]
                              + ([f"slot-id={slot_id}"] if slot_id is not None else []))
         if not found:
-            have = ", ".join(f"'{label}'" for label in seen) or "none"
-            raise SignerError(f"no PKCS#11 token with {described} in {config.module} (initialized tokens: {have})")
+            labels = ", ".join(f"'{label}'" for label in seen) or "none"
+            raise SignerError(f"no PKCS#11 token with {described} in {config.module} (initialized tokens: {labels})")
         if len(found) > 1:
             raise SignerError(f"{len(found)} PKCS#11 tokens match {described}: add serial= or slot-id= to the URI")
         return found[0]

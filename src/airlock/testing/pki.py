@@ -129,7 +129,7 @@ def key_identifiers(
     ]
     if issuer_key is not None:
         extensions.append(
-            (x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key_of(issuer_key)), False)  # type: ignore[arg-type]
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key_of(issuer_key)), False)
         )
     return extensions
 

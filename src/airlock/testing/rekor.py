@@ -274,6 +274,7 @@ class _Log:
 
     #: How long before ``now`` the default trusted_root ``validFor`` starts.
     valid_days = 730
+    log_id: bytes  # set by each generation: a key ID (v1) or the v2 checkpoint-derived ID
 
     def __init__(self, now: datetime, key: PrivateKey, origin: str, note_name: str, padding: int) -> None:
         self.now = aware(now)

@@ -27,7 +27,7 @@ import json
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from airlock.trust.layout import (
     RECORD,
@@ -113,7 +113,7 @@ def _load_listed(directory: str, root, role: str, meta, parent: str):
     return metadata
 
 
-def _root_chain(directory: str, bootstrap_version: int) -> list[tuple[object, bytes]]:
+def _root_chain(directory: str, bootstrap_version: int) -> list[tuple[Any, bytes]]:
     """Every root from the bootstrap root on, each signed by a threshold of the previous one's root
     keys and of its own (expiry is not judged here); the last one is ``root.json``."""
     history = os.path.join(directory, "root_history")

@@ -72,8 +72,8 @@ def export(out: str, *, tuf_root: str | None = None, trusted_root_file: str | No
                 "files": [{"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                           for name, data in contents.items()]}
     directory = os.path.dirname(os.path.abspath(out))
-    handle, temp = tempfile.mkstemp(prefix=".airlock-pack-", dir=directory)
-    os.close(handle)
+    descriptor, temp = tempfile.mkstemp(prefix=".airlock-pack-", dir=directory)
+    os.close(descriptor)
     try:
         with tarfile.open(temp, "w:gz", format=tarfile.PAX_FORMAT) as archive:
             for name, data in [(MANIFEST, json.dumps(manifest, indent=2).encode()), *contents.items()]:

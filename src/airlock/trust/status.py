@@ -170,7 +170,7 @@ def to_json(report: Report) -> dict:
             "pinnedBy": report.anchor[2]},
         "problems": list(report.problems),
         "items": [{"kind": i.kind, "name": i.name, "start": _ts(i.start), "end": _ts(i.end), "state": i.state,
-                   "daysLeft": None if i.end is None else round(i.days_left(report.now), 2), "note": i.note}
+                   "daysLeft": None if (left := i.days_left(report.now)) is None else round(left, 2), "note": i.note}
                   for i in report.items],
     }
 

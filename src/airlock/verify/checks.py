@@ -12,6 +12,7 @@ import functools
 import hashlib
 import struct
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -69,6 +70,7 @@ def set_payload(entry: TlogEntry) -> bytes:
     base64 / hex strings (nothing to escape) and integers. Built directly because it sits on
     the hot path; ``tests/test_checks.py`` compares it with the ``rfc8785`` library.
     """
+    assert entry.integrated_time is not None, "only an entry with a promise (and so a time) has a SET"
     return b'{"body":"%s","integratedTime":%d,"logID":"%s","logIndex":%d}' % (
         base64.b64encode(entry.body), entry.integrated_time, entry.log_id.hex().encode(), entry.log_index)
 
@@ -427,7 +429,7 @@ def check_sct(leaf: x509.Certificate, issuer: x509.Certificate, trusted_root: Tr
     issuer_key_hash = _key_hash(issuer)
     tbs = leaf.tbs_precertificate_bytes
     seen_logs = 0
-    for sct in scts:
+    for sct in cast(x509.PrecertificateSignedCertificateTimestamps, scts):
         log = trusted_root.ctlog_by_id(sct.log_id)
         if log is None:
             continue
@@ -515,6 +517,6 @@ def check_statement_subject(envelope: DsseEnvelope, artifact: Artifact) -> None:
         for algorithm in ("sha256", "sha384", "sha512"):
             wanted = digests.get(algorithm)
             have = artifact.digest(algorithm) if wanted is not None else None
-            if have is not None and wanted.lower() == have.hex():
+            if wanted is not None and have is not None and wanted.lower() == have.hex():
                 return
     raise VerificationError("artifact", f"{artifact.label} is not a subject of the in-toto statement")

@@ -153,7 +153,8 @@ class Verifier:
                                     "--certificate-identity and --certificate-oidc-issuer instead of --key")
         if key is not None and leaf_key is not None and spki_der(leaf_key) != spki_der(key):
             raise VerificationError("signer", "the certificate in the bundle is not for the key given with --key")
-        signer_key: PublicKey = key if key is not None else leaf_key
+        signer_key = key if key is not None else leaf_key
+        assert signer_key is not None, "a key, or a certificate's key (checked above)"
         trusted_root = self.trusted_root
         if trusted_root is None and (key is None or not options.insecure_ignore_tlog):
             raise UsageError("no trusted root: only --key with --insecure-ignore-tlog verifies without one")
@@ -204,6 +205,7 @@ class Verifier:
                                     "--insecure-ignore-tlog uses no trusted root, as cosign (pass --trusted-root "
                                     "to check it)")
         for token in material.rfc3161_timestamps if trusted_root is not None else ():
+            assert trusted_root is not None
             when, uri = checks.check_rfc3161(token, material.signature, trusted_root)
             if uri in tsa_seen:
                 continue
