@@ -280,6 +280,7 @@ class CertificateAuthority:
         intermediate_eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.CODE_SIGNING,),
         not_before: datetime | None = None,
         not_after: datetime | None = None,
+        root_path_length: int | None = 1,
     ) -> None:
         self.now = aware(now)
         self.uri = uri
@@ -296,10 +297,11 @@ class CertificateAuthority:
             issuer_key=self.root_key,
             not_before=self.not_before,
             not_after=self.not_after,
-            extensions=ca_extensions(self.root_key, None, path_length=1),
+            extensions=ca_extensions(self.root_key, None, path_length=root_path_length),
         )
         self.intermediate: x509.Certificate | None = None
         self.intermediate_key: PrivateKey | None = None
+        self.upper_intermediates: list[x509.Certificate] = []  # above ``intermediate``, leaf-most first
         if intermediate:
             key = new_ec_key(ec.SECP384R1())
             extensions = ca_extensions(key, self.root_key, path_length=0, eku=intermediate_eku)
@@ -319,7 +321,37 @@ class CertificateAuthority:
     @property
     def chain(self) -> list[x509.Certificate]:
         """CA certificates leaf-most first, trust anchor last (trusted_root ``certChain`` order)."""
-        return [self.intermediate, self.root] if self.intermediate else [self.root]
+        return [self.intermediate, *self.upper_intermediates, self.root] if self.intermediate else [self.root]
+
+    def add_intermediate(
+        self,
+        name: str,
+        *,
+        path_length: int | None = 0,
+        ca: bool = True,
+        eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.CODE_SIGNING,),
+        extra_extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> x509.Certificate:
+        """One more CA certificate under the current issuer, which issues the leaves from then on.
+
+        For chains of several intermediates and for broken CA shapes: ``path_length``, ``ca=False``
+        (basic constraints CA:FALSE), ``eku``, ``extra_extensions`` (e.g. name constraints or an
+        unknown critical extension) and the validity bounds.
+        """
+        key = new_ec_key(ec.SECP384R1())
+        extensions = ca_extensions(key, self.issuer_key, path_length=path_length if ca else None, eku=eku)
+        if not ca:
+            not_ca = (x509.BasicConstraints(ca=False, path_length=None), True)
+            extensions = [not_ca if isinstance(value, x509.BasicConstraints) else (value, critical)
+                          for value, critical in extensions]
+        cert = self.issue(make_name(name, self.organization), key, [*extensions, *extra_extensions],
+                          not_before=not_before, not_after=not_after)
+        if self.intermediate is not None:
+            self.upper_intermediates.insert(0, self.intermediate)
+        self.intermediate, self.intermediate_key = cert, key
+        return cert
 
     def issue(
         self,

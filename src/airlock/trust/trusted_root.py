@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from airlock import _wire
 from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
@@ -85,7 +85,7 @@ def note_key_hint(base_url: str, key: PublicKey, key_details: str, checkpoint_ke
 class CertificateAuthority:
     """A Fulcio CA or a TSA: a chain ordered leaf-most first, trust anchor last."""
 
-    __slots__ = ("_problem", "chain", "uri", "valid_for")
+    __slots__ = ("_constraints", "_path_problems", "_problem", "chain", "uri", "valid_for")
     _UNCHECKED = object()
 
     def __init__(self, chain: tuple[x509.Certificate, ...], valid_for: ValidityWindow, uri: str = "") -> None:
@@ -93,6 +93,8 @@ class CertificateAuthority:
         self.valid_for = valid_for
         self.uri = uri
         self._problem: object = self._UNCHECKED
+        self._path_problems: tuple[str | None, ...] = ()
+        self._constraints: tuple[tuple[x509.NameConstraints, ...], ...] = ()
 
     @property
     def anchor(self) -> x509.Certificate:
@@ -104,12 +106,25 @@ class CertificateAuthority:
             self._problem = self._find_chain_problem()
         return self._problem  # type: ignore[return-value]
 
+    def issuing_problem(self, position: int) -> str | None:
+        """Why ``chain[position]`` may not issue a leaf, or None: a path length constraint of a
+        certificate above it counts the CA certificates between (read after ``chain_problem``)."""
+        return self._path_problems[position]
+
+    def name_constraints(self, position: int) -> tuple[x509.NameConstraints, ...]:
+        """The name constraints that bind a leaf issued by ``chain[position]`` (read after ``chain_problem``)."""
+        return self._constraints[position]
+
     def _find_chain_problem(self) -> str | None:
         """Why this CA's own chain cannot issue code-signing certificates, or None.
 
-        Checked once per trusted root (then cached): each certificate is signed by the next,
-        and every certificate is a CA allowed to sign certificates and, where it restricts
-        extended key usage, code signing.
+        Checked once per trusted root (then cached), as Go's ``x509.Verify`` does for cosign and
+        sigstore-go: each certificate is signed by the next; every certificate is a CA allowed to
+        sign certificates and, where it restricts extended key usage, code signing; none has a
+        critical extension Go does not handle (critical name constraints included, when they
+        constrain a name form other than DNS, email, IP or URI); path lengths (per issuing
+        position, see ``issuing_problem``) and name constraints (``name_constraints``) are
+        prepared for the leaf.
         """
         name = self.uri or self.anchor.subject.rfc4514_string()
         for child, parent in zip(self.chain, self.chain[1:], strict=False):
@@ -117,25 +132,62 @@ class CertificateAuthority:
                 child.verify_directly_issued_by(parent)
             except Exception:  # InvalidSignature, ValueError (names), TypeError (key types)
                 return f"the chain of CA {name} does not verify ({child.subject.rfc4514_string()})"
+        limits: list[int | None] = []
+        constraints: list[x509.NameConstraints | None] = []
         for cert in self.chain:
             extensions = cert.extensions
+            subject = cert.subject.rfc4514_string()
             try:
-                if not extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
-                    return f"CA {name}: {cert.subject.rfc4514_string()} is not a CA certificate"
+                constraint = extensions.get_extension_for_class(x509.BasicConstraints).value
             except x509.ExtensionNotFound:
-                return f"CA {name}: {cert.subject.rfc4514_string()} has no basic constraints"
+                return f"CA {name}: {subject} has no basic constraints"
+            if not constraint.ca:
+                return f"CA {name}: {subject} is not a CA certificate"
+            limits.append(constraint.path_length)
             try:
                 if not extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
-                    return f"CA {name}: {cert.subject.rfc4514_string()} may not sign certificates"
+                    return f"CA {name}: {subject} may not sign certificates"
             except x509.ExtensionNotFound:
                 pass
             try:
                 eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
                 if not {ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku):
-                    return f"CA {name}: {cert.subject.rfc4514_string()} may not issue code-signing certificates"
+                    return f"CA {name}: {subject} may not issue code-signing certificates"
             except x509.ExtensionNotFound:
                 pass
+            constraints.append(None)
+            for extension in extensions:
+                if extension.critical and extension.oid not in _CA_KNOWN_CRITICAL:
+                    return f"CA {name}: {subject} has an unknown critical extension {extension.oid.dotted_string}"
+                if extension.oid == ExtensionOID.NAME_CONSTRAINTS:
+                    value = extension.value
+                    subtrees = [*(value.permitted_subtrees or ()), *(value.excluded_subtrees or ())]
+                    if extension.critical and not all(isinstance(s, _CONSTRAINED_NAMES) for s in subtrees):
+                        return f"CA {name}: {subject} has name constraints on a name form that cannot be checked"
+                    constraints[-1] = value
+        self._path_problems = tuple(self._path_problem(position, limits) for position in range(len(self.chain)))
+        self._constraints = tuple(tuple(c for c in constraints[position:] if c is not None)
+                                  for position in range(len(self.chain)))
         return None
+
+    def _path_problem(self, position: int, limits: list[int | None]) -> str | None:
+        for above in range(position, len(self.chain)):
+            limit = limits[above]
+            if limit is not None and above - position > limit:
+                return (f"CA {self.uri or self.anchor.subject.rfc4514_string()}: the path length constraint "
+                        f"({limit}) of {self.chain[above].subject.rfc4514_string()} is exceeded")
+        return None
+
+
+# Critical extensions Go's crypto/x509 handles in a CA certificate (any other fails x509.Verify).
+_CA_KNOWN_CRITICAL = frozenset({
+    ExtensionOID.KEY_USAGE, ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+    ExtensionOID.NAME_CONSTRAINTS, ExtensionOID.CRL_DISTRIBUTION_POINTS, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+    ExtensionOID.EXTENDED_KEY_USAGE, ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.CERTIFICATE_POLICIES,
+    ExtensionOID.POLICY_MAPPINGS, ExtensionOID.POLICY_CONSTRAINTS, ExtensionOID.INHIBIT_ANY_POLICY,
+    ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+})
+_CONSTRAINED_NAMES = (x509.DNSName, x509.RFC822Name, x509.UniformResourceIdentifier, x509.IPAddress)
 
 
 class TrustedRoot(NamedTuple):
