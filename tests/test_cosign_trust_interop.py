@@ -1,0 +1,173 @@
+"""TUF mirrors made by one tool, used by the other: ``cosign initialize`` and ``airlock initialize``.
+
+What the real cosign v3.1.2 does, found here (and why the tests look the way they do):
+
+- It is a static Go binary (``CGO_ENABLED=0``): libfaketime's ``LD_PRELOAD`` does not reach it, it
+  reads the real clock. The real public-good repository in ``../shared`` expired (root v15 on
+  2026-11-20), so cosign cannot use it at all once that date has passed; those tests run cosign
+  under faketime only if it honours it, and skip otherwise with cosign's own error.
+- It never uses a mirror as it is: every verification refreshes it from the URL in
+  ``remote.json`` (sigstore-go's TUF client without ``ForceCache``/``CacheValidity``), so with
+  no network it fails even on its own mirror. "cosign verifies with airlock's mirror" is therefore
+  checked with the repository served on 127.0.0.1 and no target fetched: the trusted root cosign
+  uses is the one in airlock's mirror.
+
+The repository the real-clock tests use is synthetic (``tuf_repo.TufRepo``, dated now) and
+distributes the production ``trusted_root.json``; the signed material is a real conformance
+bundle made by the public-good instance.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import CONFORMANCE, PRODUCTION_ROOT, TUF_REPOSITORY, airlock_exe, at, shared
+from peers import peer
+from tuf_repo import TufRepo, serve
+
+CASE = CONFORMANCE / "bundle-verify" / "happy-path-v0.3"  # signed by public-good: production trusted root
+IDENTITY = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
+            "extremely-dangerous-oidc-beacon.yml@refs/heads/main")
+ISSUER = "https://token.actions.githubusercontent.com"
+FAKE_NOW = "2026-08-25 12:00:00"
+
+
+def verify_args() -> list[str]:
+    case = shared(CASE)
+    return ["verify-blob", str(case.parent / "a.txt"), "--bundle", str(case / "bundle.sigstore.json"),
+            "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER]
+
+
+def run(argv: list[str], tuf_root: Path, *, net: bool = True, date: str | None = None,
+        home: Path | None = None) -> subprocess.CompletedProcess:
+    command = list(argv)
+    if date:
+        command = ["faketime", "-f", f"@{date}", *command]
+    if not net:
+        command = ["unshare", "--net", *command]
+    env = {**os.environ, "TUF_ROOT": str(tuf_root), "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    if home is not None:
+        env["HOME"] = str(home)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def repo(tmp_path) -> TufRepo:
+    repository = TufRepo(tmp_path / "repo")
+    repository.set_target("trusted_root.json", shared(PRODUCTION_ROOT).read_bytes())
+    return repository
+
+
+def test_cosign_verifies_with_airlocks_mirror(repo, tmp_path):
+    cosign = peer("cosign")
+    with serve(repo) as server:
+        url = server.url.rstrip("/")
+        made = run([*airlock_exe(), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "airlock")
+        assert made.returncode == 0, made.stderr
+        server.requests.clear()
+        result = run([str(cosign), *verify_args()], tmp_path / "airlock", home=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == "Verified OK"
+        # cosign refreshed the metadata, but took trusted_root.json from airlock's mirror
+        assert "/timestamp.json" in server.requests
+        assert not [path for path in server.requests if path.startswith("/targets/")], server.requests
+        # the mirror is still airlock's: airlock re-verifies it offline afterwards
+        again = run([*airlock_exe(), *verify_args()], tmp_path / "airlock", net=False)
+        assert again.returncode == 0, again.stderr
+
+
+def test_cosign_cannot_verify_from_a_mirror_offline(repo, tmp_path):
+    """cosign v3.1.2 refreshes the mirror on every run: no network, no verification (not airlock's
+    doing: the same happens with the mirror cosign made itself)."""
+    cosign = peer("cosign")
+    with serve(repo) as server:
+        url = server.url.rstrip("/")
+        assert run([str(cosign), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "cosign", home=tmp_path).returncode == 0
+        assert run([*airlock_exe(), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "airlock").returncode == 0
+    for mirror in ("cosign", "airlock"):
+        result = run([str(cosign), *verify_args()], tmp_path / mirror, net=False, home=tmp_path)
+        assert result.returncode == 1
+        assert f'tuf refresh failed: Get "{url}/2.root.json"' in result.stderr
+        assert "network is unreachable" in result.stderr
+
+
+def test_airlock_refuses_a_mirror_cosign_made(repo, tmp_path):
+    cosign = peer("cosign")
+    with serve(repo) as server:
+        url = server.url.rstrip("/")
+        made = run([str(cosign), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "cosign", home=tmp_path)
+        assert made.returncode == 0, made.stderr
+    directory = tmp_path / "cosign" / url.removeprefix("http://").replace(":", "-")
+    assert (directory / "targets" / "trusted_root.json").is_file()  # cosign's layout, airlock's file names
+    result = run([*airlock_exe(), *verify_args()], tmp_path / "cosign", net=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"Error: TUF mirror: {directory} has no airlock-mirror.json: it was made by `cosign initialize`, which "
+        "keeps neither the root it was bootstrapped from nor when it was verified, so it cannot be re-verified "
+        f"offline; run `airlock initialize --mirror {url} --root ROOT` on the connected side (cosign uses the "
+        "mirror it writes as well)")
+
+
+def test_airlock_initialize_replaces_a_mirror_cosign_made(repo, tmp_path):
+    """cosign itself wipes its mirror on every `initialize`; airlock does the same to cosign's (which
+    has no anchor to keep), the operator's --root becoming the anchor, and both tools use the result."""
+    cosign = peer("cosign")
+    repo.rotate_root()
+    with serve(repo) as server:
+        url = server.url.rstrip("/")
+        assert run([str(cosign), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "tuf", home=tmp_path).returncode == 0
+        made = run([*airlock_exe(), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "tuf")
+        assert made.returncode == 0, made.stderr
+        assert made.stderr.splitlines()[0] == (
+            f"replacing the mirror of {url} that `cosign initialize` made (it keeps no trust anchor; --root "
+            "becomes the anchor)")
+        assert "root v1 -> v2" in made.stderr
+        result = run([str(cosign), *verify_args()], tmp_path / "tuf", home=tmp_path)
+        assert result.returncode == 0, result.stderr
+    result = run([*airlock_exe(), *verify_args()], tmp_path / "tuf", net=False)
+    assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------- the real public-good repository
+
+
+@pytest.fixture(scope="module")
+def public_good():
+    with serve(shared(TUF_REPOSITORY)) as server:
+        yield server.url.rstrip("/")
+
+
+def cosign_at_fake_now(public_good, tuf_root: Path, home: Path) -> None:
+    """``cosign initialize`` over the public-good repository as of FAKE_NOW, or skip saying why not."""
+    result = run([str(peer("cosign")), "initialize", "--mirror", public_good, "--root",
+                  str(TUF_REPOSITORY / "5.root.json")], tuf_root, date=FAKE_NOW, home=home)
+    if result.returncode != 0:
+        assert "expired" in result.stderr, result.stderr
+        pytest.skip("cosign is a static Go binary that ignores libfaketime and reads the real clock, past the "
+                    "expiry of the public-good root v15 (2026-11-20): " + result.stderr.strip().splitlines()[-1])
+
+
+def test_public_good_cosign_mirror_to_airlock(public_good, tmp_path):
+    cosign_at_fake_now(public_good, tmp_path / "cosign", tmp_path)
+    result = at(FAKE_NOW, *verify_args(), tuf_root=tmp_path / "cosign", net=False)
+    assert result.returncode == 1 and "it was made by `cosign initialize`" in result.stderr
+
+
+def test_public_good_airlock_mirror_to_cosign(public_good, tmp_path):
+    made = at(FAKE_NOW, "initialize", "--mirror", public_good, "--root", str(TUF_REPOSITORY / "5.root.json"),
+              tuf_root=tmp_path / "airlock")
+    assert made.returncode == 0, made.stderr
+    assert at(FAKE_NOW, *verify_args(), tuf_root=tmp_path / "airlock", net=False).returncode == 0
+    cosign_at_fake_now(public_good, tmp_path / "probe", tmp_path)
+    result = run([str(peer("cosign")), *verify_args()], tmp_path / "airlock", date=FAKE_NOW, home=tmp_path)
+    assert result.returncode == 0, result.stderr
