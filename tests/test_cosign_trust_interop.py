@@ -171,3 +171,38 @@ def test_public_good_airlock_mirror_to_cosign(public_good, tmp_path):
     cosign_at_fake_now(public_good, tmp_path / "probe", tmp_path)
     result = run([str(peer("cosign")), *verify_args()], tmp_path / "airlock", date=FAKE_NOW, home=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------- download signature, as Go prints it
+# (the two comparisons with the real cosign on one image are in test_cosign_interop.py)
+
+
+def test_download_signature_prints_json_as_go_does():
+    from airlock.cli.oci import _go_json
+
+    assert _go_json({"b": "<a&b>", "a": "é\u2028", "n": None}) == (
+        '{"b":"\\u003ca\\u0026b\\u003e","a":"é\\u2028","n":null}')
+
+
+@pytest.mark.parametrize(("note", "expected"), [
+    (None, None),
+    ('{"SignedRFC3161Timestamp":"MAo="}', {"SignedRFC3161Timestamp": "MAo="}),
+    ('{"SignedRFC3161Timestamp":null}', {"SignedRFC3161Timestamp": None}),
+])
+def test_download_signature_rfc3161_value(note, expected):
+    from airlock.cli.oci import _rfc3161
+
+    assert _rfc3161(note) == expected
+
+
+@pytest.mark.parametrize(("note", "message"), [
+    ("[1]", "the dev.sigstore.cosign/rfc3161timestamp annotation is not a JSON object"),
+    ('{"SignedRFC3161Timestamp":5}', "SignedRFC3161Timestamp"),
+    ("{", "dev.sigstore.cosign/rfc3161timestamp"),
+])
+def test_download_signature_rejects_a_malformed_rfc3161_annotation(note, message):
+    from airlock.cli.oci import _rfc3161
+    from airlock.errors import FormatError
+
+    with pytest.raises(FormatError, match=message):
+        _rfc3161(note)

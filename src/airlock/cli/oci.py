@@ -109,7 +109,34 @@ def run_triangulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _go_json(value) -> str:
+    """``value`` as Go's ``encoding/json`` writes it: compact, UTF-8, ``<``, ``>``, ``&``, U+2028 and
+    U+2029 escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _rfc3161(note: str | None):
+    """cosign's ``RFC3161Timestamp`` value for the annotation: null, or its one field."""
+    from airlock import _wire
+    from airlock.errors import FormatError
+    from airlock.formats import cosign
+
+    if not note:
+        return None
+    value = _wire.loads(note, f"the {cosign.ANNOTATION_RFC3161} annotation")
+    if not isinstance(value, dict):
+        raise FormatError(f"the {cosign.ANNOTATION_RFC3161} annotation is not a JSON object")
+    return {"SignedRFC3161Timestamp": _wire.optional(value, "SignedRFC3161Timestamp",
+                                                     cosign.ANNOTATION_RFC3161, str)}
+
+
 def run_download_signature(args: argparse.Namespace) -> int:
+    """As cosign: the Sigstore bundles attached as referrers, one JSON line each, if there are any;
+    else the legacy ``.sig`` signatures, one JSON line each (cosign's ``SignedPayload``)."""
     from airlock import _wire
     from airlock.cli.image import _one_line
     from airlock.errors import AirlockError, FormatError
@@ -120,6 +147,27 @@ def run_download_signature(args: argparse.Namespace) -> int:
     client, reference, digest = _resolve(args)
     source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
     printed, skipped = 0, []
+
+    def skip(where: str, exc: AirlockError) -> None:
+        skipped.append(_one_line(f"{where}: {exc}"))
+        _say(f"WARNING: {skipped[-1]}: skipped")
+
+    for found in discovery.bundle_referrers(source, digest):
+        try:
+            if found.error is not None:
+                raise found.error
+            assert found.bundle is not None, "discovery yields a bundle or an error"
+            bundle = _wire.loads(found.bundle, f"the bundle of {found.where}")
+            if not isinstance(bundle, dict) or not str(bundle.get("mediaType", "")).startswith(
+                    discovery.BUNDLE_PREFIX):
+                raise FormatError("not a Sigstore bundle")
+        except AirlockError as exc:
+            skip(found.where, exc)
+            continue
+        print(_go_json(bundle))
+        printed += 1
+    if printed:
+        return 0
     for found in discovery.legacy_layers(source, digest, "sig"):  # one unreadable layer does not hide the others
         try:
             if found.error is not None:
@@ -127,16 +175,16 @@ def run_download_signature(args: argparse.Namespace) -> int:
             assert found.layer is not None, "discovery yields a layer or an error"
             notes = found.layer.annotations
             bundle = notes.get(cosign.ANNOTATION_BUNDLE)
-            line = json.dumps({
+            line = _go_json({
                 "Base64Signature": notes.get(cosign.ANNOTATION_SIGNATURE, ""),
                 "Payload": base64.b64encode(found.layer.payload).decode(),
                 "Cert": notes.get(cosign.ANNOTATION_CERTIFICATE) or None,
                 "Chain": notes.get(cosign.ANNOTATION_CHAIN) or None,
                 "Bundle": _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation") if bundle else None,
-            }, separators=(",", ":"))
+                "RFC3161Timestamp": _rfc3161(notes.get(cosign.ANNOTATION_RFC3161)),
+            })
         except AirlockError as exc:
-            skipped.append(_one_line(f"{found.where}: {exc}"))
-            _say(f"WARNING: {skipped[-1]}: skipped")
+            skip(found.where, exc)
             continue
         print(line)
         printed += 1

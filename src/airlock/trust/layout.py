@@ -116,8 +116,11 @@ def read_json(path: str, what: str, limit: int = 1 << 20) -> Any:
 
 
 def cosign_made(directory: str) -> bool:
-    """A mirror directory with a ``root.json`` but no airlock record: ``cosign initialize`` made it."""
-    return not os.path.lexists(os.path.join(directory, RECORD)) and os.path.isfile(os.path.join(directory, "root.json"))
+    """A mirror directory with a ``root.json`` but neither airlock's record nor a root history:
+    ``cosign initialize`` made it (an airlock mirror that lost its record is a broken airlock mirror)."""
+    return (os.path.isfile(os.path.join(directory, "root.json"))
+            and not os.path.lexists(os.path.join(directory, RECORD))
+            and not os.path.lexists(os.path.join(directory, "root_history")))
 
 
 def read_record(directory: str, url: str) -> Any:
