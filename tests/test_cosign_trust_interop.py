@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFORMANCE, PRODUCTION_ROOT, TUF_REPOSITORY, airlock_exe, at, shared
+from conftest import CONFORMANCE, PRODUCTION_ROOT, TUF_REPOSITORY, airlock_exe, at, run_cli, shared
 from peers import peer
+from test_cosign_interop import HTTP, cosign, home, image  # noqa: F401 (fixtures: the real cosign, an image)
 from tuf_repo import TufRepo, serve
 
 CASE = CONFORMANCE / "bundle-verify" / "happy-path-v0.3"  # signed by public-good: production trusted root
@@ -43,15 +44,15 @@ def verify_args() -> list[str]:
 
 
 def run(argv: list[str], tuf_root: Path, *, net: bool = True, date: str | None = None,
-        home: Path | None = None) -> subprocess.CompletedProcess:
+        home_dir: Path | None = None) -> subprocess.CompletedProcess:
     command = list(argv)
     if date:
         command = ["faketime", "-f", f"@{date}", *command]
     if not net:
         command = ["unshare", "--net", *command]
     env = {**os.environ, "TUF_ROOT": str(tuf_root), "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-    if home is not None:
-        env["HOME"] = str(home)
+    if home_dir is not None:
+        env["HOME"] = str(home_dir)
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -63,14 +64,14 @@ def repo(tmp_path) -> TufRepo:
 
 
 def test_cosign_verifies_with_airlocks_mirror(repo, tmp_path):
-    cosign = peer("cosign")
+    cosign_exe = peer("cosign")
     with serve(repo) as server:
         url = server.url.rstrip("/")
         made = run([*airlock_exe(), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
                    tmp_path / "airlock")
         assert made.returncode == 0, made.stderr
         server.requests.clear()
-        result = run([str(cosign), *verify_args()], tmp_path / "airlock", home=tmp_path)
+        result = run([str(cosign_exe), *verify_args()], tmp_path / "airlock", home_dir=tmp_path)
         assert result.returncode == 0, result.stderr
         assert result.stderr.strip().splitlines()[-1] == "Verified OK"
         # cosign refreshed the metadata, but took trusted_root.json from airlock's mirror
@@ -84,26 +85,26 @@ def test_cosign_verifies_with_airlocks_mirror(repo, tmp_path):
 def test_cosign_cannot_verify_from_a_mirror_offline(repo, tmp_path):
     """cosign v3.1.2 refreshes the mirror on every run: no network, no verification (not airlock's
     doing: the same happens with the mirror cosign made itself)."""
-    cosign = peer("cosign")
+    cosign_exe = peer("cosign")
     with serve(repo) as server:
         url = server.url.rstrip("/")
-        assert run([str(cosign), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
-                   tmp_path / "cosign", home=tmp_path).returncode == 0
+        assert run([str(cosign_exe), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "cosign", home_dir=tmp_path).returncode == 0
         assert run([*airlock_exe(), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
                    tmp_path / "airlock").returncode == 0
     for mirror in ("cosign", "airlock"):
-        result = run([str(cosign), *verify_args()], tmp_path / mirror, net=False, home=tmp_path)
+        result = run([str(cosign_exe), *verify_args()], tmp_path / mirror, net=False, home_dir=tmp_path)
         assert result.returncode == 1
         assert f'tuf refresh failed: Get "{url}/2.root.json"' in result.stderr
         assert "network is unreachable" in result.stderr
 
 
 def test_airlock_refuses_a_mirror_cosign_made(repo, tmp_path):
-    cosign = peer("cosign")
+    cosign_exe = peer("cosign")
     with serve(repo) as server:
         url = server.url.rstrip("/")
-        made = run([str(cosign), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
-                   tmp_path / "cosign", home=tmp_path)
+        made = run([str(cosign_exe), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "cosign", home_dir=tmp_path)
         assert made.returncode == 0, made.stderr
     directory = tmp_path / "cosign" / url.removeprefix("http://").replace(":", "-")
     assert (directory / "targets" / "trusted_root.json").is_file()  # cosign's layout, airlock's file names
@@ -119,12 +120,12 @@ def test_airlock_refuses_a_mirror_cosign_made(repo, tmp_path):
 def test_airlock_initialize_replaces_a_mirror_cosign_made(repo, tmp_path):
     """cosign itself wipes its mirror on every `initialize`; airlock does the same to cosign's (which
     has no anchor to keep), the operator's --root becoming the anchor, and both tools use the result."""
-    cosign = peer("cosign")
+    cosign_exe = peer("cosign")
     repo.rotate_root()
     with serve(repo) as server:
         url = server.url.rstrip("/")
-        assert run([str(cosign), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
-                   tmp_path / "tuf", home=tmp_path).returncode == 0
+        assert run([str(cosign_exe), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
+                   tmp_path / "tuf", home_dir=tmp_path).returncode == 0
         made = run([*airlock_exe(), "initialize", "--mirror", url, "--root", str(repo.path("root", 1))],
                    tmp_path / "tuf")
         assert made.returncode == 0, made.stderr
@@ -132,7 +133,7 @@ def test_airlock_initialize_replaces_a_mirror_cosign_made(repo, tmp_path):
             f"replacing the mirror of {url} that `cosign initialize` made (it keeps no trust anchor; --root "
             "becomes the anchor)")
         assert "root v1 -> v2" in made.stderr
-        result = run([str(cosign), *verify_args()], tmp_path / "tuf", home=tmp_path)
+        result = run([str(cosign_exe), *verify_args()], tmp_path / "tuf", home_dir=tmp_path)
         assert result.returncode == 0, result.stderr
     result = run([*airlock_exe(), *verify_args()], tmp_path / "tuf", net=False)
     assert result.returncode == 0, result.stderr
@@ -147,10 +148,10 @@ def public_good():
         yield server.url.rstrip("/")
 
 
-def cosign_at_fake_now(public_good, tuf_root: Path, home: Path) -> None:
+def cosign_at_fake_now(public_good, tuf_root: Path, home_dir: Path) -> None:
     """``cosign initialize`` over the public-good repository as of FAKE_NOW, or skip saying why not."""
     result = run([str(peer("cosign")), "initialize", "--mirror", public_good, "--root",
-                  str(TUF_REPOSITORY / "5.root.json")], tuf_root, date=FAKE_NOW, home=home)
+                  str(TUF_REPOSITORY / "5.root.json")], tuf_root, date=FAKE_NOW, home_dir=home_dir)
     if result.returncode != 0:
         assert "expired" in result.stderr, result.stderr
         pytest.skip("cosign is a static Go binary that ignores libfaketime and reads the real clock, past the "
@@ -169,12 +170,21 @@ def test_public_good_airlock_mirror_to_cosign(public_good, tmp_path):
     assert made.returncode == 0, made.stderr
     assert at(FAKE_NOW, *verify_args(), tuf_root=tmp_path / "airlock", net=False).returncode == 0
     cosign_at_fake_now(public_good, tmp_path / "probe", tmp_path)
-    result = run([str(peer("cosign")), *verify_args()], tmp_path / "airlock", date=FAKE_NOW, home=tmp_path)
+    result = run([str(peer("cosign")), *verify_args()], tmp_path / "airlock", date=FAKE_NOW, home_dir=tmp_path)
     assert result.returncode == 0, result.stderr
 
 
 # ---------------------------------------------------------------- download signature, as Go prints it
 # (the two comparisons with the real cosign on one image are in test_cosign_interop.py)
+
+
+def test_download_signature_of_an_unsigned_image_fails_as_in_cosign(cosign, image):  # noqa: F811
+    repository, _ = image
+    by_cosign = cosign("download", "signature", HTTP, f"{repository}:v1")
+    by_airlock = run_cli("download", "signature", f"{repository}:v1")
+    assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (1, "")
+    assert by_airlock.stderr.splitlines() == [f"Error: {repository}:v1: no signatures associated"]
+    assert by_cosign.stderr.splitlines()[0] == by_airlock.stderr.splitlines()[0]
 
 
 def test_download_signature_prints_json_as_go_does():

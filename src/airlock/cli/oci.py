@@ -190,4 +190,6 @@ def run_download_signature(args: argparse.Namespace) -> int:
         printed += 1
     if skipped and not printed:
         raise FormatError(f"no signature of {digest} could be read ({'; '.join(skipped[:8])})")
+    if not printed:  # cosign's words and exit code for an image without signatures
+        raise AirlockError(f"{args.image}: no signatures associated")
     return 0
