@@ -19,6 +19,7 @@ bundle made by the public-good instance.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -187,11 +188,42 @@ def test_download_signature_of_an_unsigned_image_fails_as_in_cosign(cosign, imag
     assert by_cosign.stderr.splitlines()[0] == by_airlock.stderr.splitlines()[0]
 
 
+@pytest.mark.parametrize("bundle_format", ["false", "true"])
+def test_download_signature_of_what_airlock_signed_as_in_cosign(cosign, image, tmp_path, bundle_format):  # noqa: F811
+    """Both layouts airlock writes print the same bytes in both tools (cosign re-encodes what it reads:
+    a bundle through protojson, a .sig layer through its SignedPayload struct)."""
+    repository, digest = image
+    prefix = tmp_path / "k"
+    assert run_cli("generate-key-pair", "--output-key-prefix", prefix).code == 0
+    # "true": a legacy signature too, which neither tool prints once there is a bundle
+    for fmt in ["false", "true"] if bundle_format == "true" else ["false"]:
+        signed = run_cli("sign", "--key", prefix.with_suffix(".key"), "--tlog-upload=false",
+                         f"--new-bundle-format={fmt}", f"{repository}@{digest}")
+        assert signed.code == 0, signed
+    by_cosign = cosign("download", "signature", HTTP, f"{repository}:v1")
+    by_airlock = run_cli("download", "signature", f"{repository}:v1")
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    [line] = by_airlock.stdout.splitlines()
+    assert ("mediaType" in json.loads(line)) == (bundle_format == "true")
+    assert by_airlock.stdout == by_cosign.stdout
+
+
 def test_download_signature_prints_json_as_go_does():
     from airlock.cli.oci import _go_json
 
     assert _go_json({"b": "<a&b>", "a": "é\u2028", "n": None}) == (
         '{"b":"\\u003ca\\u0026b\\u003e","a":"é\\u2028","n":null}')
+
+
+def test_download_signature_prints_a_bundle_as_protojson_does():
+    from airlock.cli.oci import _protojson
+
+    bundle = {"mediaType": "m", "verificationMaterial": {"publicKey": {"hint": "h"}, "tlogEntries": [],
+                                                          "timestampVerificationData": {}},
+              "x": {"n": 0, "b": False, "s": "", "t": True, "z": "0", "l": [{"k": []}]}}
+    assert _protojson(bundle) == {"mediaType": "m", "verificationMaterial": {"publicKey": {"hint": "h"},
+                                                                             "timestampVerificationData": {}},
+                                  "x": {"t": True, "z": "0", "l": [{}]}}
 
 
 @pytest.mark.parametrize(("note", "expected"), [

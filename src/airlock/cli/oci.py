@@ -119,6 +119,18 @@ def _go_json(value) -> str:
     return text
 
 
+def _protojson(value):
+    """A Sigstore bundle as Go's protojson re-encodes it: every field of a bundle is a proto3 message
+    field, so fields holding their default value (empty list, empty string, zero, false) are left
+    out; messages (objects) stay, even empty."""
+    if isinstance(value, dict):
+        return {key: _protojson(item) for key, item in value.items()
+                if not (item == [] or item == "" or item is False or (type(item) in (int, float) and item == 0))}
+    if isinstance(value, list):
+        return [_protojson(item) for item in value]
+    return value
+
+
 def _rfc3161(note: str | None):
     """cosign's ``RFC3161Timestamp`` value for the annotation: null, or its one field."""
     from airlock import _wire
@@ -164,7 +176,7 @@ def run_download_signature(args: argparse.Namespace) -> int:
         except AirlockError as exc:
             skip(found.where, exc)
             continue
-        print(_go_json(bundle))
+        print(_go_json(_protojson(bundle)))
         printed += 1
     if printed:
         return 0
