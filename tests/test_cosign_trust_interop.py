@@ -19,6 +19,7 @@ bundle made by the public-good instance.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 
 from conftest import CONFORMANCE, PRODUCTION_ROOT, TUF_REPOSITORY, airlock_exe, at, run_cli, shared
 from peers import peer
-from test_cosign_interop import HTTP, cosign, home, image  # noqa: F401 (fixtures: the real cosign, an image)
+from test_cosign_interop import HTTP, SIGN_OFFLINE, cosign, home, image  # noqa: F401 (fixtures: the real cosign, an image)
 from tuf_repo import TufRepo, serve
 
 CASE = CONFORMANCE / "bundle-verify" / "happy-path-v0.3"  # signed by public-good: production trusted root
@@ -208,6 +209,82 @@ def test_download_signature_of_what_airlock_signed_as_in_cosign(cosign, image, t
     assert by_airlock.stdout == by_cosign.stdout
 
 
+def _pkcs8(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _self_signed(kind: str):
+    """A key and a self-signed CA certificate for it, made with ``cryptography``."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP384R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"), x509.NameAttribute(NameOID.ORGANIZATION_NAME,
+                      "Airlock <&> Test"), x509.NameAttribute(NameOID.COMMON_NAME, "download signature")])
+    now = datetime.now(UTC).replace(microsecond=0)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now)
+               .not_valid_after(now + timedelta(days=9))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+               .add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier("1.3.6.1.5.5.7.3.3"),
+                                                    x509.ObjectIdentifier("1.2.3.4.5")]), critical=False)
+               .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                   [x509.UniformResourceIdentifier("http://crl.example/ca.crl")], None, None, None)]), critical=False))
+    return key, builder.sign(key, hashes.SHA384() if kind == "ec" else hashes.SHA256())
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa", "fulcio"])
+def test_download_signature_prints_certificates_as_cosign(cosign, image, tmp_path, kind):  # noqa: F811
+    """cosign prints Cert and Chain as Go's json of the parsed x509.Certificate; so does airlock.
+    Self-signed EC and RSA CA certificates (signed by cosign), a Fulcio-profile leaf with its chain
+    (attached by airlock)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from airlock.testing import SigstoreInstance
+
+    pem = serialization.Encoding.PEM
+    repository, digest = image
+    if kind == "fulcio":  # a Fulcio-profile leaf (SAN URI, Fulcio extensions, SCTs) and its chain
+        instance = SigstoreInstance()
+        cert, key = instance.issue_leaf()
+        chain = b"".join(c.public_bytes(pem) for c in instance.fulcio.chain)
+    else:
+        key, cert = _self_signed(kind)
+        chain = None
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(pem))
+    if chain:  # cosign sign stores no chain for a key it is given: airlock attaches one
+        (tmp_path / "chain.pem").write_bytes(chain)
+        (tmp_path / "sig").write_text(base64.b64encode(b"not checked by download signature").decode())
+        attached = run_cli("attach", "signature", "--signature", tmp_path / "sig", "--certificate",
+                           tmp_path / "cert.pem", "--certificate-chain", tmp_path / "chain.pem",
+                           f"{repository}@{digest}")
+        assert attached.code == 0, attached
+    else:
+        (tmp_path / "key.pem").write_bytes(_pkcs8(key))
+        cosign.ok("import-key-pair", "--key", tmp_path / "key.pem", "--output-key-prefix", tmp_path / "imported",
+                  cwd=tmp_path)
+        cosign.ok("sign", "--key", tmp_path / "imported.key", "--certificate", tmp_path / "cert.pem", *SIGN_OFFLINE,
+                  HTTP, "--new-bundle-format=false", f"{repository}@{digest}")
+    by_cosign = cosign("download", "signature", HTTP, f"{repository}:v1")
+    by_airlock = run_cli("download", "signature", f"{repository}:v1")
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    [line] = [json.loads(text) for text in by_airlock.stdout.splitlines()]
+    assert isinstance(line["Cert"], dict)
+    assert [c["Subject"]["CommonName"] for c in line["Chain"] or []] == (["sigstore-intermediate", "sigstore"]
+                                                                         if chain else [])
+    assert by_airlock.stderr == ""
+    assert by_airlock.stdout == by_cosign.stdout
+
+
 def test_download_signature_prints_json_as_go_does():
     from airlock.cli.oci import _go_json
 
@@ -248,3 +325,37 @@ def test_download_signature_rejects_a_malformed_rfc3161_annotation(note, message
 
     with pytest.raises(FormatError, match=message):
         _rfc3161(note)
+
+
+def test_download_signature_prints_a_certificate_it_cannot_model_as_pem(capsys):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    from airlock.cli import go_x509
+    from airlock.cli.oci import _certificates
+
+    key, cert = _self_signed("ec")
+    constrained = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.issuer)
+                   .public_key(key.public_key()).serial_number(1).not_valid_before(cert.not_valid_before_utc)
+                   .not_valid_after(cert.not_valid_after_utc)
+                   .add_extension(x509.NameConstraints([x509.DNSName("example.com")], None), critical=True)
+                   .sign(key, hashes.SHA384()))
+    with pytest.raises(go_x509.Unsupported, match="name constraints or policy mappings"):
+        go_x509.certificate(constrained.public_bytes(serialization.Encoding.DER))
+    pem = constrained.public_bytes(serialization.Encoding.PEM).decode()
+    assert _certificates(pem, "the certificate", ".sig layer 1") == [pem]
+    assert capsys.readouterr().err == (
+        "WARNING: .sig layer 1: the certificate printed as PEM, not as cosign's parsed form (name constraints or "
+        "policy mappings)\n")
+
+
+@pytest.mark.parametrize(("note", "message"), [
+    ("not a certificate", "the certificate holds no PEM certificate"),
+    ("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n", "the certificate"),
+])
+def test_download_signature_rejects_a_malformed_certificate_annotation(note, message):
+    from airlock.cli.oci import _certificates
+    from airlock.errors import FormatError
+
+    with pytest.raises(FormatError, match=message):
+        _certificates(note, "the certificate", ".sig layer 1")

@@ -131,6 +131,20 @@ def _protojson(value):
     return value
 
 
+def _certificates(note: str | None, what: str, where: str) -> list | None:
+    """The certificates of a PEM annotation as cosign prints them (Go's parsed ``x509.Certificate``),
+    or None without one. One this rendering does not model is printed as its PEM, with a warning."""
+    from airlock.cli import go_x509
+
+    if not note:
+        return None
+    try:
+        return [go_x509.certificate(der) for der in go_x509.pem_certificates(note, what)]
+    except go_x509.Unsupported as exc:
+        _say(f"WARNING: {where}: {what} printed as PEM, not as cosign's parsed form ({exc})")
+        return [note]
+
+
 def _rfc3161(note: str | None):
     """cosign's ``RFC3161Timestamp`` value for the annotation: null, or its one field."""
     from airlock import _wire
@@ -190,8 +204,9 @@ def run_download_signature(args: argparse.Namespace) -> int:
             line = _go_json({
                 "Base64Signature": notes.get(cosign.ANNOTATION_SIGNATURE, ""),
                 "Payload": base64.b64encode(found.layer.payload).decode(),
-                "Cert": notes.get(cosign.ANNOTATION_CERTIFICATE) or None,
-                "Chain": notes.get(cosign.ANNOTATION_CHAIN) or None,
+                "Cert": (_certificates(notes.get(cosign.ANNOTATION_CERTIFICATE), "the certificate", found.where)
+                         or [None])[0],
+                "Chain": _certificates(notes.get(cosign.ANNOTATION_CHAIN), "the certificate chain", found.where),
                 "Bundle": _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation") if bundle else None,
                 "RFC3161Timestamp": _rfc3161(notes.get(cosign.ANNOTATION_RFC3161)),
             })
