@@ -285,6 +285,25 @@ def test_download_signature_prints_certificates_as_cosign(cosign, image, tmp_pat
     assert by_airlock.stdout == by_cosign.stdout
 
 
+def test_download_signature_of_a_keyless_legacy_signature_as_in_cosign(cosign, registry, tmp_path):  # noqa: F811
+    """A Fulcio certificate and a Rekor bundle (SET) in the annotations, as keyless cosign wrote them."""
+    from airlock.testing import SigstoreInstance
+    from image_layouts import add_image, attach, keyless_layer, new_layout
+
+    layout = new_layout(tmp_path / "layout")
+    digest = add_image(layout, "keyless:v1")
+    repository = f"{registry}/interop/keyless-legacy"
+    attach(layout, digest, [keyless_layer(SigstoreInstance(), b"{\"critical\":{}}")])
+    assert run_cli("load", "--dir", tmp_path / "layout", f"{repository}:v1").code == 0
+    by_cosign = cosign("download", "signature", HTTP, f"{repository}:v1")
+    by_airlock = run_cli("download", "signature", f"{repository}:v1")
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    [line] = [json.loads(text) for text in by_airlock.stdout.splitlines()]
+    assert list(line["Bundle"]["Payload"]) == ["body", "integratedTime", "logIndex", "logID"]
+    assert line["Cert"]["URIs"][0]["Scheme"] == "https"
+    assert by_airlock.stdout == by_cosign.stdout
+
+
 def test_download_signature_prints_json_as_go_does():
     from airlock.cli.oci import _go_json
 
@@ -359,3 +378,23 @@ def test_download_signature_rejects_a_malformed_certificate_annotation(note, mes
 
     with pytest.raises(FormatError, match=message):
         _certificates(note, "the certificate", ".sig layer 1")
+
+
+def test_download_signature_rekor_bundle_as_go_reads_it():
+    from airlock.cli.oci import _rekor_bundle
+
+    note = ('{"payload":{"logID":"ab","logIndex":7,"integratedTime":5,"body":{"b":1,"a":2},"extra":1},'
+            '"signedEntryTimestamp":"TUVV"}')
+    assert json.dumps(_rekor_bundle(note)) == json.dumps(
+        {"SignedEntryTimestamp": "TUVV", "Payload": {"body": {"a": 2, "b": 1}, "integratedTime": 5, "logIndex": 7,
+                                                     "logID": "ab"}})
+    assert _rekor_bundle(None) is None
+
+
+@pytest.mark.parametrize("note", ["[]", '{"SignedEntryTimestamp":"TUVV"}', '{"Payload":"x"}'])
+def test_download_signature_rejects_an_annotation_that_is_no_rekor_bundle(note):
+    from airlock.cli.oci import _rekor_bundle
+    from airlock.errors import FormatError
+
+    with pytest.raises(FormatError, match=r"the dev\.sigstore\.cosign/bundle annotation is not a Rekor bundle"):
+        _rekor_bundle(note)

@@ -145,6 +145,41 @@ def _certificates(note: str | None, what: str, where: str) -> list | None:
         return [note]
 
 
+def _go_lookup(value: dict, name: str):
+    """A field as Go's ``json.Unmarshal`` finds it: the exact name, else any case-insensitive match."""
+    if name in value:
+        return value[name]
+    return next((item for key, item in value.items() if key.lower() == name.lower()), None)
+
+
+def _go_any(value):
+    """An ``interface{}`` value as Go re-encodes it: objects with their keys sorted."""
+    if isinstance(value, dict):
+        return {key: _go_any(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_go_any(item) for item in value]
+    return value
+
+
+def _rekor_bundle(note: str | None):
+    """cosign's ``RekorBundle`` for the bundle annotation: null, or its fields in its order."""
+    from airlock import _wire
+    from airlock.errors import FormatError
+    from airlock.formats import cosign
+
+    if not note:
+        return None
+    value = _wire.loads(note, f"the {cosign.ANNOTATION_BUNDLE} annotation")
+    payload = _go_lookup(value, "Payload") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not isinstance(payload, dict):
+        raise FormatError(f"the {cosign.ANNOTATION_BUNDLE} annotation is not a Rekor bundle")
+    return {"SignedEntryTimestamp": _go_lookup(value, "SignedEntryTimestamp"),
+            "Payload": {"body": _go_any(_go_lookup(payload, "body")),
+                        "integratedTime": _go_lookup(payload, "integratedTime") or 0,
+                        "logIndex": _go_lookup(payload, "logIndex") or 0,
+                        "logID": _go_lookup(payload, "logID") or ""}}
+
+
 def _rfc3161(note: str | None):
     """cosign's ``RFC3161Timestamp`` value for the annotation: null, or its one field."""
     from airlock import _wire
@@ -200,14 +235,13 @@ def run_download_signature(args: argparse.Namespace) -> int:
                 raise found.error
             assert found.layer is not None, "discovery yields a layer or an error"
             notes = found.layer.annotations
-            bundle = notes.get(cosign.ANNOTATION_BUNDLE)
             line = _go_json({
                 "Base64Signature": notes.get(cosign.ANNOTATION_SIGNATURE, ""),
                 "Payload": base64.b64encode(found.layer.payload).decode(),
                 "Cert": (_certificates(notes.get(cosign.ANNOTATION_CERTIFICATE), "the certificate", found.where)
                          or [None])[0],
                 "Chain": _certificates(notes.get(cosign.ANNOTATION_CHAIN), "the certificate chain", found.where),
-                "Bundle": _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation") if bundle else None,
+                "Bundle": _rekor_bundle(notes.get(cosign.ANNOTATION_BUNDLE)),
                 "RFC3161Timestamp": _rfc3161(notes.get(cosign.ANNOTATION_RFC3161)),
             })
         except AirlockError as exc:
