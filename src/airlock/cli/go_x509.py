@@ -98,8 +98,8 @@ def _public_key(cert) -> tuple[int, Any]:
         return 1, {"N": numbers.n, "E": numbers.e}
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp224r1", "secp256r1", "secp384r1",
                                                                             "secp521r1"):
-        numbers = key.public_numbers()
-        return 3, {"Curve": {}, "X": numbers.x, "Y": numbers.y}
+        point = key.public_numbers()
+        return 3, {"Curve": {}, "X": point.x, "Y": point.y}
     if isinstance(key, ed25519.Ed25519PublicKey):
         from cryptography.hazmat.primitives import serialization
 
@@ -120,9 +120,12 @@ def _url(text: str) -> dict:
 
 def certificate(der: bytes) -> dict:
     """The JSON object Go's ``encoding/json`` makes of ``x509.ParseCertificate(der)``."""
+    from cryptography import x509
+
     try:
         return _certificate(der)
-    except (IndexError, ValueError, TypeError) as exc:
+    except (IndexError, KeyError, ValueError, TypeError, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType) as exc:
         raise Unsupported(f"a certificate Go may read otherwise ({type(exc).__name__})") from exc
 
 
@@ -148,8 +151,7 @@ def _certificate(der: bytes) -> dict:
             for _, _, ext_start, ext_end in _children(der, seq_start, seq_end):
                 items = _children(der, ext_start, ext_end)
                 critical = len(items) == 3 and der[items[1][2]:items[1][3]] != b"\x00"
-                oid = x509.ObjectIdentifier(_dotted(der[items[0][2]:items[0][3]]))
-                extensions.append((oid.dotted_string, critical, der[items[-1][2]:items[-1][3]]))
+                extensions.append((_dotted(der[items[0][2]:items[0][3]]), critical, der[items[-1][2]:items[-1][3]]))
     algorithm = cert.signature_algorithm_oid.dotted_string
     if algorithm == RSA_PSS:
         raise Unsupported("an RSA-PSS signature")
@@ -176,10 +178,10 @@ def _certificate(der: bytes) -> dict:
         "InhibitAnyPolicyZero": False, "InhibitPolicyMapping": 0, "InhibitPolicyMappingZero": False,
         "RequireExplicitPolicy": 0, "RequireExplicitPolicyZero": False, "PolicyMappings": None,
     }
-    unhandled = []
-    by_oid = {extension.oid.dotted_string: extension.value for extension in cert.extensions}
+    unhandled: list[str] = []
+    by_oid: dict[str, Any] = {extension.oid.dotted_string: extension.value for extension in cert.extensions}
     for oid, critical, _ in extensions:
-        value = by_oid.get(oid)
+        value: Any = by_oid[oid]
         if oid == "2.5.29.15":
             bits = [value.digital_signature, value.content_commitment, value.key_encipherment,
                     value.data_encipherment, value.key_agreement, value.key_cert_sign, value.crl_sign,
@@ -190,7 +192,7 @@ def _certificate(der: bytes) -> dict:
             out["MaxPathLen"] = -1 if value.path_length is None else value.path_length
             out["MaxPathLenZero"] = out["MaxPathLen"] == 0
         elif oid == "2.5.29.17":
-            names = {"DNSNames": [], "EmailAddresses": [], "IPAddresses": [], "URIs": []}
+            names: dict[str, list[Any]] = {"DNSNames": [], "EmailAddresses": [], "IPAddresses": [], "URIs": []}
             for general in value:
                 if isinstance(general, x509.DNSName):
                     names["DNSNames"].append(general.value)
