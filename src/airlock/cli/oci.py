@@ -109,7 +109,95 @@ def run_triangulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _go_json(value) -> str:
+    """``value`` as Go's ``encoding/json`` writes it: compact, UTF-8, ``<``, ``>``, ``&``, U+2028 and
+    U+2029 escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _protojson(value):
+    """A Sigstore bundle as Go's protojson re-encodes it: every field of a bundle is a proto3 message
+    field, so fields holding their default value (empty list, empty string, zero, false) are left
+    out; messages (objects) stay, even empty."""
+    if isinstance(value, dict):
+        return {key: _protojson(item) for key, item in value.items()
+                if not (item == [] or item == "" or item is False or (type(item) in (int, float) and item == 0))}
+    if isinstance(value, list):
+        return [_protojson(item) for item in value]
+    return value
+
+
+def _certificates(note: str | None, what: str, where: str) -> list | None:
+    """The certificates of a PEM annotation as cosign prints them (Go's parsed ``x509.Certificate``),
+    or None without one. One this rendering does not model is printed as its PEM, with a warning."""
+    from airlock.cli import go_x509
+
+    if not note:
+        return None
+    try:
+        return [go_x509.certificate(der) for der in go_x509.pem_certificates(note, what)]
+    except go_x509.Unsupported as exc:
+        _say(f"WARNING: {where}: {what} printed as PEM, not as cosign's parsed form ({exc})")
+        return [note]
+
+
+def _go_lookup(value: dict, name: str):
+    """A field as Go's ``json.Unmarshal`` finds it: the exact name, else any case-insensitive match."""
+    if name in value:
+        return value[name]
+    return next((item for key, item in value.items() if key.lower() == name.lower()), None)
+
+
+def _go_any(value):
+    """An ``interface{}`` value as Go re-encodes it: objects with their keys sorted."""
+    if isinstance(value, dict):
+        return {key: _go_any(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_go_any(item) for item in value]
+    return value
+
+
+def _rekor_bundle(note: str | None):
+    """cosign's ``RekorBundle`` for the bundle annotation: null, or its fields in its order."""
+    from airlock import _wire
+    from airlock.errors import FormatError
+    from airlock.formats import cosign
+
+    if not note:
+        return None
+    value = _wire.loads(note, f"the {cosign.ANNOTATION_BUNDLE} annotation")
+    payload = _go_lookup(value, "Payload") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not isinstance(payload, dict):
+        raise FormatError(f"the {cosign.ANNOTATION_BUNDLE} annotation is not a Rekor bundle")
+    return {"SignedEntryTimestamp": _go_lookup(value, "SignedEntryTimestamp"),
+            "Payload": {"body": _go_any(_go_lookup(payload, "body")),
+                        "integratedTime": _go_lookup(payload, "integratedTime") or 0,
+                        "logIndex": _go_lookup(payload, "logIndex") or 0,
+                        "logID": _go_lookup(payload, "logID") or ""}}
+
+
+def _rfc3161(note: str | None):
+    """cosign's ``RFC3161Timestamp`` value for the annotation: null, or its one field."""
+    from airlock import _wire
+    from airlock.errors import FormatError
+    from airlock.formats import cosign
+
+    if not note:
+        return None
+    value = _wire.loads(note, f"the {cosign.ANNOTATION_RFC3161} annotation")
+    if not isinstance(value, dict):
+        raise FormatError(f"the {cosign.ANNOTATION_RFC3161} annotation is not a JSON object")
+    return {"SignedRFC3161Timestamp": _wire.optional(value, "SignedRFC3161Timestamp",
+                                                     cosign.ANNOTATION_RFC3161, str)}
+
+
 def run_download_signature(args: argparse.Namespace) -> int:
+    """As cosign: the Sigstore bundles attached as referrers, one JSON line each, if there are any;
+    else the legacy ``.sig`` signatures, one JSON line each (cosign's ``SignedPayload``)."""
     from airlock import _wire
     from airlock.api.images import one_line as _one_line
     from airlock.errors import AirlockError, FormatError
@@ -120,26 +208,49 @@ def run_download_signature(args: argparse.Namespace) -> int:
     client, reference, digest = _resolve(args)
     source = RegistrySource(client, reference.registry, reference.repository, signature_repository())
     printed, skipped = 0, []
+
+    def skip(where: str, exc: AirlockError) -> None:
+        skipped.append(_one_line(f"{where}: {exc}"))
+        _say(f"WARNING: {skipped[-1]}: skipped")
+
+    for found in discovery.bundle_referrers(source, digest):
+        try:
+            if found.error is not None:
+                raise found.error
+            assert found.bundle is not None, "discovery yields a bundle or an error"
+            bundle = _wire.loads(found.bundle, f"the bundle of {found.where}")
+            if not isinstance(bundle, dict) or not str(bundle.get("mediaType", "")).startswith(
+                    discovery.BUNDLE_PREFIX):
+                raise FormatError("not a Sigstore bundle")
+        except AirlockError as exc:
+            skip(found.where, exc)
+            continue
+        print(_go_json(_protojson(bundle)))
+        printed += 1
+    if printed:
+        return 0
     for found in discovery.legacy_layers(source, digest, "sig"):  # one unreadable layer does not hide the others
         try:
             if found.error is not None:
                 raise found.error
             assert found.layer is not None, "discovery yields a layer or an error"
             notes = found.layer.annotations
-            bundle = notes.get(cosign.ANNOTATION_BUNDLE)
-            line = json.dumps({
+            line = _go_json({
                 "Base64Signature": notes.get(cosign.ANNOTATION_SIGNATURE, ""),
                 "Payload": base64.b64encode(found.layer.payload).decode(),
-                "Cert": notes.get(cosign.ANNOTATION_CERTIFICATE) or None,
-                "Chain": notes.get(cosign.ANNOTATION_CHAIN) or None,
-                "Bundle": _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation") if bundle else None,
-            }, separators=(",", ":"))
+                "Cert": (_certificates(notes.get(cosign.ANNOTATION_CERTIFICATE), "the certificate", found.where)
+                         or [None])[0],
+                "Chain": _certificates(notes.get(cosign.ANNOTATION_CHAIN), "the certificate chain", found.where),
+                "Bundle": _rekor_bundle(notes.get(cosign.ANNOTATION_BUNDLE)),
+                "RFC3161Timestamp": _rfc3161(notes.get(cosign.ANNOTATION_RFC3161)),
+            })
         except AirlockError as exc:
-            skipped.append(_one_line(f"{found.where}: {exc}"))
-            _say(f"WARNING: {skipped[-1]}: skipped")
+            skip(found.where, exc)
             continue
         print(line)
         printed += 1
     if skipped and not printed:
         raise FormatError(f"no signature of {digest} could be read ({'; '.join(skipped[:8])})")
+    if not printed:  # cosign's words and exit code for an image without signatures
+        raise AirlockError(f"{args.image}: no signatures associated")
     return 0

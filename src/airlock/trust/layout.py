@@ -115,6 +115,28 @@ def read_json(path: str, what: str, limit: int = 1 << 20) -> Any:
         raise TufError(f"{what}: not valid JSON ({path})") from exc
 
 
+def cosign_made(directory: str) -> bool:
+    """A mirror directory with a ``root.json`` but neither airlock's record nor a root history:
+    ``cosign initialize`` made it (an airlock mirror that lost its record is a broken airlock mirror)."""
+    return (os.path.isfile(os.path.join(directory, "root.json"))
+            and not os.path.lexists(os.path.join(directory, RECORD))
+            and not os.path.lexists(os.path.join(directory, "root_history")))
+
+
+def read_record(directory: str, url: str) -> Any:
+    """airlock's record of the mirror in ``directory``. A mirror without one but with a ``root.json``
+    was made by ``cosign initialize``: it keeps only the newest root and no time of verification, so
+    nothing offline can tell it from a root.json anyone with write access put there. It is refused,
+    naming the command that makes one airlock can re-verify (and cosign can use as well)."""
+    path = os.path.join(directory, RECORD)
+    if cosign_made(directory):
+        raise TufError(f"TUF mirror: {directory} has no {RECORD}: it was made by `cosign initialize`, which keeps "
+                       "neither the root it was bootstrapped from nor when it was verified, so it cannot be "
+                       f"re-verified offline; run `airlock initialize --mirror {url} --root ROOT` on the connected "
+                       "side (cosign uses the mirror it writes as well)")
+    return read_json(path, "TUF mirror record")
+
+
 def mirror_dir(root: str) -> tuple[str, str]:
     """(mirror URL, metadata directory) of the mirror installed under ``root``."""
     remote = read_json(os.path.join(root, "remote.json"), "TUF mirror")

@@ -34,9 +34,11 @@ from airlock.trust.layout import (
     REQUIRED_TARGET,
     Pin,
     TufError,
+    cosign_made,
     mirror_dir,
     pinned_anchor,
     read_json,
+    read_record,
     tuf_root,
 )
 
@@ -167,7 +169,7 @@ def verify_mirror(root: str | None = None, *, now: datetime | None = None,
     now = now or datetime.now(UTC)
     base = tuf_root(root)
     url, directory = mirror_dir(base)
-    record = read_json(os.path.join(directory, RECORD), "TUF mirror record")
+    record = read_record(directory, url)
     try:
         verified_at = datetime.strptime(record["verifiedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         bootstrap_version = int(record["bootstrapRootVersion"])
@@ -258,8 +260,10 @@ def refuse_rollback(previous: dict[str, int], new: dict[str, int]) -> None:
 
 def installed_lineage(root_dir: str) -> list[bytes] | None:
     """The verified root chain of the mirror installed under ``root_dir`` (``$TUF_ROOT``), or None if
-    none is installed (no ``remote.json``). One that is there but unreadable is an error: it is not
-    silently treated as absent."""
+    none is installed (no ``remote.json``) or the installed one was made by ``cosign initialize``:
+    that one keeps no anchor (only its newest root), and cosign itself replaces it whole on every
+    ``initialize``, so the operator's ``--root`` becomes the anchor. One that is there but
+    unreadable is an error: it is not silently treated as absent."""
     if not os.path.exists(os.path.join(root_dir, "remote.json")):
         return None
     try:
@@ -267,6 +271,8 @@ def installed_lineage(root_dir: str) -> list[bytes] | None:
     except TufError as exc:
         raise TufError(f"the installed mirror is unreadable ({exc}); remove the installed mirror, or replace "
                        "its anchor explicitly (--replace-anchor)") from exc
+    if cosign_made(directory):
+        return None
     return installed_chain(directory)
 
 

@@ -25,7 +25,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
-from airlock.trust.layout import DEFAULT_TARGETS, RECORD, REQUIRED_TARGET, TufError, host_dir, swap_in, tuf_root
+from airlock.trust.layout import (
+    DEFAULT_TARGETS,
+    RECORD,
+    REQUIRED_TARGET,
+    TufError,
+    cosign_made,
+    host_dir,
+    mirror_dir,
+    swap_in,
+    tuf_root,
+)
 from airlock.trust.mirror import (
     chain_from,
     graft,
@@ -114,6 +124,11 @@ def initialize(mirror: str, root_json: bytes, destination: str | None = None,
         target_dir = os.path.join(metadata, "targets")
         os.makedirs(target_dir)
         installed = None if replace_anchor else installed_lineage(root_dir)
+        if installed is None and os.path.isfile(os.path.join(root_dir, "remote.json")):
+            old_url, old_directory = mirror_dir(root_dir)
+            if cosign_made(old_directory):
+                say(f"replacing the mirror of {old_url} that `cosign initialize` made (it keeps no trust anchor; "
+                    "--root becomes the anchor)")
         previous = (_installed(root_dir) or os.path.join(root_dir, host_dir(mirror))) if installed else ""
         if previous:
             _seed_cache(previous, metadata)
