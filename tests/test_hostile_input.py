@@ -416,6 +416,39 @@ def test_rekor_v2_entry_index_must_be_the_proven_index(inst):
           f"log entry index {int(proven) + 1} is not the index {proven} its inclusion proof is for")
 
 
+def test_protojson_leaves_out_a_zero_log_index_and_empty_proof_hashes(inst):
+    """The first entry of a log (index 0, in a tree of one) comes from rekor-tiles and cosign with no
+    ``logIndex`` and no ``hashes``: protojson leaves out zero and empty values, and sigstore-go reads
+    them as 0 and []. (test_sigstore_local.py verifies such a bundle from the real servers.)"""
+    bundle = inst.sign_blob(DATA, rekor="v2")
+    entry = bundle["verificationMaterial"]["tlogEntries"][0]
+    del entry["logIndex"], entry["inclusionProof"]["logIndex"], entry["inclusionProof"]["hashes"]
+    parsed = parse_bundle(bundle).tlog_entries[0]
+    assert (parsed.log_index, parsed.inclusion_proof.log_index, parsed.inclusion_proof.hashes) == (0, 0, ())
+
+
+def test_absent_log_index_is_index_zero_and_must_be_proven(inst):
+    """Reading an absent index as 0 weakens nothing: 0 must still be the index the proof is for."""
+    bundle = inst.sign_blob(DATA, rekor="v2")
+    entry = bundle["verificationMaterial"]["tlogEntries"][0]
+    proven = entry["inclusionProof"]["logIndex"]
+    assert int(proven) > 0
+    del entry["logIndex"]
+    fails(verify(inst, bundle), "inclusion-proof",
+          f"log entry index 0 is not the index {proven} its inclusion proof is for")
+
+
+@pytest.mark.parametrize("where", ["entry", "proof"])
+def test_log_index_of_the_wrong_type_is_still_malformed(inst, where):
+    bundle = inst.sign_blob(DATA, rekor="v2")
+    entry = bundle["verificationMaterial"]["tlogEntries"][0]
+    (entry if where == "entry" else entry["inclusionProof"])["logIndex"] = []
+    path = "tlogEntries[0]" if where == "entry" else "tlogEntries[0].inclusionProof"
+    with pytest.raises(FormatError) as error:
+        parse_bundle(bundle)
+    assert str(error.value) == f"bundle v0.3: {path}: logIndex must be a string or an integer, not a list"
+
+
 # -- 6. other crashes found on the way ----------------------------------------------------------------
 
 def _with_broken_key_usage(bundle: dict) -> dict:
