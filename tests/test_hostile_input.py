@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -530,3 +532,28 @@ def test_v01_inclusion_proof_without_checkpoint_is_refused(inst, checkpoint):
     with pytest.raises(FormatError) as caught:
         parse_bundle(bundle)
     assert str(caught.value) == "bundle v0.1: tlogEntries[0] has an inclusion proof without a checkpoint"
+
+
+def test_overlong_name_attribute_is_not_a_stray_python_warning(tmp_path):
+    """cryptography warns when a name attribute is longer than its type allows (Fulcio's ephemeral
+    CA has the country "USA"); on stderr that line broke the one-line `Error:` contract. A fresh
+    process, as the CLI runs (pytest resets warning filters around each test and collection)."""
+    from datetime import datetime
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    with pytest.warns(UserWarning, match="Attribute's length"):
+        name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "USA", _validate=False)])
+    key = new_ec_key()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime(2026, 1, 1)).not_valid_after(datetime(2027, 1, 1))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.der").write_bytes(cert.public_bytes(Encoding.DER))
+    script = ("import sys, airlock; from cryptography import x509; "
+              "print(x509.load_der_x509_certificate(open(sys.argv[1], 'rb').read()).subject.rfc4514_string())")
+    for prelude in ("", "import airlock; "):
+        proc = subprocess.run([sys.executable, "-c", script.replace("import sys, airlock; ", "import sys; " + prelude),
+                               tmp_path / "c.der"], capture_output=True, text=True, timeout=60)
+        assert proc.stdout == "C=USA\n"
+        assert ("Attribute's length" in proc.stderr) is (prelude == "")  # the warning exists; airlock drops it
