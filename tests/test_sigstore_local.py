@@ -149,21 +149,25 @@ def test_airlock_and_cosign_describe_the_instance_alike(instance, trusted_root, 
     assert ours["ctlogs"] == theirs.get("ctlogs", []) == []
 
 
-@pytest.fixture(scope="module")
-def cosign_signed_blob(instance, trusted_root, tmp_path_factory):
-    """A blob the real cosign keyless-signed against the instance (signing config: Rekor v2, TSA)."""
+def cosign_sign_blob(instance: LocalSigstore, trusted_root, work, token: str):
+    """The real cosign keyless-signs a fresh blob in ``work`` (signing config: Rekor v2, TSA)."""
     cosign = peer("cosign")
-    work = tmp_path_factory.mktemp("cosign-keyless")
     signing_config = work / "signing_config.json"
     instance.signing_config(cosign, signing_config)
     blob, bundle = work / "artifact.txt", work / "artifact.sigstore.json"
     blob.write_bytes(b"signed keyless against a local Sigstore\n")
     proc = subprocess.run(
-        [cosign, "sign-blob", blob, "--identity-token", instance.oidc.token("email"),
-         "--signing-config", signing_config, "--trusted-root", trusted_root, "--bundle", bundle, "--yes"],
+        [cosign, "sign-blob", blob, "--identity-token", token, "--signing-config", signing_config,
+         "--trusted-root", trusted_root, "--bundle", bundle, "--yes"],
         capture_output=True, text=True, timeout=120, env={"HOME": str(work), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     return blob, bundle
+
+
+@pytest.fixture(scope="module")
+def cosign_signed_blob(instance, trusted_root, tmp_path_factory):
+    return cosign_sign_blob(instance, trusted_root, tmp_path_factory.mktemp("cosign-keyless"),
+                            instance.oidc.token("email"))
 
 
 def test_cosign_keyless_bundle_uses_the_instance(instance, cosign_signed_blob):
@@ -231,3 +235,15 @@ def test_rekor_checkpoint_is_served_from_storage_and_signed_by_the_log_key(insta
     key = serialization.load_pem_public_key(instance.rekor_public_pem)
     assert isinstance(key, ed25519.Ed25519PublicKey)
     key.verify(blob[4:], (body + "\n").encode())
+
+
+def test_airlock_verifies_a_github_workflow_identity_from_the_instance(instance, trusted_root, tmp_path):
+    blob, bundle = cosign_sign_blob(instance, trusted_root, tmp_path, instance.oidc.token("ci"))
+    pinned = ["verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, "--insecure-ignore-sct",
+              "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.ci_issuer,
+              "--certificate-github-workflow-trigger", "push", "--certificate-github-workflow-sha", "a" * 40]
+    result = run_process(*pinned, "--certificate-github-workflow-repository", "airlock-test/app", net=False)
+    assert result.code == 0, result.stderr
+    refused = run_process(*pinned, "--certificate-github-workflow-repository", "airlock-test/other", net=False)
+    assert one_line_error(refused) == ("Error: identity: certificate GitHub workflow repository 'airlock-test/app' "
+                                       "does not match 'airlock-test/other'")
