@@ -247,3 +247,15 @@ def test_airlock_verifies_a_github_workflow_identity_from_the_instance(instance,
     refused = run_process(*pinned, "--certificate-github-workflow-repository", "airlock-test/other", net=False)
     assert one_line_error(refused) == ("Error: identity: certificate GitHub workflow repository 'airlock-test/app' "
                                        "does not match 'airlock-test/other'")
+
+
+def test_a_second_instance_waits_for_port_2112_then_gives_up_cleanly(instance, tmp_path, monkeypatch):
+    """The running instance's TSA holds :2112; a second one waits (bounded) and then says why,
+    leaving no server behind."""
+    import sigstore_local
+
+    monkeypatch.setattr(sigstore_local, "METRICS_PORT_WAIT", 1.0)
+    with pytest.raises(MetricsPortBusy, match="port 2112 stayed taken"), local_sigstore(tmp_path / "second"):
+        pass
+    assert "bind: address already in use" in (tmp_path / "second" / "timestamp-server.log").read_text()
+    assert not (tmp_path / "second" / "fulcio.log").exists()  # nothing else was started
