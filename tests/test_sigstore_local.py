@@ -130,11 +130,16 @@ def test_fulcio_refuses_a_token_for_another_audience(instance):
     assert (status, answer["message"]) == (400, "There was an error processing the identity token"), answer
 
 
-def test_airlock_and_cosign_describe_the_instance_alike(instance, trusted_root, tmp_path):
+@pytest.fixture(scope="module")
+def cosign_root(instance, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sigstore-local-cosign-root") / "trusted_root.json"
+    instance.cosign_trusted_root(peer("cosign"), out)
+    return out
+
+
+def test_airlock_and_cosign_describe_the_instance_alike(instance, trusted_root, cosign_root):
     """Same certificates, same Rekor v2 key and log ID (the signed-note key ID of the origin: cosign
     needs ``origin=`` for that, else it takes SHA-256 of the key and cannot match the log's entries)."""
-    cosign_root = tmp_path / "cosign_trusted_root.json"
-    instance.cosign_trusted_root(peer("cosign"), cosign_root)
     ours, theirs = json.loads(trusted_root.read_text()), json.loads(cosign_root.read_text())
 
     def certs(doc, kind):
@@ -191,6 +196,14 @@ def test_airlock_verifies_cosign_keyless_blob_offline(instance, trusted_root, co
                          "--insecure-ignore-sct", net=False)
     assert result.code == 0, result.stderr
     assert "Verified OK" in result.stdout + result.stderr
+
+
+def test_airlock_verifies_with_cosigns_trusted_root_too(instance, cosign_root, cosign_signed_blob):
+    blob, bundle = cosign_signed_blob
+    result = run_process("verify-blob", blob, "--bundle", bundle, "--trusted-root", cosign_root,
+                         "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
+                         "--insecure-ignore-sct", net=False)
+    assert result.code == 0, result.stderr
 
 
 def test_cosign_verifies_its_bundle_with_airlocks_trusted_root(instance, trusted_root, cosign_signed_blob):
