@@ -94,6 +94,26 @@ def test_created_ed25519_log_id_is_the_note_key_id(tmp_path):
     assert document["tlogs"][0]["publicKey"]["keyDetails"] == "PKIX_ED25519"
 
 
+@pytest.mark.parametrize(("url", "origin"), [
+    ("http://127.0.0.1:3003", b"127.0.0.1"),
+    ("https://log.example:8443/path", b"log.example"),
+    ("http://[::1]:3003", b"::1"),
+    ("https://Log.Example", b"Log.Example"),
+])
+def test_created_ed25519_log_origin_is_the_host_name_without_port(tmp_path, url, origin):
+    """As sigstore-go (url.Hostname()): a Rekor v2 log served on a port (a private or local
+    instance) signs checkpoints for its bare host name; cosign refuses any other origin."""
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    path = tmp_path / "k.pem"
+    path.write_bytes(pem_key(key))
+    result = run_cli("trusted-root", "create", "--rekor-key", path, "--rekor-url", url)
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    expected = hashlib.sha256(origin + b"\n\x01" + raw).digest()
+    root = TrustedRoot.from_json(result.stdout.encode(), source="created")
+    assert (root.tlogs[0].log_id, root.tlogs[0].host) == (expected, origin.decode())
+    assert root.tlogs[0].note_key_hint == expected[:4]
+
+
 # -- export / import ---------------------------------------------------------------------------------
 
 def test_trusted_root_round_trip(instance_pems, tmp_path):

@@ -51,6 +51,15 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+import warnings as _warnings
+
+# cryptography warns (a Python UserWarning on stderr) when it parses a name attribute longer than
+# its type allows, e.g. the country "USA" in Fulcio's ephemeral CA. It is not a verification
+# result, and a stray warning line breaks the one-line `Error:` contract of the CLI; the
+# certificate is still checked as cosign checks it.
+_warnings.filterwarnings("ignore", message=r"Attribute's length must be >= \d+ and <= \d+", category=UserWarning)
+
+
 __all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for entry points)
     "Artifact", "IdentityPolicy", "ImageTarget", "ImageVerdict", "LayoutSource", "Material", "RegistrySource",
     "SignatureCheck", "SignedImage", "SigningTarget", "TrustedRoot", "Verdict", "VerificationOptions",

@@ -254,7 +254,7 @@ def _tlog_entry(entry: Any, what: str) -> TlogEntry:
                        if integrated is not None else None)
     promise = _wire.optional(entry, "inclusionPromise", what, dict, snake="inclusion_promise")
     proof = _wire.optional(entry, "inclusionProof", what, dict, snake="inclusion_proof")
-    log_index = _wire.int64(_wire.field(entry, "logIndex", what, (str, int), snake="log_index"), f"{what}.logIndex")
+    log_index = _log_index(entry, what)
     kind = _wire.field(kind_version, "kind", f"{what}.kindVersion", str)
     version = _wire.field(kind_version, "version", f"{what}.kindVersion", str)
     body = _wire.b64decode(body_text, f"{what}.canonicalizedBody")
@@ -274,17 +274,25 @@ def _tlog_entry(entry: Any, what: str) -> TlogEntry:
     )
 
 
+def _log_index(obj: dict, what: str) -> int:
+    """protojson leaves out an int64 field equal to 0, so the first entry of a log has no
+    ``logIndex`` (rekor-tiles and cosign write it so; sigstore-go reads it as 0). A present value
+    of the wrong type is still malformed."""
+    value = _wire.optional(obj, "logIndex", what, (str, int), snake="log_index")
+    return 0 if value is None else _wire.int64(value, f"{what}.logIndex")
+
+
 def _proof(proof: dict, what: str) -> InclusionProof:
     checkpoint = _wire.optional(proof, "checkpoint", what, dict)
     envelope = _wire.optional(checkpoint, "envelope", f"{what}.checkpoint", str) if checkpoint is not None else None
     return InclusionProof(
-        log_index=_wire.int64(_wire.field(proof, "logIndex", what, (str, int), snake="log_index"),
-                              f"{what}.logIndex"),
+        log_index=_log_index(proof, what),
         tree_size=_wire.int64(_wire.field(proof, "treeSize", what, (str, int), snake="tree_size"),
                               f"{what}.treeSize"),
         root_hash=_wire.b64decode(_wire.field(proof, "rootHash", what, str, snake="root_hash"), f"{what}.rootHash"),
         hashes=tuple(_wire.b64decode(h, f"{what}.hashes[{i}]")
-                     for i, h in enumerate(_wire.field(proof, "hashes", what, list))),
+                     # a tree of one entry has no proof hashes, and protojson leaves out an empty list
+                     for i, h in enumerate(_wire.optional(proof, "hashes", what, list) or ())),
         checkpoint=envelope or None,
     )
 

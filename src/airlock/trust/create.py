@@ -12,7 +12,6 @@ import hashlib
 import json
 from datetime import datetime
 from typing import NamedTuple
-from urllib.parse import urlparse
 
 from cryptography import x509
 from cryptography.hazmat.primitives._serialization import Encoding
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
 from airlock.errors import FormatError, UsageError
-from airlock.trust.trusted_root import MEDIA_TYPES, TrustedRoot
+from airlock.trust.trusted_root import MEDIA_TYPES, TrustedRoot, log_origin
 
 _DER = Encoding.DER
 
@@ -53,12 +52,12 @@ def key_details(key: PublicKey) -> str:
 
 def log_entry(pem: bytes, url: str, window: Window, what: str) -> dict:
     """A tlogs/ctlogs entry. Log ID: SHA-256 of the SPKI, or for an Ed25519 (Rekor v2) log the
-    signed-note key ID of its origin (the URL's host)."""
+    signed-note key ID of its origin (the URL's host name, no port)."""
     key = load_public_key(pem, what)
     if window.start is None:
         raise UsageError(f"{what}: a transparency log needs a start time (validFor.start)")
     if isinstance(key, ed25519.Ed25519PublicKey):
-        origin = urlparse(url).netloc or url
+        origin = log_origin(url)
         log_id = hashlib.sha256(origin.encode() + b"\n\x01" + raw_public_bytes(key)).digest()
     else:
         log_id = hashlib.sha256(spki_der(key)).digest()

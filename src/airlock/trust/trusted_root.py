@@ -68,7 +68,18 @@ class TransparencyLog(NamedTuple):
 
     @property
     def host(self) -> str:
-        return urlparse(self.base_url).netloc or self.base_url
+        """The checkpoint origin of a Rekor v2 log: its URL's host name, without a port (as
+        sigstore-go, and so cosign, derive it)."""
+        return log_origin(self.base_url)
+
+
+def log_origin(base_url: str) -> str:
+    """The host name of a log URL, port dropped (Go's ``url.URL.Hostname()``); the URL itself when
+    it has no host. Case is kept, as Go keeps it."""
+    netloc = urlparse(base_url).netloc.rpartition("@")[2]
+    if netloc.startswith("["):  # [IPv6]:port
+        return netloc[1:].partition("]")[0] or base_url
+    return netloc.partition(":")[0] or base_url
 
 
 def note_key_hint(base_url: str, key: PublicKey, key_details: str, checkpoint_key_id: bytes | None) -> bytes:
@@ -76,7 +87,7 @@ def note_key_hint(base_url: str, key: PublicKey, key_details: str, checkpoint_ke
     if checkpoint_key_id:
         return checkpoint_key_id[:4]
     if key_details == "PKIX_ED25519":
-        host = urlparse(base_url).netloc or base_url
+        host = log_origin(base_url)
         raw = raw_public_bytes(key)  # type: ignore[arg-type]
         return hashlib.sha256(host.encode() + b"\n\x01" + raw).digest()[:4]
     return hashlib.sha256(spki_der(key)).digest()[:4]
