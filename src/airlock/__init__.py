@@ -20,6 +20,8 @@ CLI start-up path imports only what its command needs.
 
 from __future__ import annotations
 
+import warnings as _warnings
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time); mypy knows the name
 if TYPE_CHECKING:
     from airlock.api import (
@@ -51,7 +53,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-import warnings as _warnings
 
 # cryptography warns (a Python UserWarning on stderr) when it parses a name attribute longer than
 # its type allows, e.g. the country "USA" in Fulcio's ephemeral CA. It is not a verification
