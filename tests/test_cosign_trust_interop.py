@@ -350,8 +350,8 @@ def test_download_signature_prints_a_certificate_it_cannot_model_as_pem(capsys):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
 
-    from airlock.cli import go_x509
     from airlock.cli.oci import _certificates
+    from airlock.formats import go_x509
 
     key, cert = _self_signed("ec")
     constrained = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.issuer)

@@ -134,7 +134,7 @@ def _protojson(value):
 def _certificates(note: str | None, what: str, where: str) -> list | None:
     """The certificates of a PEM annotation as cosign prints them (Go's parsed ``x509.Certificate``),
     or None without one. One this rendering does not model is printed as its PEM, with a warning."""
-    from airlock.cli import go_x509
+    from airlock.formats import go_x509
 
     if not note:
         return None
