@@ -197,9 +197,9 @@ def verification_loops(pairs: list[tuple[bytes, bytes]], parse: Callable[[bytes]
 def airlock_loops(corpus: Corpus) -> tuple[Loops, str]:
     import cryptography
 
+    from airlock.artifact import Artifact
     from airlock.formats.bundle import parse_signature_file
     from airlock.trust.trusted_root import TrustedRoot
-    from airlock.verify.artifact import Artifact
     from airlock.verify.policy import IdentityPolicy
     from airlock.verify.verifier import Verifier
 

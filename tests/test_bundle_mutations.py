@@ -105,8 +105,8 @@ class Case:
     """One conformance case: its bundle, artifact, trusted root and signer, loaded once."""
 
     def __init__(self, name: str) -> None:
+        from airlock.artifact import Artifact
         from airlock.trust import TrustedRoot
-        from airlock.verify.artifact import Artifact
         from airlock.verify.policy import IdentityPolicy
 
         spec = next(c for c in json.loads((CONFORMANCE / "cases.json").read_text())["cases"] if c["name"] == name)
@@ -225,10 +225,10 @@ def test_mutated_trusted_root(name):
 
 def test_mutated_legacy_cosign_bundle():
     """cosign's legacy --bundle file (Go encoding/json: int64 are numbers, keys any case)."""
+    from airlock.artifact import Artifact
     from airlock.formats.bundle import parse_signature_file
     from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
     from airlock.trust import TrustedRoot
-    from airlock.verify.artifact import Artifact
     from airlock.verify.policy import IdentityPolicy
     from airlock.verify.verifier import Verifier
 

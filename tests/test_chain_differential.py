@@ -296,8 +296,8 @@ def test_every_exception_is_a_shape():
 ])
 def test_verifier_refuses_with_one_line(name, reason):
     """The new refusals, through the whole verification of a bundle: the check's name and its exact reason."""
+    from airlock.artifact import Artifact
     from airlock.formats.bundle import parse_bundle
-    from airlock.verify.artifact import Artifact
     from airlock.verify.policy import IdentityPolicy
     from airlock.verify.verifier import Verifier
 

@@ -12,11 +12,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from airlock.artifact import Artifact
 from airlock.errors import FormatError, UsageError
 from airlock.formats.bundle import parse_bundle, parse_legacy_bundle
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, new_ec_key
 from airlock.trust import TrustedRoot
-from airlock.verify.artifact import Artifact
 from airlock.verify.policy import IdentityPolicy
 from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 

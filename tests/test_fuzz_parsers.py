@@ -583,8 +583,8 @@ def verifier_for(trusted_root: str | None):
 
 def verify(case: dict, data: bytes) -> bool:
     """Whether ``data`` (the case's bundle, maybe mutated) verifies as the case says it should."""
+    from airlock.artifact import Artifact
     from airlock.formats.bundle import parse_signature_file
-    from airlock.verify.artifact import Artifact
     from airlock.verify.policy import IdentityPolicy
 
     base = CONFORMANCE / "bundle-verify"

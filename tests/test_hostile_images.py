@@ -248,7 +248,7 @@ def test_index_every_child_must_be_present(key, pub, tmp_path):
 
 def dsse_layer(key, statement: bytes, extra: list[dict] | None = None) -> tuple[str, bytes, dict[str, str]]:
     """A key-signed legacy attestation layer; ``extra`` signatures are appended to the envelope."""
-    from airlock.verify.material import DsseEnvelope
+    from airlock.material import DsseEnvelope
 
     pae = DsseEnvelope("application/vnd.in-toto+json", statement, ()).pae()
     sig = base64.b64encode(key.sign(pae, ec.ECDSA(hashes.SHA256()))).decode()

@@ -19,14 +19,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from airlock import _wire
+from airlock.artifact import Artifact
 from airlock.errors import AirlockError, FormatError, TrustRootError, VerificationError
 from airlock.formats.bundle import parse_bundle, parse_signature_file
+from airlock.material import DsseEnvelope
 from airlock.sign import keys
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, new_ec_key
 from airlock.testing.pki import FULCIO_OID
 from airlock.trust import TrustedRoot
-from airlock.verify.artifact import Artifact
-from airlock.verify.material import DsseEnvelope
 from airlock.verify.policy import IdentityPolicy
 from airlock.verify.verifier import Verifier
 from conftest import one_line_error, run_cli

@@ -286,7 +286,7 @@ def test_root_first_ca_chain_verifies(tmp_path):
 
 def test_root_first_chain_of_the_test_instance_verifies():
     """Fulcio and TSA chains of a whole instance, root first: both still verify."""
-    from airlock.verify.artifact import Artifact
+    from airlock.artifact import Artifact
     from airlock.verify.policy import IdentityPolicy
     from airlock.verify.verifier import Verifier
 

@@ -1,7 +1,7 @@
 """airlock: sign container images and verify Sigstore/cosign signatures completely offline.
 
 The package is laid out along the one direction every verification travels:
-``formats`` (parse what arrives) -> ``verify.material`` (one in-memory model) ->
+``formats`` (parse what arrives) -> ``material`` (one in-memory model) ->
 ``verify`` (pure checks) -> a ``Verdict`` -> ``api`` (the use cases: images, blobs, signing)
 -> ``cli`` (render). Trust material lives in ``trust``.
 

@@ -42,10 +42,10 @@ if TYPE_CHECKING:
         sign_image,
         signing_targets,
     )
+    from airlock.artifact import Artifact
+    from airlock.material import Material
     from airlock.oci.sources import LayoutSource, RegistrySource, layout_source, registry_client
     from airlock.trust.trusted_root import TrustedRoot
-    from airlock.verify.artifact import Artifact
-    from airlock.verify.material import Material
     from airlock.verify.policy import IdentityPolicy
     from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 
@@ -69,7 +69,7 @@ _EXPORTS = {
     "LayoutSource": "airlock.oci.sources", "RegistrySource": "airlock.oci.sources",
     "Verifier": "airlock.verify.verifier", "Verdict": "airlock.verify.verifier",
     "VerificationOptions": "airlock.verify.verifier", "IdentityPolicy": "airlock.verify.policy",
-    "Artifact": "airlock.verify.artifact", "Material": "airlock.verify.material",
+    "Artifact": "airlock.artifact", "Material": "airlock.material",
     "TrustedRoot": "airlock.trust.trusted_root",
 }
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from airlock.verify.artifact import Artifact
-from airlock.verify.material import Material
+from airlock.artifact import Artifact
+from airlock.material import Material
 from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 
 

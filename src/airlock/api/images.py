@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from airlock import _wire
+from airlock.artifact import Artifact
 from airlock.errors import AirlockError, FormatError, VerificationError
 from airlock.formats.bundle import parse_signature_file
 from airlock.formats.cosign import (
@@ -35,8 +36,7 @@ from airlock.formats.cosign import (
     layer_material,
     parse_payload,
 )
-from airlock.verify.artifact import Artifact
-from airlock.verify.material import DsseEnvelope, Material
+from airlock.material import DsseEnvelope, Material
 from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 
 

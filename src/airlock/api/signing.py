@@ -218,7 +218,7 @@ def bundle_subjects(data: bytes, where: str) -> tuple[str, set[str]]:
     from airlock import _wire
     from airlock.errors import FormatError, UsageError
     from airlock.formats.bundle import parse_signature_file
-    from airlock.verify.material import DsseEnvelope
+    from airlock.material import DsseEnvelope
 
     try:
         material = parse_signature_file(data)

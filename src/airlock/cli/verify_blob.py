@@ -69,7 +69,7 @@ def _material(args: argparse.Namespace):
     from airlock.cli.common import read_file
     from airlock.errors import FormatError, UsageError
     from airlock.formats.bundle import parse_signature_file
-    from airlock.verify.material import Material, MessageSignature
+    from airlock.material import Material, MessageSignature
 
     material = parse_signature_file(read_file(args.bundle, "--bundle")) if args.bundle else None
     if args.signature:

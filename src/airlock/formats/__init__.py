@@ -1,1 +1,1 @@
-"""Parsers at the edge: every wire format is translated into ``airlock.verify.material``."""
+"""Parsers at the edge: every wire format is translated into ``airlock.material``."""

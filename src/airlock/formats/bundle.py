@@ -23,7 +23,7 @@ from airlock import _wire
 from airlock.crypto import certificate_extensions, certificate_key
 from airlock.errors import FormatError
 from airlock.formats.rekor import claims_fields, pem_or_der_to_der
-from airlock.verify.material import (
+from airlock.material import (
     DsseEnvelope,
     InclusionProof,
     Material,

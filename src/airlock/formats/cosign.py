@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from airlock import _wire
 from airlock.errors import FormatError
 from airlock.formats.bundle import parse_dsse, parse_legacy_rekor_bundle
-from airlock.verify.material import Material, MessageSignature, TlogEntry
+from airlock.material import Material, MessageSignature, TlogEntry
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE = "application/vnd.dsse.envelope.v1+json"

@@ -15,7 +15,7 @@ from typing import Any
 
 from airlock import _wire
 from airlock.errors import FormatError
-from airlock.verify.material import EntryClaims
+from airlock.material import EntryClaims
 
 _HASH_NAMES = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512",
                "SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}

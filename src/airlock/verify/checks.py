@@ -20,13 +20,13 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from airlock import _wire
+from airlock.artifact import Artifact
 from airlock.crypto import PublicKey, default_hash, spki_der, verify_digest, verify_message
 from airlock.errors import FormatError, VerificationError
+from airlock.material import DsseEnvelope, EntryClaims, Material, MessageSignature, TlogEntry
 from airlock.trust.trusted_root import CertificateAuthority, TransparencyLog, TrustedRoot
 from airlock.verify import checkpoint as notes
 from airlock.verify import merkle
-from airlock.verify.artifact import Artifact
-from airlock.verify.material import DsseEnvelope, EntryClaims, Material, MessageSignature, TlogEntry
 
 IN_TOTO = "application/vnd.in-toto+json"
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v0.1", "https://in-toto.io/Statement/v1")

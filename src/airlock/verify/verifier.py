@@ -38,12 +38,12 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives._serialization import Encoding
 
+from airlock.artifact import Artifact
 from airlock.crypto import PublicKey, certificate_extensions, certificate_key, load_public_key, spki_der
 from airlock.errors import UsageError, VerificationError
+from airlock.material import Material
 from airlock.trust.trusted_root import TrustedRoot
 from airlock.verify import checks
-from airlock.verify.artifact import Artifact
-from airlock.verify.material import Material
 from airlock.verify.policy import IdentityPolicy, oidc_issuer
 
 CLOCK_SKEW = timedelta(minutes=5)
