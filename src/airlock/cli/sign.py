@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 from typing import Any
 
@@ -175,18 +174,13 @@ def _targets(args: argparse.Namespace, images: list[str]) -> list:
 
 
 def _write(path: str, data: bytes, mode: int = 0o644) -> None:
-    import tempfile
+    from airlock.errors import AirlockError
+    from airlock.files import atomic_write
 
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(prefix=".airlock-", dir=directory)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+        atomic_write(path, data, mode)
+    except OSError as exc:
+        raise AirlockError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _say(message: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 INITIALIZE_HELP = """\
@@ -130,18 +129,13 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    import tempfile
+    from airlock.errors import AirlockError
+    from airlock.files import atomic_write
 
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(prefix=".airlock-", dir=directory)
     try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+        atomic_write(path, text.encode())
+    except OSError as exc:
+        raise AirlockError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 CREATE_HELP = """\

@@ -26,7 +26,6 @@ Writes are atomic (a temporary file in the same directory, then ``os.replace``),
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -290,23 +289,12 @@ class OciLayout:
         return data
 
     def _write_atomic(self, directory: str, name: str, data: bytes) -> None:
-        """Write ``directory/name`` all at once: a temporary file in the same directory, then replace."""
-        import tempfile  # only writers need it; verification reads layouts and should start fast
+        """Write ``directory/name`` all at once (``airlock.files.atomic_write``)."""
+        from airlock.files import atomic_write
 
         try:
-            fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name[:16]}.", suffix=".tmp")
+            atomic_write(os.path.join(directory, name), data)
         except OSError as exc:
-            raise LayoutError(f"OCI layout {self.path}: cannot write {name}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fchmod(handle.fileno(), 0o644)
-                os.fsync(handle.fileno())
-            os.replace(temporary, os.path.join(directory, name))
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
             raise LayoutError(f"OCI layout {self.path}: cannot write {name}: {exc.strerror or exc}") from None
 
     # -- blobs ---------------------------------------------------------------------------------------

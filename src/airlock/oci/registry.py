@@ -1351,29 +1351,15 @@ class RegistryClient:
             written = self._stream_blob(registry, repository, digest, dest.write, limit)
             self._check_size(registry, digest, written, size)
             return written
-        import tempfile
+        from airlock.files import atomic_writer
 
         path = os.fspath(dest)
         try:
-            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".blob-", suffix=".tmp")
-        except OSError as exc:
-            raise RegistryError(f"cannot write blob {digest} to {path}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as handle:
+            with atomic_writer(path) as handle:
                 written = self._stream_blob(registry, repository, digest, handle.write, limit)
                 self._check_size(registry, digest, written, size)
-                handle.flush()
-                os.fchmod(handle.fileno(), 0o644)
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
             raise RegistryError(f"cannot write blob {digest} to {path}: {exc.strerror or exc}") from None
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
         return written
 
     @staticmethod

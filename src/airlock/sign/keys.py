@@ -438,40 +438,15 @@ def confirm_overwrite(paths: list[str], force: bool) -> bool:
 
 
 def write_file_atomic(path: str | os.PathLike[str], data: bytes, mode: int, overwrite: bool = True) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place.
-
-    A crash leaves either the old file or the new one, never half a key, and the temporary file
-    has ``mode`` from its creation, so a private key is never readable by others even briefly.
-    With ``overwrite`` False an existing ``path`` is left alone (hard link, which fails if the
-    name exists), closing the race between the existence check and the write.
-    """
-    import tempfile
+    """Write ``data`` to ``path`` atomically with ``mode`` from the start (``airlock.files``), so a
+    crash leaves the old file or the new one, never half a key, and a private key is never readable
+    by others even briefly. With ``overwrite`` False an existing ``path`` is left alone."""
+    from airlock.files import atomic_write
 
     target = os.fspath(path)
-    directory = os.path.dirname(target) or "."
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=directory)
+        atomic_write(target, data, mode, overwrite=overwrite)
+    except FileExistsError as exc:
+        raise UsageError(f"{target} already exists; pass --force to overwrite") from exc
     except OSError as exc:
         raise KeyFileError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            os.fchmod(stream.fileno(), mode)
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if overwrite:
-            os.replace(temporary, target)
-        else:
-            try:
-                os.link(temporary, target)
-            except FileExistsError as exc:
-                raise UsageError(f"{target} already exists; pass --force to overwrite") from exc
-            except OSError:  # a file system without hard links: fall back to check-then-rename
-                if os.path.lexists(target):
-                    raise UsageError(f"{target} already exists; pass --force to overwrite") from None
-                os.replace(temporary, target)
-    except OSError as exc:
-        raise KeyFileError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)

@@ -26,6 +26,7 @@ from datetime import datetime
 
 from airlock import _wire, tarsafe
 from airlock.errors import FormatError
+from airlock.files import atomic_write, atomic_writer
 from airlock.trust.layout import TufError
 
 MANIFEST = "MANIFEST.json"
@@ -71,19 +72,11 @@ def export(out: str, *, tuf_root: str | None = None, trusted_root_file: str | No
     manifest = {"format": FORMAT, "kind": kind,
                 "files": [{"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                           for name, data in contents.items()]}
-    directory = os.path.dirname(os.path.abspath(out))
-    descriptor, temp = tempfile.mkstemp(prefix=".airlock-pack-", dir=directory)
-    os.close(descriptor)
-    try:
-        with tarfile.open(temp, "w:gz", format=tarfile.PAX_FORMAT) as archive:
-            for name, data in [(MANIFEST, json.dumps(manifest, indent=2).encode()), *contents.items()]:
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-                archive.addfile(info, io.BytesIO(data))
-        os.replace(temp, out)
-    except BaseException:
-        os.unlink(temp)
-        raise
+    with atomic_writer(out) as stream, tarfile.open(fileobj=stream, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in [(MANIFEST, json.dumps(manifest, indent=2).encode()), *contents.items()]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
     return manifest
 
 
@@ -161,12 +154,7 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
             raise TufError("trust import: a trusted-root archive holds exactly trusted_root.json")
         TrustedRoot.from_json(data, source="imported trusted_root.json")
         target = out or "trusted_root.json"
-        directory = os.path.dirname(os.path.abspath(target))
-        handle, temp = tempfile.mkstemp(prefix=".airlock-", dir=directory)
-        with os.fdopen(handle, "wb") as output:
-            output.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
+        atomic_write(target, data)
         return manifest
     root_dir = os.path.abspath(layout.tuf_root(tuf_root))
     installed = None if replace_anchor else _installed_lineage(root_dir)
