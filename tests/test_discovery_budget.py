@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from airlock.errors import BudgetExceeded, RegistryError
 from airlock.formats import cosign
 from airlock.oci import discovery
 from airlock.oci import layout as oci
@@ -25,10 +26,8 @@ from airlock.oci.registry import (
     MAX_SIGNATURE_BYTES,
     MAX_SIGNATURE_SIZE,
     MAX_SIGNATURES,
-    BudgetExceeded,
     FetchBudget,
     RegistryClient,
-    RegistryError,
 )
 from airlock.oci.sources import SUBJECT, RegistrySource
 from conftest import one_line_error, run_cli

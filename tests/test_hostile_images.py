@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from airlock.errors import LayoutError
 from airlock.formats import cosign
 from airlock.oci import layout as oci
 from airlock.oci.sources import SUBJECT
@@ -678,7 +679,7 @@ def test_check_image_a_second_descriptor_cannot_lie_about_a_shared_blob(tmp_path
                          "annotations": {oci.REF_NAME: "b:1", oci.KIND: oci.KIND_IMAGE}})
     checked: set = set()
     layout.check_image(image_entry(layout, "a:1"), checked=checked)
-    with pytest.raises(oci.LayoutError, match="is 11 bytes, the descriptor says 12"):
+    with pytest.raises(LayoutError, match="is 11 bytes, the descriptor says 12"):
         layout.check_image(image_entry(layout, "b:1"), checked=checked)
 
 
@@ -692,7 +693,7 @@ def test_check_image_non_image_child_of_an_index(tmp_path):
     index = {"mediaType": oci.OCI_INDEX, "size": len(data), "digest": layout.write_blob(data)}
     layout.check_image(index)
     blob_path(layout, blob).write_bytes(b"AN ARTIFACT")
-    with pytest.raises(oci.LayoutError, match=f"blob {blob} does not match its digest"):
+    with pytest.raises(LayoutError, match=f"blob {blob} does not match its digest"):
         layout.check_image(index)
 
 
@@ -701,14 +702,14 @@ def test_check_blob_streams_a_large_layer(tmp_path):
     data = b"\x00" * (3 * 1024 * 1024 + 5)  # several chunks, over the manifest limit
     digest = layout.write_blob(data)
     layout.check_blob(digest, len(data))
-    with pytest.raises(oci.LayoutError, match="the descriptor says 7"):
+    with pytest.raises(LayoutError, match="the descriptor says 7"):
         layout.check_blob(digest, 7)
-    with pytest.raises(oci.LayoutError, match="invalid size -1"):
+    with pytest.raises(LayoutError, match="invalid size -1"):
         layout.check_blob(digest, -1)
-    with pytest.raises(oci.LayoutError, match="blob digest"):
+    with pytest.raises(LayoutError, match="blob digest"):
         layout.check_blob("sha256:../../etc/passwd", 1)
     (tmp_path / "layout" / "blobs" / "sha256" / ("f" * 64)).symlink_to("/etc/passwd")
-    with pytest.raises(oci.LayoutError, match="symlink"):
+    with pytest.raises(LayoutError, match="symlink"):
         layout.check_blob("sha256:" + "f" * 64, 1)
 
 

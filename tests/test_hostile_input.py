@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from airlock import _wire
 from airlock.artifact import Artifact
-from airlock.errors import AirlockError, FormatError, TrustRootError, VerificationError
+from airlock.errors import AirlockError, CheckpointError, FormatError, KeyFileError, TrustRootError, VerificationError
 from airlock.formats.bundle import parse_bundle, parse_signature_file
 from airlock.material import DsseEnvelope
 from airlock.sign import keys
@@ -219,7 +219,7 @@ def test_bundle_nested_100000_deep():
 
 def test_key_file_nested_100000_deep():
     pem = keys.pem_encode(keys.SIGSTORE_PEM_TYPE, ('{"kdf":' + deep_json() + "}").encode())
-    with pytest.raises(keys.KeyFileError, match=r"^k\.key: the encrypted key is JSON nested deeper than 64 levels$"):
+    with pytest.raises(KeyFileError, match=r"^k\.key: the encrypted key is JSON nested deeper than 64 levels$"):
         keys.parse_encrypted_key(pem, "k.key")
 
 
@@ -488,7 +488,7 @@ def test_checkpoint_size_must_be_an_ascii_uint64(size):
     from airlock.verify import checkpoint
 
     note = f"log.example\n{size}\n{base64.b64encode(bytes(32)).decode()}\n\n\u2014 log.example AAAAAAA=\n"
-    with pytest.raises(checkpoint.CheckpointError, match="is not a decimal number below 2\\^64"):
+    with pytest.raises(CheckpointError, match="is not a decimal number below 2\\^64"):
         checkpoint.parse(note)
 
 

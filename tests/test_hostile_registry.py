@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airlock.errors import UsageError
+from airlock.errors import RegistryError, UsageError
 from airlock.oci import registry as module
 from airlock.oci.registry import (
     DOCKER_MANIFEST_LIST,
@@ -25,7 +25,6 @@ from airlock.oci.registry import (
     OCI_MANIFEST,
     FetchBudget,
     RegistryClient,
-    RegistryError,
     parse_timeout,
 )
 from conftest import run_cli

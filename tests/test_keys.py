@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 import airlock.sign
-from airlock.errors import AirlockError
+from airlock.errors import AirlockError, KeyFileError
 from airlock.sign import keys
 
 PASSWORD = b"correct horse"
@@ -242,7 +242,7 @@ def test_tampered_ciphertext(legacy_key):
     sealed[-1] ^= 1
     document["ciphertext"] = base64.b64encode(bytes(sealed)).decode()
     tampered = keys.pem_encode(keys.SIGSTORE_PEM_TYPE, json.dumps(document, separators=(",", ":")).encode())
-    with pytest.raises(keys.KeyFileError) as caught:
+    with pytest.raises(KeyFileError) as caught:
         keys.decrypt_private_key(tampered, PASSWORD, "cosign.key")
     assert str(caught.value) == "cosign.key: wrong password or corrupted key (decryption failed)"
 
@@ -271,7 +271,7 @@ REJECTED = [
 
 @pytest.mark.parametrize(("pem", "message"), REJECTED)
 def test_rejected_before_scrypt(pem, message, no_scrypt):
-    with pytest.raises(keys.KeyFileError) as caught:
+    with pytest.raises(KeyFileError) as caught:
         keys.decrypt_private_key(pem, PASSWORD, "k.key")
     assert str(caught.value) == f"k.key: {message}"
 
@@ -294,10 +294,10 @@ def test_decrypted_key_must_be_usable(fast_scrypt):
         return keys.EncryptedKey(keys.SIGSTORE_PEM_TYPE, 65536, 8, 1, salt, nonce, sealed)
 
     assert keys.decrypt(sealed(der(ec.generate_private_key(ec.SECP256R1()))), b"")
-    with pytest.raises(keys.KeyFileError) as caught:
+    with pytest.raises(KeyFileError) as caught:
         keys.decrypt(sealed(der(ec.generate_private_key(ec.SECP256K1()))), b"", "k.key")
     assert str(caught.value) == "k.key: unsupported elliptic curve secp256k1 (want NIST P-256, P-384 or P-521)"
-    with pytest.raises(keys.KeyFileError) as caught:
+    with pytest.raises(KeyFileError) as caught:
         keys.decrypt(sealed(b"junk"), b"", "k.key")
     assert str(caught.value) == "k.key: the decrypted key is not a PKCS#8 private key"
 
@@ -311,7 +311,7 @@ def test_empty_cosign_password_is_a_password(monkeypatch, fast_scrypt):
     expected = Path("empty.pub").read_text()
     assert cli("public-key", "--key", "empty.key") == Result(0, expected, "")
     assert keys.public_key_pem(keys.load_private_key_file("empty.key", b"")).decode() == expected
-    with pytest.raises(keys.KeyFileError, match="wrong password"):
+    with pytest.raises(KeyFileError, match="wrong password"):
         keys.load_private_key_file("empty.key", b" ")
     assert hashlib.scrypt(b"", salt=b"s", n=2, r=8, p=1, dklen=32)  # the real KDF takes an empty password too
 
@@ -319,7 +319,7 @@ def test_empty_cosign_password_is_a_password(monkeypatch, fast_scrypt):
 def test_piped_password_is_all_of_stdin(stdin, fast_scrypt):
     stdin(b"piped secret\n")
     assert cli("generate-key-pair").code == 0
-    with pytest.raises(keys.KeyFileError):
+    with pytest.raises(KeyFileError):
         keys.load_private_key_file("cosign.key", b"piped secret")
     assert keys.load_private_key_file("cosign.key", b"piped secret\n")
     stdin(b"piped secret\n")
@@ -398,7 +398,7 @@ def test_write_file_atomic_refuses_a_file_that_appeared(tmp_path):
     keys.write_file_atomic(target, b"new", 0o600)
     assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o600
     assert os.listdir(tmp_path) == ["cosign.key"]
-    with pytest.raises(keys.KeyFileError, match=r"^cannot write .*/nodir/x.pub: No such file or directory$"):
+    with pytest.raises(KeyFileError, match=r"^cannot write .*/nodir/x.pub: No such file or directory$"):
         keys.write_file_atomic(tmp_path / "nodir" / "x.pub", b"", 0o644)
 
 
@@ -537,7 +537,7 @@ def test_import_rejections(openssl_keys):
         "not-pem": (b"hello", "not a PEM-encoded private key"),
     }
     for name, (pem, message) in rejected.items():
-        with pytest.raises(keys.KeyFileError) as caught:
+        with pytest.raises(KeyFileError) as caught:
             keys.import_private_key(pem, "in.pem")
         assert str(caught.value) == f"in.pem: {message}", name
 

@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from airlock.errors import FormatError
+from airlock.errors import FormatError, InvalidReferenceError, LayoutError
 from airlock.oci.layout import (
     DOCKER_MANIFEST,
     EMPTY_CONFIG,
@@ -30,17 +30,10 @@ from airlock.oci.layout import (
     REF_NAME,
     SIGSTORE_BUNDLE_V03,
     SIMPLESIGNING,
-    LayoutError,
     OciLayout,
     sha256_digest,
 )
-from airlock.oci.reference import (
-    InvalidReferenceError,
-    Reference,
-    is_digest,
-    parse_reference,
-    signature_tag,
-)
+from airlock.oci.reference import Reference, is_digest, parse_reference, signature_tag
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64

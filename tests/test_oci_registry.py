@@ -25,15 +25,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airlock.errors import AirlockError
+from airlock.errors import AirlockError, DigestMismatchError, RegistryError
 from airlock.oci.registry import (
     OCI_INDEX,
     OCI_MANIFEST,
     Credentials,
-    DigestMismatchError,
     Manifest,
     RegistryClient,
-    RegistryError,
     docker_config_path,
     docker_credentials,
     referrers_tag,

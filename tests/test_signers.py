@@ -16,14 +16,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
 
 from airlock.crypto import verify_message
-from airlock.errors import AirlockError, UsageError
+from airlock.errors import AirlockError, KeyReferenceError, SignerError, UsageError
 from airlock.sign import signers
 from airlock.sign.signers import (
     AwsKmsSigner,
     FileSigner,
-    KeyReferenceError,
     Pkcs11Signer,
-    SignerError,
     create_kms_key,
     parse_awskms_uri,
     parse_pkcs11_uri,

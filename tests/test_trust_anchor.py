@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from airlock.errors import TufError
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, bundle_bytes
-from airlock.trust.layout import PIN_ENV, RECORD, TufError, host_dir
+from airlock.trust.layout import PIN_ENV, RECORD, host_dir
 from airlock.trust.mirror import chain_from, verify_mirror
 from airlock.trust.pack import export, import_
 from airlock.trust.status import CRITICAL, OK

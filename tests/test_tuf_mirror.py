@@ -36,8 +36,9 @@ from tuf.api import exceptions
 from tuf.api.metadata import Metadata
 from tuf.ngclient import Updater
 
+from airlock.errors import TufError
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, bundle_bytes
-from airlock.trust.layout import RECORD, TufError, host_dir
+from airlock.trust.layout import RECORD, host_dir
 from airlock.trust.mirror import verify_mirror
 from airlock.trust.pack import export
 from airlock.trust.status import CRITICAL, OK, WARNING, assess

@@ -21,9 +21,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from airlock.crypto import PublicKey, load_public_key
+from airlock.errors import CheckpointError, ProofError
 from airlock.verify import checkpoint, merkle
-from airlock.verify.checkpoint import CheckpointError
-from airlock.verify.merkle import ProofError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 VECTORS = SHARED / "fixtures" / "vectors"

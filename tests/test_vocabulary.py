@@ -1,5 +1,5 @@
-"""One vocabulary (issue 10): one atomic-write helper. Each rule is checked against the source,
-so a new copy is caught."""
+"""One vocabulary (issue 10): one atomic-write helper and one exception tree. Each rule is checked
+against the source, so a new copy is caught."""
 
 from __future__ import annotations
 
@@ -80,3 +80,50 @@ def test_there_is_one_atomic_write():
                     isinstance(node.value, ast.Name) and node.value.id in ("os", "tempfile"):
                 found.append(f"{path.relative_to(SRC)}:{node.lineno}: {node.value.id}.{node.attr}")
     assert found == []
+
+
+# -- one exception tree ------------------------------------------------------------------------
+
+
+def _defined_exceptions() -> dict[str, type]:
+    """Every public exception class defined by a module of the package, by qualified name."""
+    import importlib
+    import pkgutil
+
+    import airlock
+
+    found: dict[str, type] = {}
+    for info in pkgutil.walk_packages(airlock.__path__, "airlock."):
+        if info.name.endswith("__main__"):  # running it is all it does
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == info.name \
+                    and not name.startswith("_"):
+                found[f"{info.name}.{name}"] = value
+    return found
+
+
+def test_every_exception_is_in_errors_and_is_an_airlock_error():
+    """A caller catches ``AirlockError`` and has everything airlock raises on purpose; private
+    transport helpers (``_TransportError``, turned into ``RegistryError`` inside one module) aside."""
+    from airlock.errors import AirlockError
+
+    defined = _defined_exceptions()
+    assert [name for name in defined if not name.startswith("airlock.errors.")] == []
+    assert len(defined) >= 18  # the walk found the tree itself
+    assert [name for name, cls in defined.items() if not issubclass(cls, AirlockError)] == []
+
+
+def test_proof_errors_are_airlock_errors_not_value_errors():
+    """Merkle and checkpoint failures used to be ``ValueError``s, which an ``except ValueError`` meant
+    for a parse could swallow; now they are AirlockErrors with a one-line message."""
+    from airlock.errors import AirlockError, CheckpointError, ProofError
+    from airlock.verify import checkpoint, merkle
+
+    with pytest.raises(ProofError, match=r"^index 5 is outside a tree of size 3$") as proof:
+        merkle.verify_inclusion(5, 3, bytes(32), [], bytes(32))
+    with pytest.raises(CheckpointError, match=r"^the note has no blank line before its signatures$") as note:
+        checkpoint.parse("log.example\n1\n")
+    for error in (proof.value, note.value):
+        assert isinstance(error, AirlockError) and not isinstance(error, ValueError)

@@ -34,3 +34,67 @@ class VerificationError(AirlockError):
         self.check = check
         self.reason = reason
         super().__init__(f"{check}: {reason}")
+
+
+class InvalidReferenceError(FormatError):
+    """An image reference, tag or digest that cannot name an image."""
+
+
+class LayoutError(FormatError):
+    """An OCI layout that is missing, malformed, tampered with, or unsafe to read."""
+
+
+class RegistryError(AirlockError):
+    """A registry refused or failed a request, or answered with something that cannot be trusted.
+
+    ``status`` is the HTTP status (None when no answer came), ``code`` the registry's error code
+    (``MANIFEST_UNKNOWN``, ``UNAUTHORIZED``...) when it sent one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class DigestMismatchError(RegistryError):
+    """Bytes from (or for) a registry do not hash to the digest they are supposed to have."""
+
+
+class BudgetExceeded(RegistryError):
+    """More signatures, attestations, referrers or bytes than one image may have fetched (a
+    ``FetchBudget`` refusing its count or its total, or a listing of too many referrers): the
+    registry is hostile or broken, so discovery stops here, rather than counting one more failed
+    candidate. (One item over its own size limit is a plain ``RegistryError``.)"""
+
+
+class SignerError(AirlockError):
+    """A signer could not be set up or could not sign: token, KMS, or key trouble."""
+
+
+class KeyReferenceError(UsageError):
+    """A key reference (a ``pkcs11:`` or ``awskms://`` URI) that is malformed or unsupported."""
+
+
+class KeyFileError(AirlockError):
+    """A key file that cannot be used: not a key, wrong password, unsupported parameters or type."""
+
+
+class AttachError(AirlockError):
+    """A signature or attestation that cannot be attached to an image."""
+
+
+class TufError(AirlockError):
+    """A TUF repository or mirror that cannot be trusted, with the reason."""
+
+
+class CheckpointError(AirlockError):
+    """A log checkpoint that is malformed or not signed by the expected log."""
+
+
+class ProofError(AirlockError):
+    """A Merkle proof does not prove what it claims."""
+
+
+class Unsupported(AirlockError):
+    """A certificate feature Go's JSON rendering of certificates (formats/go_x509) does not model."""

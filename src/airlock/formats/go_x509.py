@@ -14,12 +14,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from airlock.errors import AirlockError
-
-
-class Unsupported(AirlockError):
-    """A certificate feature this rendering does not model."""
-
+from airlock.errors import Unsupported
 
 SIGNATURE_ALGORITHMS = {  # Go's x509.SignatureAlgorithm values
     "1.2.840.113549.1.1.2": 1, "1.2.840.113549.1.1.4": 2, "1.2.840.113549.1.1.5": 3,

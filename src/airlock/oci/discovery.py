@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from typing import NamedTuple, Protocol
 
 from airlock import _wire
-from airlock.errors import AirlockError, FormatError
+from airlock.errors import AirlockError, BudgetExceeded, FormatError
 from airlock.formats.cosign import Layer
 from airlock.oci.reference import is_digest, signature_tag
-from airlock.oci.registry import MAX_ATTESTATION_SIZE, MAX_SIGNATURE_SIZE, BudgetExceeded, FetchBudget
+from airlock.oci.registry import MAX_ATTESTATION_SIZE, MAX_SIGNATURE_SIZE, FetchBudget
 
 BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 

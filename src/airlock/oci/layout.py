@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from airlock import _wire
-from airlock.errors import FormatError
-from airlock.oci.reference import InvalidReferenceError, check_digest, is_digest
+from airlock.errors import FormatError, InvalidReferenceError, LayoutError
+from airlock.oci.reference import check_digest, is_digest
 
 # Media types (FORMATS.md Appendix A).
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -80,10 +80,6 @@ MAX_DEPTH = 8  # nesting of indexes; real images use 2 (index -> manifest)
 # go-containerregistry's field order, so index.json reads like the one cosign writes.
 _DESCRIPTOR_ORDER = ("mediaType", "size", "digest", "data", "urls", "annotations", "platform", "artifactType")
 _INDEX_ORDER = ("schemaVersion", "mediaType", "artifactType", "manifests", "annotations", "subject")
-
-
-class LayoutError(FormatError):
-    """An OCI layout that is missing, malformed, tampered with, or unsafe to read."""
 
 
 def sha256_digest(data: bytes) -> str:

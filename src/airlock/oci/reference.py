@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from airlock.errors import FormatError
+from airlock.errors import InvalidReferenceError
 
 DEFAULT_REGISTRY = "index.docker.io"
 DOCKER_HUB_ALIAS = "docker.io"
@@ -37,10 +37,6 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _REGISTRY = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
-
-
-class InvalidReferenceError(FormatError):
-    """An image reference, tag or digest that cannot name an image."""
 
 
 def _show(text: str) -> str:

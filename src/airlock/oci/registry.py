@@ -50,7 +50,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from airlock._wire import loads
-from airlock.errors import AirlockError, FormatError
+from airlock.errors import BudgetExceeded, DigestMismatchError, FormatError, RegistryError
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
@@ -115,30 +115,6 @@ _CHALLENGE_PARAM = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;(?:[^,]*;)?\s*rel="?next"?', re.IGNORECASE)
 _DOCKER_HUB = ("index.docker.io", "docker.io", "registry-1.docker.io")
 _DOCKER_HUB_KEY = "https://index.docker.io/v1/"
-
-
-class RegistryError(AirlockError):
-    """A registry refused or failed a request, or answered with something that cannot be trusted.
-
-    ``status`` is the HTTP status (None when no answer came), ``code`` the registry's error code
-    (``MANIFEST_UNKNOWN``, ``UNAUTHORIZED``...) when it sent one.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class DigestMismatchError(RegistryError):
-    """Bytes from (or for) a registry do not hash to the digest they are supposed to have."""
-
-
-class BudgetExceeded(RegistryError):
-    """More signatures, attestations, referrers or bytes than one image may have fetched (a
-    ``FetchBudget`` refusing its count or its total, or a listing of too many referrers): the
-    registry is hostile or broken, so discovery stops here, rather than counting one more failed
-    candidate. (One item over its own size limit is a plain ``RegistryError``.)"""
 
 
 class Manifest(NamedTuple):

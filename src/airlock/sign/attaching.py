@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from airlock.errors import AirlockError
+from airlock.errors import AttachError
 from airlock.oci import layout as oci
 from airlock.oci.attach import existing_layers, signature_manifest
 from airlock.oci.reference import signature_tag
@@ -26,10 +26,6 @@ from airlock.oci.sources import SUBJECT
 Layer = tuple[str, bytes, dict[str, str]]
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 RETRIES = 8
-
-
-class AttachError(AirlockError):
-    pass
 
 
 def _same_claims(old: Layer, new: Layer) -> bool:

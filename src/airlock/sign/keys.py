@@ -23,7 +23,7 @@ import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airlock import _wire
-from airlock.errors import AirlockError, FormatError, UsageError
+from airlock.errors import FormatError, KeyFileError, UsageError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -55,10 +55,6 @@ RSA_SIZES = (2048, 3072, 4096)
 # A PEM type is a short label: bounding it keeps each match attempt constant-time, so a file of
 # '-----BEGIN ' repeated without line ends is scanned in linear time, not rescanned line by line.
 _PEM_BEGIN = re.compile(rb"-----BEGIN ([^\r\n]{0,128}?)-----[ \t]*\r?\n")
-
-
-class KeyFileError(AirlockError):
-    """A key file that cannot be used: not a key, wrong password, unsupported parameters or type."""
 
 
 class PemBlock(NamedTuple):

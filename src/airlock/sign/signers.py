@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from airlock.crypto import PublicKey, load_public_key, verify_message
-from airlock.errors import AirlockError, FormatError, UsageError
+from airlock.errors import FormatError, KeyReferenceError, SignerError
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
@@ -39,14 +39,6 @@ _CURVES = {  # curve name -> (digest, sigstore algorithm name, AWS KMS signing a
 }
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
-
-
-class SignerError(AirlockError):
-    """A signer could not be set up or could not sign: token, KMS, or key trouble."""
-
-
-class KeyReferenceError(UsageError):
-    """A key reference (a ``pkcs11:`` or ``awskms://`` URI) that is malformed or unsupported."""
 
 
 def algorithm_name(key: PublicKey) -> str:

@@ -29,16 +29,12 @@ import shutil
 import tempfile
 from typing import Any, NamedTuple
 
-from airlock.errors import AirlockError
+from airlock.errors import TufError
 
 RECORD = "airlock-mirror.json"
 DEFAULT_TARGETS = ("trusted_root.json", "signing_config.v0.2.json")
 REQUIRED_TARGET = "trusted_root.json"
 PIN_ENV = "AIRLOCK_TUF_ROOT_SHA256"
-
-
-class TufError(AirlockError):
-    """A TUF repository or mirror that cannot be trusted, with the reason."""
 
 
 class Pin(NamedTuple):

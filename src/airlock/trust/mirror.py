@@ -29,11 +29,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from airlock.errors import TufError
 from airlock.trust.layout import (
     RECORD,
     REQUIRED_TARGET,
     Pin,
-    TufError,
     cosign_made,
     mirror_dir,
     pinned_anchor,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from airlock.trust.layout import TufError
+from airlock.errors import TufError
 
 if TYPE_CHECKING:
     from airlock.trust.mirror import Mirror

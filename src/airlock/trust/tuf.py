@@ -25,11 +25,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
+from airlock.errors import TufError
 from airlock.trust.layout import (
     DEFAULT_TARGETS,
     RECORD,
     REQUIRED_TARGET,
-    TufError,
     cosign_made,
     host_dir,
     mirror_dir,

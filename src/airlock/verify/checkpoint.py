@@ -14,13 +14,10 @@ import re
 from typing import NamedTuple
 
 from airlock.crypto import PublicKey, verify_message
+from airlock.errors import CheckpointError
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 _UINT64_MAX = 2**64 - 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is malformed or not signed by the expected log."""
 
 
 class Checkpoint(NamedTuple):

@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from airlock import _wire
 from airlock.artifact import Artifact
 from airlock.crypto import PublicKey, default_hash, spki_der, verify_digest, verify_message
-from airlock.errors import FormatError, VerificationError
+from airlock.errors import CheckpointError, FormatError, ProofError, VerificationError
 from airlock.material import DsseEnvelope, EntryClaims, Material, MessageSignature, TlogEntry
 from airlock.trust.trusted_root import CertificateAuthority, TransparencyLog, TrustedRoot
 from airlock.verify import checkpoint as notes
@@ -97,13 +97,13 @@ def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
     try:
         merkle.verify_inclusion(proof.log_index, proof.tree_size, merkle.leaf_hash(entry.body),
                                 proof.hashes, proof.root_hash)
-    except merkle.ProofError as exc:
+    except ProofError as exc:
         raise VerificationError("inclusion-proof", str(exc)) from exc
     if proof.checkpoint is None:
         raise VerificationError("checkpoint", "the inclusion proof has no checkpoint")
     try:
         checkpoint = notes.parse(proof.checkpoint)
-    except notes.CheckpointError as exc:
+    except CheckpointError as exc:
         raise VerificationError("checkpoint", str(exc)) from exc
     rekor_v2 = log.key_details == "PKIX_ED25519"
     if rekor_v2 and entry.log_index != proof.log_index:  # one tree, no shards: the proof's index is the index
@@ -113,7 +113,7 @@ def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
         raise VerificationError("checkpoint", f"checkpoint origin {checkpoint.origin!r} is not the log {log.host!r}")
     try:
         notes.verify(checkpoint, log.key, log.note_key_hint, name=checkpoint.origin if rekor_v2 else None)
-    except notes.CheckpointError as exc:
+    except CheckpointError as exc:
         raise VerificationError("checkpoint", str(exc)) from exc
     if checkpoint.root_hash != proof.root_hash or checkpoint.size != proof.tree_size:
         raise VerificationError("checkpoint", "the checkpoint is for another tree than the inclusion proof")

@@ -16,12 +16,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from airlock.errors import ProofError
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()  # MTH of the empty tree (RFC 9162 section 2.1.1)
-
-
-class ProofError(ValueError):
-    """A Merkle proof does not prove what it claims."""
 
 
 def leaf_hash(data: bytes) -> bytes:
