@@ -1,11 +1,12 @@
-"""One vocabulary (issue 10): one atomic-write helper and one exception tree. Each rule is checked
-against the source, so a new copy is caught."""
+"""One vocabulary (issue 10): one atomic-write helper, one module of media types and annotation
+keys, one exception tree. Each rule is checked against the source, so a new copy is caught."""
 
 from __future__ import annotations
 
 import ast
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,48 @@ def test_proof_errors_are_airlock_errors_not_value_errors():
         checkpoint.parse("log.example\n1\n")
     for error in (proof.value, note.value):
         assert isinstance(error, AirlockError) and not isinstance(error, ValueError)
+
+
+# -- one module of media types and annotation keys ---------------------------------------------
+
+VOCABULARY_PREFIXES = ("application/vnd.", "dev.cosignproject.cosign/", "dev.sigstore.", "https://in-toto.io/Statement/",
+                       "org.opencontainers.")
+
+
+def literal_copies(package: Path) -> list[str]:
+    """String literals under ``package`` outside media_types.py that spell a value of
+    media_types.py, or look like one (a media type or annotation key not named there yet)."""
+    names = ast.parse((package / "media_types.py").read_text())
+    values = {node.value.value for node in names.body if isinstance(node, ast.Assign)
+              and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)}
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "media_types.py":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                    and (node.value in values or node.value.startswith(VOCABULARY_PREFIXES)):
+                found.append((str(path.relative_to(package)), node.lineno, node.col_offset, node.value))
+    return [f"{path}:{line}:{column}: {value}" for path, line, column, value in sorted(found)]
+
+
+def test_media_types_and_annotation_keys_are_spelled_once():
+    assert literal_copies(SRC) == []
+
+
+def test_the_literal_check_sees_copies(tmp_path):
+    (tmp_path / "media_types.py").write_text((SRC / "media_types.py").read_text())
+    (tmp_path / "oci").mkdir()
+    (tmp_path / "oci" / "layout.py").write_text(
+        '"""Reads application/vnd.oci.image.index.v1+json."""\n'  # a docstring may name one
+        'OCI_INDEX = "application/vnd.oci.image.index.v1+json"\n'
+        'def f(layer):\n    return layer.get("dev.sigstore.cosign/bundle"), "application/vnd.new+json"\n')
+    assert literal_copies(tmp_path) == [
+        "oci/layout.py:2:12: application/vnd.oci.image.index.v1+json",
+        "oci/layout.py:4:21: dev.sigstore.cosign/bundle",
+        "oci/layout.py:4:52: application/vnd.new+json",
+    ]

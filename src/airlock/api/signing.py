@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+from airlock.media_types import ANNOTATION_SIGNATURE, BUNDLE_PREFIX
+from airlock.media_types import BUNDLE_V03 as BUNDLE_MEDIA_TYPE
 
 
 class SigningTarget(NamedTuple):
@@ -174,7 +175,7 @@ def _verifies_with(signer: Any):
     key = signer.public_key()
 
     def check(layer: tuple) -> bool:
-        text = layer[2].get("dev.cosignproject.cosign/signature", "")
+        text = layer[2].get(ANNOTATION_SIGNATURE, "")
         try:
             return bool(text) and verify_message(key, base64.b64decode(text), layer[1])
         except ValueError:
@@ -209,7 +210,7 @@ def is_sigstore_bundle(data: bytes) -> bool:
     except FormatError:
         return False
     media_type = document.get("mediaType") if isinstance(document, dict) else None
-    return isinstance(media_type, str) and media_type.startswith("application/vnd.dev.sigstore.bundle")
+    return isinstance(media_type, str) and media_type.startswith(BUNDLE_PREFIX)
 
 
 def bundle_subjects(data: bytes, where: str) -> tuple[str, set[str]]:

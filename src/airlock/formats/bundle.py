@@ -30,17 +30,13 @@ from airlock.material import (
     MessageSignature,
     TlogEntry,
 )
+from airlock.media_types import BUNDLE_VERSIONS
 
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 MAX_TLOG_ENTRIES = 16  # every entry costs signature checks: bound the work an input can demand
 MAX_TIMESTAMPS = 32
 MAX_CHAIN_CERTIFICATES = 10  # real chains carry leaf, intermediate(s) and root: 2-4
-_VERSIONS = {
-    "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
-    "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
-    "application/vnd.dev.sigstore.bundle+json;version=0.3": "0.3",
-    "application/vnd.dev.sigstore.bundle.v0.3+json": "0.3",
-}
+_VERSIONS = BUNDLE_VERSIONS
 _DIGESTS = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
 
 

@@ -18,15 +18,18 @@ from airlock import _wire
 from airlock.errors import FormatError
 from airlock.formats.bundle import parse_dsse, parse_legacy_rekor_bundle
 from airlock.material import Material, MessageSignature, TlogEntry
+from airlock.media_types import (  # noqa: F401  (callers read them as cosign.NAME)
+    ANNOTATION_BUNDLE,
+    ANNOTATION_CERTIFICATE,
+    ANNOTATION_CHAIN,
+    ANNOTATION_RFC3161,
+    ANNOTATION_SIGNATURE,
+    DSSE_ENVELOPE,
+    SIMPLESIGNING,
+)
 
-SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-DSSE = "application/vnd.dsse.envelope.v1+json"
+DSSE = DSSE_ENVELOPE  # callers read it as cosign.DSSE
 SIGNATURE_TYPE = "cosign container image signature"
-ANNOTATION_SIGNATURE = "dev.cosignproject.cosign/signature"
-ANNOTATION_CERTIFICATE = "dev.sigstore.cosign/certificate"
-ANNOTATION_CHAIN = "dev.sigstore.cosign/chain"
-ANNOTATION_BUNDLE = "dev.sigstore.cosign/bundle"
-ANNOTATION_RFC3161 = "dev.sigstore.cosign/rfc3161timestamp"
 ANNOTATION_PREDICATE_TYPE = "predicateType"
 # cosign's --type short names for in-toto predicate types (FORMATS.md 9.3); others are URIs.
 PREDICATE_TYPES = {

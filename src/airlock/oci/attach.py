@@ -10,8 +10,8 @@ import hashlib
 import json
 from typing import Any, NamedTuple
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+from airlock.media_types import OCI_CONFIG, OCI_MANIFEST
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 

@@ -29,10 +29,9 @@ from typing import NamedTuple, Protocol
 from airlock import _wire
 from airlock.errors import AirlockError, BudgetExceeded, FormatError
 from airlock.formats.cosign import Layer
+from airlock.media_types import BUNDLE_PREFIX
 from airlock.oci.reference import is_digest, signature_tag
 from airlock.oci.registry import MAX_ATTESTATION_SIZE, MAX_SIGNATURE_SIZE, FetchBudget
-
-BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 
 
 class ImageSource(Protocol):

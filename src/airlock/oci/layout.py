@@ -35,25 +35,34 @@ from typing import Any
 
 from airlock import _wire
 from airlock.errors import FormatError, InvalidReferenceError, LayoutError
+from airlock.media_types import (  # noqa: F401  (callers read them as oci.NAME: oci/transfer.py, cli/oci.py, tests)
+    ANNOTATION_REF_NAME,
+    BUNDLE_PREFIX,
+    BUNDLE_V03,
+    COSIGN_SBOM_ARTIFACT,
+    COSIGN_SIG_ARTIFACT,
+    DOCKER_CONFIG,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    DSSE_ENVELOPE,
+    IN_TOTO,
+    KIND_ATTS,
+    KIND_IMAGE,
+    KIND_IMAGE_INDEX,
+    KIND_SIGS,
+    OCI_CONFIG,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_LAYER_TAR_GZIP,
+    OCI_MANIFEST,
+    SIMPLESIGNING,
+)
 from airlock.oci.reference import check_digest, is_digest
 
-# Media types (FORMATS.md Appendix A).
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
-OCI_LAYER_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
-DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
-IN_TOTO = "application/vnd.in-toto+json"
-SIGSTORE_BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
-SIGSTORE_BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
-COSIGN_SIG_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
-COSIGN_SBOM_ARTIFACT = "application/vnd.dev.cosign.artifact.sbom.v1+json"
-
+# The names this module used to define (media types and annotation keys live in airlock.media_types).
+REF_NAME = ANNOTATION_REF_NAME
+SIGSTORE_BUNDLE_V03 = BUNDLE_V03
+SIGSTORE_BUNDLE_PREFIX = BUNDLE_PREFIX
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 
@@ -61,13 +70,8 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 EMPTY_CONFIG = b"{}"
 EMPTY_CONFIG_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 
-# Annotations in index.json: cosign's ``kind`` (FORMATS.md 3.2) and the OCI tag name.
+# cosign's ``kind`` annotation in index.json (FORMATS.md 3.2); its values are in media_types.
 KIND = "kind"
-KIND_IMAGE = "dev.cosignproject.cosign/image"
-KIND_IMAGE_INDEX = "dev.cosignproject.cosign/imageIndex"
-KIND_SIGS = "dev.cosignproject.cosign/sigs"
-KIND_ATTS = "dev.cosignproject.cosign/atts"
-REF_NAME = "org.opencontainers.image.ref.name"
 
 # Exactly the bytes cosign (go-containerregistry) writes: 4-space indent, no trailing newline.
 OCI_LAYOUT_FILE = b'{\n    "imageLayoutVersion": "1.0.0"\n}'

@@ -51,6 +51,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from airlock._wire import loads
 from airlock.errors import BudgetExceeded, DigestMismatchError, FormatError, RegistryError
+from airlock.media_types import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
@@ -84,10 +85,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_MEDIA_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST)
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024  # what registries accept (distribution, ggcr); also bounds indexes

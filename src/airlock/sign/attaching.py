@@ -18,19 +18,25 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from airlock.errors import AttachError
+from airlock.media_types import (
+    ANNOTATION_BUNDLE_CONTENT,
+    ANNOTATION_BUNDLE_PREDICATE_TYPE,
+    ANNOTATION_CREATED,
+    ANNOTATION_SIGNATURE,
+    BUNDLE_V03,
+)
 from airlock.oci import layout as oci
 from airlock.oci.attach import existing_layers, signature_manifest
 from airlock.oci.reference import signature_tag
 from airlock.oci.sources import SUBJECT
 
 Layer = tuple[str, bytes, dict[str, str]]
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 RETRIES = 8
 
 
 def _same_claims(old: Layer, new: Layer) -> bool:
     def claims(layer: Layer) -> dict[str, str]:
-        return {k: v for k, v in layer[2].items() if k != SIGNATURE_ANNOTATION}
+        return {k: v for k, v in layer[2].items() if k != ANNOTATION_SIGNATURE}
 
     return old[0] == new[0] and old[1] == new[1] and claims(old) == claims(new)
 
@@ -217,14 +223,14 @@ def bundle_referrer(subject: dict, bundle_json: bytes, predicate_type: str) -> t
     """The referrer manifest cosign v3 attaches for a bundle (FORMATS.md 4.5), and its blobs."""
     from datetime import UTC, datetime
 
-    artifact = "application/vnd.dev.sigstore.bundle.v0.3+json"
+    artifact = BUNDLE_V03
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
         "config": {"mediaType": oci.OCI_EMPTY, "size": 2, "digest": oci.EMPTY_CONFIG_DIGEST, "artifactType": artifact},
         "layers": [{"mediaType": artifact, "size": len(bundle_json), "digest": oci.sha256_digest(bundle_json)}],
-        "annotations": {"dev.sigstore.bundle.content": "dsse-envelope",
-                        "dev.sigstore.bundle.predicateType": predicate_type,
-                        "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "annotations": {ANNOTATION_BUNDLE_CONTENT: "dsse-envelope",
+                        ANNOTATION_BUNDLE_PREDICATE_TYPE: predicate_type,
+                        ANNOTATION_CREATED: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
         "subject": subject, "artifactType": artifact,
     }, separators=(",", ":")).encode()
     return manifest, [oci.EMPTY_CONFIG, bundle_json]

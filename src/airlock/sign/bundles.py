@@ -14,11 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airlock.formats.cosign import PREDICATE_TYPES
+from airlock.media_types import BUNDLE_V03, IN_TOTO, STATEMENT_V01, STATEMENT_V1
 
-BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
-IN_TOTO = "application/vnd.in-toto+json"
-STATEMENT_V1 = "https://in-toto.io/Statement/v1"
-STATEMENT_V01 = "https://in-toto.io/Statement/v0.1"
 SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from airlock.media_types import BUNDLE_V01, BUNDLE_V02, BUNDLE_V03, IN_TOTO, STATEMENT_V1, TRUSTED_ROOT
 from airlock.testing._common import (
     DEFAULT_NOW,
     PrivateKey,
@@ -49,13 +50,9 @@ from airlock.testing.tsa import TimestampAuthority
 
 DEFAULT_IDENTITY = "https://github.com/org/repo/.github/workflows/ci.yml@refs/heads/main"
 DEFAULT_ISSUER = "https://token.actions.githubusercontent.com"
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-TRUSTED_ROOT_MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
-BUNDLE_MEDIA_TYPES = {
-    "0.1": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-    "0.2": "application/vnd.dev.sigstore.bundle+json;version=0.2",
-    "0.3": "application/vnd.dev.sigstore.bundle.v0.3+json",
-}
+IN_TOTO_PAYLOAD_TYPE = IN_TOTO
+TRUSTED_ROOT_MEDIA_TYPE = TRUSTED_ROOT
+BUNDLE_MEDIA_TYPES = {"0.1": BUNDLE_V01, "0.2": BUNDLE_V02, "0.3": BUNDLE_V03}
 
 BundleVersion = Literal["0.1", "0.2", "0.3"]
 Window = tuple[datetime, datetime | None]
@@ -82,7 +79,7 @@ def in_toto_statement(
 ) -> bytes:
     """A compact in-toto Statement v1 whose single subject is sha256(data)."""
     statement = {
-        "_type": "https://in-toto.io/Statement/v1",
+        "_type": STATEMENT_V1,
         "subject": [{"name": subject_name, "digest": {"sha256": hashlib.sha256(data).hexdigest()}}],
         "predicateType": predicate_type,
         "predicate": dict(predicate or {}),

@@ -25,9 +25,8 @@ import time
 from datetime import datetime
 
 from airlock import _wire, tarsafe
-from airlock.errors import FormatError
+from airlock.errors import FormatError, TufError
 from airlock.files import atomic_write, atomic_writer
-from airlock.trust.layout import TufError
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "airlock-trust-pack/v1"

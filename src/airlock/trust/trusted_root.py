@@ -30,13 +30,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from airlock import _wire
 from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
 from airlock.errors import FormatError, TrustRootError
+from airlock.media_types import CLIENT_TRUST_CONFIG, TRUSTED_ROOT_TYPES
 
-MEDIA_TYPES = (
-    "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-    "application/vnd.dev.sigstore.trustedroot.v0.1+json",
-    "application/vnd.dev.sigstore.trustedroot.v0.2+json",
-)
-CLIENT_TRUST_CONFIG = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
+MEDIA_TYPES = TRUSTED_ROOT_TYPES
 MAX_TRUSTED_ROOT_BYTES = 16 * 1024 * 1024
 MAX_TRUSTED_ROOTS = 32  # lines of a JSON Lines file; gh writes one per Sigstore instance (2 or 3)
 

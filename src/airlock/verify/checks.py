@@ -24,12 +24,11 @@ from airlock.artifact import Artifact
 from airlock.crypto import PublicKey, default_hash, spki_der, verify_digest, verify_message
 from airlock.errors import CheckpointError, FormatError, ProofError, VerificationError
 from airlock.material import DsseEnvelope, EntryClaims, Material, MessageSignature, TlogEntry
+from airlock.media_types import IN_TOTO, STATEMENT_TYPES
 from airlock.trust.trusted_root import CertificateAuthority, TransparencyLog, TrustedRoot
 from airlock.verify import checkpoint as notes
 from airlock.verify import merkle
 
-IN_TOTO = "application/vnd.in-toto+json"
-STATEMENT_TYPES = ("https://in-toto.io/Statement/v0.1", "https://in-toto.io/Statement/v1")
 _MILLISECOND = timedelta(milliseconds=1)
 _KNOWN_CRITICAL = {
     ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE, ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
