@@ -27,16 +27,10 @@ from airlock import _wire
 from airlock.artifact import Artifact
 from airlock.errors import AirlockError, FormatError, VerificationError
 from airlock.formats.bundle import parse_signature_file
-from airlock.formats.cosign import (
-    ANNOTATION_BUNDLE,
-    ANNOTATION_RFC3161,
-    DSSE,
-    SIGNATURE_TYPE,
-    Layer,
-    layer_material,
-    parse_payload,
-)
+from airlock.formats.cosign import SIGNATURE_TYPE, Layer, layer_material, parse_payload
 from airlock.material import DsseEnvelope, Material
+from airlock.media_types import ANNOTATION_BUNDLE, ANNOTATION_RFC3161
+from airlock.media_types import DSSE_ENVELOPE as DSSE
 from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 
 
@@ -334,7 +328,7 @@ def layout_targets(source: Any, wanted: list[str] | tuple[str, ...] = (), *, pat
     (a digest, a ref name, or ``anything@digest``). ``path`` names the layout in the reference of
     an image without a ref name (``path@digest``), ``label`` in errors (default: its directory)."""
     from airlock.errors import UsageError
-    from airlock.oci.layout import REF_NAME
+    from airlock.media_types import ANNOTATION_REF_NAME as REF_NAME
     from airlock.oci.sources import image_digest
 
     path = path or source.layout.path

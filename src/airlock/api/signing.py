@@ -55,7 +55,7 @@ def signing_targets(images: list[str] | tuple[str, ...], *, layout: str | None =
     from airlock.sign.attaching import LayoutTarget, RegistryTarget
 
     if layout is not None:
-        from airlock.oci.layout import REF_NAME
+        from airlock.media_types import ANNOTATION_REF_NAME as REF_NAME
         from airlock.oci.sources import layout_source
 
         source = layout_source(layout)

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
 from airlock.errors import FormatError, UsageError
-from airlock.trust.trusted_root import MEDIA_TYPES, TrustedRoot, log_origin
+from airlock.media_types import TRUSTED_ROOT_TYPES as MEDIA_TYPES
+from airlock.trust.trusted_root import TrustedRoot, log_origin
 
 _DER = Encoding.DER
 
