@@ -40,6 +40,7 @@ TRUSTED_ROOT_V01 = "application/vnd.dev.sigstore.trustedroot.v0.1+json"
 TRUSTED_ROOT_V02 = "application/vnd.dev.sigstore.trustedroot.v0.2+json"
 TRUSTED_ROOT_TYPES = (TRUSTED_ROOT, TRUSTED_ROOT_V01, TRUSTED_ROOT_V02)
 CLIENT_TRUST_CONFIG = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
+SIGNING_CONFIG_V02 = "application/vnd.dev.sigstore.signingconfig.v0.2+json"  # names Fulcio, Rekor, TSA URLs
 
 # -- annotation keys ----------------------------------------------------------------------------
 ANNOTATION_SIGNATURE = "dev.cosignproject.cosign/signature"
