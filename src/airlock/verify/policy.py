@@ -354,7 +354,9 @@ class Threshold(Policy):
         if len(self.policies) == 1:
             raise failures[0]
         reasons = "; ".join(f.reason for f in failures)
-        raise VerificationError(failures[0].check, f"{len(accepted)} of {len(self.policies)} policies accept "
+        # named after the first policy that judged this kind of signer (not one for the other kind)
+        check = next((f.check for f in failures if f.check is not Check.SIGNER), failures[0].check)
+        raise VerificationError(check, f"{len(accepted)} of {len(self.policies)} policies accept "
                                 f"the signer, {self.n} needed ({reasons})")
 
 
