@@ -432,15 +432,15 @@ def test_dsse_payload_must_be_in_toto(inst):
 def test_managed_key_bundle(inst):
     key = new_ec_key()
     bundle = inst.sign_blob_with_key(DATA, key)
-    assert verify(inst, bundle, policy=None, key=key.public_key()).ok
-    fails(verify(inst, bundle, policy=None, key=new_ec_key().public_key()), "tlog-entry", "different public key")
+    assert verify(inst, bundle, key=key.public_key()).ok
+    fails(verify(inst, bundle, key=new_ec_key().public_key()), "tlog-entry", "different public key")
     fails(verify(inst, bundle), "signer", "pass the public key with --key")
 
 
 def test_ed25519_managed_key(inst):
     key = ed25519.Ed25519PrivateKey.generate()
     bundle = inst.sign_blob_with_key(DATA, key)
-    assert verify(inst, bundle, policy=None, key=key.public_key()).ok
+    assert verify(inst, bundle, key=key.public_key()).ok
 
 
 def test_key_does_not_match_certificate(inst):
@@ -474,8 +474,8 @@ def test_legacy_bundle_body_for_other_signature(inst):
 def test_legacy_key_bundle(inst):
     key = new_ec_key()
     bundle = inst.sign_blob_with_key(DATA, key, legacy=True)
-    assert verify(inst, bundle, policy=None, key=key.public_key(), legacy=True).ok
-    fails(verify(inst, bundle, policy=None, key=key.public_key(), legacy=True, data=b"other"),
+    assert verify(inst, bundle, key=key.public_key(), legacy=True).ok
+    fails(verify(inst, bundle, key=key.public_key(), legacy=True, data=b"other"),
           "tlog-entry", "different artifact digest")
 
 
@@ -499,5 +499,5 @@ def test_set_payload_is_rfc8785(inst):
 def test_other_managed_key_types(inst, make_key):
     key = make_key()
     bundle = inst.sign_blob_with_key(DATA, key)
-    assert verify(inst, bundle, policy=None, key=key.public_key()).ok
-    fails(verify(inst, bundle, policy=None, key=key.public_key(), data=b"other"), "tlog-entry", "different artifact")
+    assert verify(inst, bundle, key=key.public_key()).ok
+    fails(verify(inst, bundle, key=key.public_key(), data=b"other"), "tlog-entry", "different artifact")
