@@ -194,12 +194,14 @@ class Policy:
         return f"<{type(self).__name__} {self.describe()}>"
 
 
-def _made_with_key() -> VerificationError:
+def made_with_key() -> VerificationError:
+    """The refusal of key-signed material by a policy for certificates only."""
     return VerificationError(Check.SIGNER, "the signature was made with a key; pass the public key with --key")
 
 
-def _made_with_certificate() -> VerificationError:
-    # sigstore-go (cosign v3) with a key: "expected key signature, not certificate"
+def made_with_certificate() -> VerificationError:
+    """The refusal of certificate-signed material by a policy for keys only, as sigstore-go (cosign v3)
+    refuses it: "expected key signature, not certificate"."""
     return VerificationError(Check.SIGNER, "the bundle is signed with a certificate, not a key: verify it with "
                              "--certificate-identity and --certificate-oidc-issuer instead of --key")
 
@@ -226,7 +228,7 @@ class Key(Policy):
 
     def check(self, signer: Signer) -> Match:
         if signer.certificate is not None:
-            raise _made_with_certificate()
+            raise made_with_certificate()
         if spki_der(signer.key) != self._spki:
             raise VerificationError(Check.SIGNER, "the signature is not by the key given with --key")
         return Match()
@@ -237,7 +239,7 @@ class _CertificatePolicy(Policy):
 
     def check(self, signer: Signer) -> Match:
         if signer.certificate is None:
-            raise _made_with_key()
+            raise made_with_key()
         return self.match(signer.certificate)
 
     def match(self, cert: x509.Certificate) -> Match:

@@ -55,7 +55,15 @@ from airlock.errors import Check, VerificationError
 from airlock.material import Material
 from airlock.trust.trusted_root import TrustedRoot
 from airlock.verify import checks
-from airlock.verify.policy import CERTIFICATE, KEY, Policy, Signer, oidc_issuer
+from airlock.verify.policy import (
+    CERTIFICATE,
+    KEY,
+    Policy,
+    Signer,
+    made_with_certificate,
+    made_with_key,
+    oidc_issuer,
+)
 
 CLOCK_SKEW = timedelta(minutes=5)
 _DER = Encoding.DER
@@ -287,16 +295,13 @@ def _signer_keys(material: Material, policy: Policy) -> tuple[list[PublicKey | N
     leaf = material.leaf
     if leaf is None:
         if KEY not in policy.kinds or not policy.keys:
-            raise VerificationError(Check.SIGNER, "the signature was made with a key; pass the public key with "
-                                    "--key")
+            raise made_with_key()
         return list(policy.keys), None
     leaf_key = certificate_key(leaf, "the signing certificate")  # also for --certificate and image layers,
     certificate_extensions(leaf, "the signing certificate")  # which no bundle parser saw
     if material.format != "cosign-legacy":
         if CERTIFICATE not in policy.kinds:
-            # sigstore-go (cosign v3) with a key: "expected key signature, not certificate"
-            raise VerificationError(Check.SIGNER, "the bundle is signed with a certificate, not a key: verify it "
-                                    "with --certificate-identity and --certificate-oidc-issuer instead of --key")
+            raise made_with_certificate()
         return [None], leaf_key
     # a legacy cosign signature carries a certificate either way: with a key the policy names (and the
     # certificate is for it) it is key-signed, as cosign --key decides; else keyless when the policy allows
@@ -306,7 +311,7 @@ def _signer_keys(material: Material, policy: Policy) -> tuple[list[PublicKey | N
         if same or CERTIFICATE not in policy.kinds:
             return list(same[:1] or policy.keys), leaf_key
     if CERTIFICATE not in policy.kinds:
-        raise VerificationError(Check.SIGNER, "the signature was made with a key; pass the public key with --key")
+        raise made_with_key()
     return [None], leaf_key
 
 
