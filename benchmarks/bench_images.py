@@ -54,13 +54,14 @@ def verify_in_process(layout_dir: str, pub: str) -> tuple[int, float]:
     from airlock.oci.layout import OciLayout
     from airlock.oci.sources import LayoutSource
     from airlock.trust.trusted_root import TrustedRoot
+    from airlock.verify.policy import Key
     from airlock.verify.verifier import VerificationOptions, Verifier
 
     with open(pub, "rb") as handle:
         key = handle.read()
     from airlock.crypto import load_public_key
 
-    public_key = load_public_key(key)
+    policy = Key(load_public_key(key))
     verifier = Verifier(TrustedRoot((), (), (), ()))
     options = VerificationOptions(insecure_ignore_tlog=True)
     start = time.perf_counter()
@@ -69,7 +70,7 @@ def verify_in_process(layout_dir: str, pub: str) -> tuple[int, float]:
     for entry in source.images():
         digest = entry["digest"]
         for found in discovery.legacy_layers(source, digest, "sig"):
-            if verify_layer(verifier, found.layer, found.where, digest, key=public_key, options=options).ok:
+            if verify_layer(verifier, found.layer, found.where, digest, policy=policy, options=options).ok:
                 verified += 1
                 break
     return verified, time.perf_counter() - start
@@ -104,7 +105,7 @@ def verify_registry(layout_dir: str, pub: str, n: int) -> tuple[float, float]:
         for i, expected in enumerate(digests):  # the library path `airlock verify IMAGE` takes
             [target] = api.registry_targets(client, [f"{host}/bench/app{i}:1"])
             assert target.digest == expected
-            assert api.verify_target(target, verifier, key=public_key, options=options).ok
+            assert api.verify_target(target, verifier, policy=api.Key(public_key), options=options).ok
         return loaded, time.perf_counter() - start
 
 

@@ -200,11 +200,11 @@ def airlock_loops(corpus: Corpus) -> tuple[Loops, str]:
     from airlock.artifact import Artifact
     from airlock.formats.bundle import parse_signature_file
     from airlock.trust.trusted_root import TrustedRoot
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity
     from airlock.verify.verifier import Verifier
 
     verifier = Verifier(TrustedRoot.from_file(corpus.trusted_root))
-    policy = IdentityPolicy(identity=corpus.identity, issuer=corpus.issuer)
+    policy = Identity(identity=corpus.identity, issuer=corpus.issuer)
 
     def verify(material: Any, data: bytes) -> None:
         verifier.verify(material, Artifact.from_bytes(data), policy=policy).raise_for_failure()

@@ -37,8 +37,8 @@ def root(inst, tmp_path):
     return inst.write_trusted_root(tmp_path / "trusted_root.json")
 
 
-def policy() -> airlock.IdentityPolicy:
-    return airlock.IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+def policy() -> airlock.Identity:
+    return airlock.Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
 
 
 def test_verify(inst, root, tmp_path):
@@ -65,7 +65,7 @@ def test_verify(inst, root, tmp_path):
     assert f"claims: the payload signs {other}, not {digest}" in reason
     assert f"WARNING: {NAME}@{digest}: not verified, ignored: {reason}" in cli.stderr.splitlines()
     # a failure: the same message as the CLI's error, and no exception from the API
-    wrong = airlock.IdentityPolicy(identity="someone@else.example", issuer=DEFAULT_ISSUER)
+    wrong = airlock.Identity(identity="someone@else.example", issuer=DEFAULT_ISSUER)
     failed = airlock.verify_image(airlock.layout_source(str(tmp_path / "layout")), digest, policy=wrong,
                                   trusted_root=airlock.TrustedRoot.from_file(str(root)))
     assert not failed.ok and not failed.verified and failed.rejected_count == 2
@@ -118,16 +118,16 @@ def test_verify_blob():
     trusted = airlock.TrustedRoot.from_file(str(example / "trusted_root.json"))
     bundle = (example / "hello.txt.sigstore.json").read_bytes()
     verdict = airlock.verify_blob(str(example / "hello.txt"), bundle, trusted_root=trusted,
-                                  policy=airlock.IdentityPolicy(identity=identity, issuer=issuer))
+                                  policy=airlock.Identity(identity=identity, issuer=issuer))
     assert verdict.ok and report["verified"] is True
     assert [{"check": n, "result": "passed", "detail": d} for n, d in verdict.checks] == report["checks"]
     assert (verdict.identity, verdict.issuer) == (report["identity"], report["issuer"])
     assert [t.isoformat() for t in verdict.signing_times] == report["signingTimes"]
     # the bytes themselves, and a failure as a verdict (never an exception) with the CLI's message
     assert airlock.verify_blob((example / "hello.txt").read_bytes(), bundle, trusted_root=trusted,
-                               policy=airlock.IdentityPolicy(identity=identity, issuer=issuer)).ok
+                               policy=airlock.Identity(identity=identity, issuer=issuer)).ok
     tampered = airlock.verify_blob(b"hello, tampered\n", bundle, trusted_root=trusted,
-                                   policy=airlock.IdentityPolicy(identity=identity, issuer=issuer))
+                                   policy=airlock.Identity(identity=identity, issuer=issuer))
     assert not tampered.ok and tampered.failure.check == "tlog-entry"  # the log recorded another digest
 
 

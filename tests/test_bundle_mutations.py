@@ -107,7 +107,7 @@ class Case:
     def __init__(self, name: str) -> None:
         from airlock.artifact import Artifact
         from airlock.trust import TrustedRoot
-        from airlock.verify.policy import IdentityPolicy
+        from airlock.verify.policy import Identity
 
         spec = next(c for c in json.loads((CONFORMANCE / "cases.json").read_text())["cases"] if c["name"] == name)
         base = CONFORMANCE / "bundle-verify"
@@ -117,16 +117,18 @@ class Case:
                                                   else PRODUCTION_ROOT)
         self.artifact = Artifact.from_bytes((base / spec["artifact"]).read_bytes(), label=spec["artifact"])
         self.key = (base / spec["key"]).read_bytes() if "key" in spec else None
-        self.policy = None if self.key else IdentityPolicy(identity=spec["identity"], issuer=spec["issuer"])
+        self.policy = None if self.key else Identity(identity=spec["identity"], issuer=spec["issuer"])
 
 
 def verify_like_the_cli(case: Case, data: bytes) -> None:
     """``verify-blob --bundle``: raises what the CLI would print, returns when it prints Verified OK."""
     from airlock.api.blobs import verify_material
     from airlock.formats.bundle import parse_signature_file
+    from airlock.verify.policy import Key
 
     material = parse_signature_file(data)
-    verify_material(material, case.artifact, case.trusted_root, key=case.key, policy=case.policy).raise_for_failure()
+    policy = Key(case.key) if case.key else case.policy
+    verify_material(material, case.artifact, case.trusted_root, policy=policy).raise_for_failure()
 
 
 Outcome = tuple[str, str, str, str]  # (case, path, replacement, result): result is "accepted",
@@ -229,21 +231,21 @@ def test_mutated_legacy_cosign_bundle():
     from airlock.formats.bundle import parse_signature_file
     from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
     from airlock.trust import TrustedRoot
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity
     from airlock.verify.verifier import Verifier
 
     inst = SigstoreInstance()
     data = b"legacy\n"
     legacy = inst.sign_blob_legacy(data)
     root = TrustedRoot.from_json(json.dumps(inst.trusted_root()))
-    policy = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+    policy = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
 
     class Legacy:
         document = legacy
 
     def verify(_: Case, text: bytes) -> None:
         material = parse_signature_file(text)
-        Verifier(root, clock=inst.now).verify(material, Artifact.from_bytes(data), policy=policy).raise_for_failure()
+        Verifier(root, clock=inst.clock).verify(material, Artifact.from_bytes(data), policy=policy).raise_for_failure()
 
     verify(Legacy, json.dumps(legacy).encode())  # type: ignore[arg-type]
     total, internal, accepted = _count(mutate(Legacy, verify))  # type: ignore[arg-type]

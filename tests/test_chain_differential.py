@@ -298,13 +298,13 @@ def test_verifier_refuses_with_one_line(name, reason):
     """The new refusals, through the whole verification of a bundle: the check's name and its exact reason."""
     from airlock.artifact import Artifact
     from airlock.formats.bundle import parse_bundle
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity
     from airlock.verify.verifier import Verifier
 
     leaf, key, ca = SHAPES[name][0]()
     root = TrustedRoot.from_json(json.dumps(INSTANCE.trusted_root(omit=("ca",), extra_cas=[ca])))
     material = parse_bundle(INSTANCE.sign_blob(b"blob\n", leaf=(leaf, key)))
-    verdict = Verifier(root, clock=NOW).verify(material, Artifact.from_bytes(b"blob\n"),
-                                               policy=IdentityPolicy(identity=IDENTITY, issuer=ISSUER))
+    verdict = Verifier(root, clock=lambda: NOW).verify(material, Artifact.from_bytes(b"blob\n"),
+                                               policy=Identity(identity=IDENTITY, issuer=ISSUER))
     assert not verdict.ok
     assert (verdict.failure.check, verdict.failure.reason) == ("certificate-chain", reason)

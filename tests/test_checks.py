@@ -17,11 +17,11 @@ from airlock.errors import FormatError, UsageError
 from airlock.formats.bundle import parse_bundle, parse_legacy_bundle
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, new_ec_key
 from airlock.trust import TrustedRoot
-from airlock.verify.policy import IdentityPolicy
+from airlock.verify.policy import Identity, Key
 from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 
 DATA = b"airlock test artifact\n"
-POLICY = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+POLICY = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def verify(inst: SigstoreInstance, bundle: dict, *, data: bytes | Artifact = DAT
     material = parse_legacy_bundle(bundle) if legacy else parse_bundle(bundle)
     artifact = data if isinstance(data, Artifact) else Artifact.from_bytes(data)
     options = options or VerificationOptions()
-    return Verifier(trusted_root, clock=inst.now).verify(material, artifact, policy=policy, key=key, options=options)
+    return Verifier(trusted_root, clock=inst.clock).verify(material, artifact, Key(key) if key is not None else policy,
+                                                           options=options)
 
 
 def fails(verdict: Verdict, check: str, reason: str) -> None:
@@ -335,32 +336,32 @@ def test_sct_outside_ctlog_window(inst):
 # -- identity ------------------------------------------------------------------------------------------
 
 def test_identity_mismatch(inst):
-    policy = IdentityPolicy(identity="https://github.com/evil/repo/.github/workflows/x.yml@refs/heads/main",
+    policy = Identity(identity="https://github.com/evil/repo/.github/workflows/x.yml@refs/heads/main",
                             issuer=DEFAULT_ISSUER)
     fails(verify(inst, inst.sign_blob(DATA), policy=policy), "identity", "does not match")
 
 
 def test_issuer_mismatch(inst):
-    policy = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer="https://accounts.google.com")
+    policy = Identity(identity=DEFAULT_IDENTITY, issuer="https://accounts.google.com")
     fails(verify(inst, inst.sign_blob(DATA), policy=policy), "identity", "OIDC issuer")
 
 
 def test_identity_regexp_matches_anywhere_as_cosign(inst):
     """Go's MatchString: a prefix pattern matches (cosign's docs use them); ^...$ pins the whole value."""
-    prefix = IdentityPolicy(identity_regexp="^https://github.com/", issuer=DEFAULT_ISSUER)
+    prefix = Identity(identity_regexp="^https://github.com/", issuer=DEFAULT_ISSUER)
     assert verify(inst, inst.sign_blob(DATA), policy=prefix).ok
     assert len(prefix.warnings) == 1 and "not anchored" in prefix.warnings[0]
-    anchored = IdentityPolicy(identity_regexp="^https://github.com/$", issuer=DEFAULT_ISSUER)
+    anchored = Identity(identity_regexp="^https://github.com/$", issuer=DEFAULT_ISSUER)
     assert anchored.warnings == []
     fails(verify(inst, inst.sign_blob(DATA), policy=anchored), "identity", "does not match")
-    whole = IdentityPolicy(identity_regexp=r"^https://github\.com/.+@refs/heads/main$", issuer_regexp=r"^https://.*$")
+    whole = Identity(identity_regexp=r"^https://github\.com/.+@refs/heads/main$", issuer_regexp=r"^https://.*$")
     assert verify(inst, inst.sign_blob(DATA), policy=whole).ok
 
 
 @pytest.mark.parametrize("san_type,identity", [("email", "dev@example.com"), ("othername", "dev!example")])
 def test_other_san_types(inst, san_type, identity):
     bundle = inst.sign_blob(DATA, identity=identity, leaf_options={"san_type": san_type})
-    assert verify(inst, bundle, policy=IdentityPolicy(identity=identity, issuer=DEFAULT_ISSUER)).ok
+    assert verify(inst, bundle, policy=Identity(identity=identity, issuer=DEFAULT_ISSUER)).ok
 
 
 def test_issuer_from_deprecated_extension_only(inst):
@@ -374,20 +375,20 @@ def test_github_workflow_extensions(inst):
 
     extra = github_actions_extensions("org/repo", ref="refs/tags/v1", event="push")
     bundle = inst.sign_blob(DATA, leaf_options={"extra_oids": extra})
-    ok = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER,
+    ok = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER,
                         github_workflow={"trigger": "push", "repository": "org/repo"})
     assert verify(inst, bundle, policy=ok).ok
-    bad = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER, github_workflow={"ref": "refs/heads/x"})
+    bad = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER, github_workflow={"ref": "refs/heads/x"})
     fails(verify(inst, bundle, policy=bad), "identity", "GitHub workflow ref")
 
 
 def test_keyless_needs_identity_and_issuer():
     with pytest.raises(UsageError, match="--certificate-identity"):
-        IdentityPolicy(issuer=DEFAULT_ISSUER)
+        Identity(issuer=DEFAULT_ISSUER)
     with pytest.raises(UsageError, match="--certificate-oidc-issuer"):
-        IdentityPolicy(identity=DEFAULT_IDENTITY)
+        Identity(identity=DEFAULT_IDENTITY)
     with pytest.raises(UsageError, match="invalid regular expression"):
-        IdentityPolicy(identity_regexp="(", issuer=DEFAULT_ISSUER)
+        Identity(identity_regexp="(", issuer=DEFAULT_ISSUER)
 
 
 # -- the artifact signature ------------------------------------------------------------------------------
@@ -431,15 +432,15 @@ def test_dsse_payload_must_be_in_toto(inst):
 def test_managed_key_bundle(inst):
     key = new_ec_key()
     bundle = inst.sign_blob_with_key(DATA, key)
-    assert verify(inst, bundle, policy=None, key=key.public_key()).ok
-    fails(verify(inst, bundle, policy=None, key=new_ec_key().public_key()), "tlog-entry", "different public key")
-    fails(verify(inst, bundle, policy=None), "signer", "pass the public key with --key")
+    assert verify(inst, bundle, key=key.public_key()).ok
+    fails(verify(inst, bundle, key=new_ec_key().public_key()), "tlog-entry", "different public key")
+    fails(verify(inst, bundle), "signer", "pass the public key with --key")
 
 
 def test_ed25519_managed_key(inst):
     key = ed25519.Ed25519PrivateKey.generate()
     bundle = inst.sign_blob_with_key(DATA, key)
-    assert verify(inst, bundle, policy=None, key=key.public_key()).ok
+    assert verify(inst, bundle, key=key.public_key()).ok
 
 
 def test_key_does_not_match_certificate(inst):
@@ -473,8 +474,8 @@ def test_legacy_bundle_body_for_other_signature(inst):
 def test_legacy_key_bundle(inst):
     key = new_ec_key()
     bundle = inst.sign_blob_with_key(DATA, key, legacy=True)
-    assert verify(inst, bundle, policy=None, key=key.public_key(), legacy=True).ok
-    fails(verify(inst, bundle, policy=None, key=key.public_key(), legacy=True, data=b"other"),
+    assert verify(inst, bundle, key=key.public_key(), legacy=True).ok
+    fails(verify(inst, bundle, key=key.public_key(), legacy=True, data=b"other"),
           "tlog-entry", "different artifact digest")
 
 
@@ -498,5 +499,5 @@ def test_set_payload_is_rfc8785(inst):
 def test_other_managed_key_types(inst, make_key):
     key = make_key()
     bundle = inst.sign_blob_with_key(DATA, key)
-    assert verify(inst, bundle, policy=None, key=key.public_key()).ok
-    fails(verify(inst, bundle, policy=None, key=key.public_key(), data=b"other"), "tlog-entry", "different artifact")
+    assert verify(inst, bundle, key=key.public_key()).ok
+    fails(verify(inst, bundle, key=key.public_key(), data=b"other"), "tlog-entry", "different artifact")

@@ -390,9 +390,9 @@ def test_identity_regexps(flags, code, stderr, tmp_path):
     ("a$", False), ("^a", False), ("^a|b$", False), ("^[a]|b$", False), (r"^a\$", False), ("", False),
 ])
 def test_anchor_warning(pattern, anchored):
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity
 
-    policy = IdentityPolicy(identity_regexp=pattern, issuer=ISSUER)
+    policy = Identity(identity_regexp=pattern, issuer=ISSUER)
     assert policy.warnings == ([] if anchored else [not_anchored("--certificate-identity-regexp", pattern)])
 
 

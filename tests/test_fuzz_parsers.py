@@ -585,7 +585,7 @@ def verify(case: dict, data: bytes) -> bool:
     """Whether ``data`` (the case's bundle, maybe mutated) verifies as the case says it should."""
     from airlock.artifact import Artifact
     from airlock.formats.bundle import parse_signature_file
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity, Key
 
     base = CONFORMANCE / "bundle-verify"
     material = parse_signature_file(data)
@@ -593,8 +593,8 @@ def verify(case: dict, data: bytes) -> bool:
     if "key" in case:
         key, policy = (base / case["key"]).read_bytes(), None
     else:
-        key, policy = None, IdentityPolicy(identity=case["identity"], issuer=case["issuer"])
-    return verifier_for(case["trusted_root"]).verify(material, artifact, policy=policy, key=key).ok
+        key, policy = None, Identity(identity=case["identity"], issuer=case["issuer"])
+    return verifier_for(case["trusted_root"]).verify(material, artifact, Key(key) if key else policy).ok
 
 
 def test_every_passing_case_verifies_unmutated():

@@ -586,11 +586,11 @@ def test_certificate_with_an_undecodable_extension(inst, root, tmp_path):
 
 def test_identity_policy_refuses_an_undecodable_extension(inst):
     from airlock.errors import VerificationError
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity
 
     cert, _ = inst.issue_leaf(**BROKEN_EXTENSION)
     with pytest.raises(VerificationError, match=r"^identity: the certificate has an extension that does not parse$"):
-        IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER).check(cert)
+        Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER).match(cert)
 
 
 def test_existing_signature_manifest_must_be_a_manifest():

@@ -27,12 +27,12 @@ from airlock.sign import keys
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, new_ec_key
 from airlock.testing.pki import FULCIO_OID
 from airlock.trust import TrustedRoot
-from airlock.verify.policy import IdentityPolicy
+from airlock.verify.policy import Identity, Key
 from airlock.verify.verifier import Verifier
 from conftest import one_line_error, run_cli
 
 DATA = b"airlock hostile input\n"
-POLICY = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+POLICY = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
 DEEP = 100_000
 
 
@@ -44,8 +44,8 @@ def inst() -> SigstoreInstance:
 def verify(inst, bundle: dict, *, root: dict | None = None, key=None, policy=POLICY):
     trusted_root = TrustedRoot.from_json(json.dumps(root or inst.trusted_root()))
     material = parse_signature_file(json.dumps(bundle).encode())
-    verifier = Verifier(trusted_root, clock=inst.now)
-    return verifier.verify(material, Artifact.from_bytes(DATA), policy=None if key else policy, key=key)
+    verifier = Verifier(trusted_root, clock=inst.clock)
+    return verifier.verify(material, Artifact.from_bytes(DATA), Key(key) if key else policy)
 
 
 def fails(verdict, check: str, reason: str) -> None:
@@ -477,7 +477,7 @@ def test_certificate_with_unparsable_extension_given_directly(inst):
     bad_der = base64.b64decode(_with_broken_key_usage(inst.sign_blob(DATA))["verificationMaterial"]["certificate"]
                                ["rawBytes"])
     material = good._replace(certificate_chain=(x509.load_der_x509_certificate(bad_der),))
-    verifier = Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.now)
+    verifier = Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.clock)
     with pytest.raises(FormatError, match=r"^the signing certificate: its extensions do not parse"):
         verifier.verify(material, Artifact.from_bytes(DATA), policy=POLICY,
                         options=VerificationOptions(insecure_ignore_tlog=True))

@@ -15,11 +15,11 @@ from airlock.api.images import verify_bundle, verify_layer
 from airlock.formats import cosign
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance, bundle_bytes
 from airlock.trust.trusted_root import TrustedRoot
-from airlock.verify.policy import IdentityPolicy
+from airlock.verify.policy import Identity, Key
 from airlock.verify.verifier import VerificationOptions, Verifier
 
 DIGEST = "sha256:" + hashlib.sha256(b"an image manifest").hexdigest()
-POLICY = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+POLICY = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def inst() -> SigstoreInstance:
 
 @pytest.fixture(scope="module")
 def verifier(inst) -> Verifier:
-    return Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.now)
+    return Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.clock)
 
 
 def keyless_layer(inst: SigstoreInstance, payload: bytes) -> cosign.Layer:
@@ -118,9 +118,9 @@ def test_openssl_style_key_signature(inst, verifier):
                          {cosign.ANNOTATION_SIGNATURE: cosign.signature_annotation(signature)})
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     no_tlog = VerificationOptions(insecure_ignore_tlog=True)
-    check = verify_layer(verifier, layer, "layer 0", DIGEST, key=pem, options=no_tlog)
+    check = verify_layer(verifier, layer, "layer 0", DIGEST, policy=Key(pem), options=no_tlog)
     assert check.ok, check.error
-    strict = verify_layer(verifier, layer, "layer 0", DIGEST, key=pem)
+    strict = verify_layer(verifier, layer, "layer 0", DIGEST, policy=Key(pem))
     assert strict.error.check == "tlog" and "no transparency log entry" in strict.error.reason
 
 

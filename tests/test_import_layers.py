@@ -93,12 +93,12 @@ def test_rekor_bodies_are_read_when_material_is_built():
     from airlock.formats.bundle import parse_bundle
     from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
     from airlock.trust.trusted_root import TrustedRoot
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity
     from airlock.verify.verifier import Verifier
 
     inst = SigstoreInstance()
-    verifier = Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.now)
-    policy = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+    verifier = Verifier(TrustedRoot.from_json(json.dumps(inst.trusted_root())), clock=inst.clock)
+    policy = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
     good = parse_bundle(inst.sign_blob(b"data"))
     assert good.tlog_entries[0].claims.kind == "hashedrekord" and good.tlog_entries[0].claims_error is None
     assert verifier.verify(good, Artifact.from_bytes(b"data"), policy=policy).ok

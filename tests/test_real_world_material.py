@@ -287,7 +287,7 @@ def test_root_first_ca_chain_verifies(tmp_path):
 def test_root_first_chain_of_the_test_instance_verifies():
     """Fulcio and TSA chains of a whole instance, root first: both still verify."""
     from airlock.artifact import Artifact
-    from airlock.verify.policy import IdentityPolicy
+    from airlock.verify.policy import Identity
     from airlock.verify.verifier import Verifier
 
     inst = SigstoreInstance()
@@ -296,9 +296,9 @@ def test_root_first_chain_of_the_test_instance_verifies():
         for authority in document[section]:
             authority["certChain"]["certificates"].reverse()
     root = TrustedRoot.from_json(json.dumps(document))
-    policy = IdentityPolicy(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+    policy = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
     for shape in ({"version": "0.1"}, {"tsa": True, "rekor": "v2"}):
-        verdict = Verifier(root, clock=inst.now).verify(parse_bundle(inst.sign_blob(DATA, **shape)),
+        verdict = Verifier(root, clock=inst.clock).verify(parse_bundle(inst.sign_blob(DATA, **shape)),
                                                         Artifact.from_bytes(DATA), policy=policy)
         assert verdict.ok, verdict.failure
 

@@ -10,7 +10,7 @@ The Python API is the one the CLI uses (``airlock.api``), exported here::
     import airlock
 
     verdict = airlock.verify_image(airlock.layout_source("./layout"), "registry.internal/app:1.0",
-                                   key=open("cosign.pub", "rb").read(),
+                                   policy=airlock.Key(open("cosign.pub", "rb").read()),
                                    options=airlock.VerificationOptions(insecure_ignore_tlog=True))
     print(verdict.ok, verdict.failure)
 
@@ -25,16 +25,24 @@ import warnings as _warnings
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time); mypy knows the name
 if TYPE_CHECKING:
     from airlock.api import (
+        AllOf,
+        AnyIdentityUnsafe,
+        AnyOf,
         Artifact,
-        IdentityPolicy,
+        Check,
+        Identity,
         ImageTarget,
         ImageVerdict,
+        Key,
         LayoutSource,
         Material,
+        Policy,
         RegistrySource,
         SignatureCheck,
         SignedImage,
         SigningTarget,
+        SigningTime,
+        Threshold,
         TrustedRoot,
         Verdict,
         VerificationOptions,
@@ -62,8 +70,9 @@ _warnings.filterwarnings("ignore", message=r"Attribute's length must be >= \d+ a
 
 
 __all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for entry points)
-    "Artifact", "IdentityPolicy", "ImageTarget", "ImageVerdict", "LayoutSource", "Material", "RegistrySource",
-    "SignatureCheck", "SignedImage", "SigningTarget", "TrustedRoot", "Verdict", "VerificationOptions",
+    "AllOf", "AnyIdentityUnsafe", "AnyOf", "Artifact", "Check", "Identity", "ImageTarget", "ImageVerdict", "Key",
+    "LayoutSource", "Material", "Policy", "RegistrySource", "SignatureCheck", "SignedImage", "SigningTarget",
+    "SigningTime", "Threshold", "TrustedRoot", "Verdict", "VerificationOptions",
     "attach_bundle", "attach_signature", "attest_image", "layout_source", "layout_targets", "registry_client",
     "registry_targets", "sign_image", "signing_targets", "verify_blob", "verify_image",
 ]

@@ -43,11 +43,20 @@ if TYPE_CHECKING:
         signing_targets,
     )
     from airlock.artifact import Artifact
+    from airlock.errors import Check
     from airlock.material import Material
     from airlock.oci.sources import LayoutSource, RegistrySource, layout_source, registry_client
     from airlock.trust.trusted_root import TrustedRoot
-    from airlock.verify.policy import IdentityPolicy
-    from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
+    from airlock.verify.policy import (
+        AllOf,
+        AnyIdentityUnsafe,
+        AnyOf,
+        Identity,
+        Key,
+        Policy,
+        Threshold,
+    )
+    from airlock.verify.verifier import SigningTime, Verdict, VerificationOptions, Verifier
 
 _EXPORTS = {
     # images
@@ -68,7 +77,12 @@ _EXPORTS = {
     "layout_source": "airlock.oci.sources", "registry_client": "airlock.oci.sources",
     "LayoutSource": "airlock.oci.sources", "RegistrySource": "airlock.oci.sources",
     "Verifier": "airlock.verify.verifier", "Verdict": "airlock.verify.verifier",
-    "VerificationOptions": "airlock.verify.verifier", "IdentityPolicy": "airlock.verify.policy",
+    "VerificationOptions": "airlock.verify.verifier", "SigningTime": "airlock.verify.verifier",
+    "Check": "airlock.errors",
+    # policies: who must have signed
+    "Policy": "airlock.verify.policy", "Key": "airlock.verify.policy", "Identity": "airlock.verify.policy",
+    "AnyOf": "airlock.verify.policy", "AllOf": "airlock.verify.policy", "Threshold": "airlock.verify.policy",
+    "AnyIdentityUnsafe": "airlock.verify.policy",
     "Artifact": "airlock.artifact", "Material": "airlock.material",
     "TrustedRoot": "airlock.trust.trusted_root",
 }

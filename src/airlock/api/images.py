@@ -31,6 +31,7 @@ from airlock.formats.cosign import SIGNATURE_TYPE, Layer, layer_material, parse_
 from airlock.material import DsseEnvelope, Material
 from airlock.media_types import ANNOTATION_BUNDLE, ANNOTATION_RFC3161
 from airlock.media_types import DSSE_ENVELOPE as DSSE
+from airlock.verify.policy import Policy, as_policy
 from airlock.verify.verifier import Verdict, VerificationOptions, Verifier
 
 
@@ -118,7 +119,7 @@ def _check_material(material: Material) -> None:
             raise FormatError(f"{what} has an extension that does not parse") from None
 
 
-def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str, *, policy=None, key=None,
+def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str, *, policy: Policy,
                  options: VerificationOptions = VerificationOptions(), annotations: dict[str, str] | None = None,
                  claims: bool = True) -> SignatureCheck:
     """One legacy ``.sig`` layer: signature, transparency log, certificate, then the payload claims."""
@@ -130,7 +131,7 @@ def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, layer.payload, layer_annotations=notes)
     verdict = verifier.verify(material, Artifact.from_bytes(layer.payload, label="the signature payload"),
-                              policy=policy, key=key, options=options)
+                              policy, options=options)
     if not verdict.ok:
         return SignatureCheck(where, verdict, verdict.failure, material, layer.payload, layer_annotations=notes)
     if not claims:
@@ -145,8 +146,8 @@ def verify_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str
     return SignatureCheck(where, verdict, None, material, layer.payload, layer_annotations=notes)
 
 
-def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str, *, policy=None,
-                             key=None, options: VerificationOptions = VerificationOptions()) -> SignatureCheck:
+def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image_digest: str, *, policy: Policy,
+                             options: VerificationOptions = VerificationOptions()) -> SignatureCheck:
     """One legacy ``.att`` layer: a DSSE envelope whose in-toto subject must be this image."""
     notes = layer.annotations
     try:
@@ -160,7 +161,7 @@ def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image
                               layer.payload, layer_annotations=notes)
     artifact = Artifact.from_digest(image_digest)
     artifact.label = image_digest
-    verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)
+    verdict = verifier.verify(material, artifact, policy, options=options)
     return SignatureCheck(where, verdict, verdict.failure, material, material.content.payload,
                           layer_annotations=notes)
 
@@ -195,7 +196,7 @@ def refuse_attestation_as_signature(check: SignatureCheck) -> SignatureCheck:
     return check
 
 
-def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str, *, policy=None, key=None,
+def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str, *, policy: Policy,
                   options: VerificationOptions = VerificationOptions(), annotations: dict[str, str] | None = None,
                   claims: bool = True) -> SignatureCheck:
     """One Sigstore bundle attached to the image (cosign v3): a DSSE statement about this digest."""
@@ -212,7 +213,7 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
     payload = content.payload
     artifact = Artifact.from_digest(image_digest)
     artifact.label = image_digest
-    verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)
+    verdict = verifier.verify(material, artifact, policy, options=options)
     if not verdict.ok:
         return SignatureCheck(where, verdict, verdict.failure, material, payload)
     try:
@@ -223,7 +224,7 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
 
 
 def judge(verifier: Verifier, found: Any, image_digest: str, *, attestation: bool, predicate: str | None = None,
-          policy=None, key=None, options: VerificationOptions = VerificationOptions(),
+          policy: Policy, options: VerificationOptions = VerificationOptions(),
           annotations: dict[str, str] | None = None, claims: bool = True) -> SignatureCheck:
     """One candidate signature (``airlock.oci.discovery.Found``), judged on its own.
 
@@ -237,13 +238,13 @@ def judge(verifier: Verifier, found: Any, image_digest: str, *, attestation: boo
         return SignatureCheck(where, None, found.error, None, None)
     try:
         if found.bundle is not None:
-            check = verify_bundle(verifier, found.bundle, where, image_digest, policy=policy, key=key,
+            check = verify_bundle(verifier, found.bundle, where, image_digest, policy=policy,
                                   options=options, annotations=annotations)
         elif attestation:
-            check = verify_attestation_layer(verifier, found.layer, where, image_digest, policy=policy, key=key,
+            check = verify_attestation_layer(verifier, found.layer, where, image_digest, policy=policy,
                                              options=options)
         else:
-            check = verify_layer(verifier, found.layer, where, image_digest, policy=policy, key=key,
+            check = verify_layer(verifier, found.layer, where, image_digest, policy=policy,
                                  options=options, annotations=annotations, claims=claims)
         if check.ok and predicate is not None:
             check = require_predicate(check, predicate)
@@ -384,7 +385,7 @@ def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundl
                                     legacy=new_bundle_format in (None, False))
 
 
-def verify_target(target: ImageTarget, verifier: Verifier, *, key: Any = None, policy: Any = None,
+def verify_target(target: ImageTarget, verifier: Verifier, *, policy: Policy | None = None, key: Any = None,
                   options: VerificationOptions = VerificationOptions(), attestation: bool = False,
                   predicate_type: str | None = None, annotations: dict[str, str] | None = None,
                   check_claims: bool = True, new_bundle_format: bool | None = None, bundle: bytes | None = None,
@@ -392,6 +393,7 @@ def verify_target(target: ImageTarget, verifier: Verifier, *, key: Any = None, p
                   intact: set[tuple] | None = None) -> ImageVerdict:
     """Verify one image found by ``layout_targets`` or ``registry_targets``; see ``verify_image``.
     ``intact``: blobs of a layout already hashed, shared across the images of one layout."""
+    policy = as_policy(policy, key)
     verdict = ImageVerdict(target.reference, target.digest, attestation)
     if target.entry is not None:  # the image verified must be whole in the layout, not only its signatures
         try:
@@ -404,7 +406,7 @@ def verify_target(target: ImageTarget, verifier: Verifier, *, key: Any = None, p
     for found in candidates(target.source, target.digest, attestation=attestation,
                             new_bundle_format=new_bundle_format, bundle=bundle, bundle_where=bundle_where):
         check = judge(verifier, found, target.digest, attestation=attestation, predicate=predicate_type,
-                      policy=policy, key=key, options=options, annotations=annotations or {}, claims=check_claims)
+                      policy=policy, options=options, annotations=annotations or {}, claims=check_claims)
         warnings.update(dict.fromkeys(check.verdict.warnings if check.verdict else []))
         if check.ok:
             verdict.verified.append(check)
@@ -416,7 +418,7 @@ def verify_target(target: ImageTarget, verifier: Verifier, *, key: Any = None, p
     return verdict
 
 
-def verify_image(source: Any, image: str, *, key: Any = None, policy: Any = None, trusted_root: Any = None,
+def verify_image(source: Any, image: str, *, policy: Policy | None = None, key: Any = None, trusted_root: Any = None,
                  options: VerificationOptions = VerificationOptions(), attestation: bool = False,
                  predicate_type: str | None = None, annotations: dict[str, str] | None = None,
                  check_claims: bool = True, new_bundle_format: bool | None = None, bundle: bytes | None = None,
@@ -427,40 +429,50 @@ def verify_image(source: Any, image: str, *, key: Any = None, policy: Any = None
     ``source`` is where the image and its signatures are: ``airlock.layout_source(DIR)`` (an OCI
     layout; the image must also be whole in it) or ``airlock.registry_client()`` (a registry).
     ``image`` names it: a reference (``registry/repo:tag`` or ``@sha256:...``) for a registry; a
-    digest, ref name or ``name@digest`` for a layout. Who must have signed: ``key`` (a PEM public
-    key, bytes, or a key object) or ``policy`` (``airlock.IdentityPolicy`` for keyless
-    signatures, checked against ``trusted_root``, an ``airlock.TrustedRoot``; ``None`` only for a
-    key with ``options=VerificationOptions(insecure_ignore_tlog=True)``). ``predicate_type``
+    digest, ref name or ``name@digest`` for a layout.
+
+    Who must have signed is ``policy``, an object from ``airlock.verify.policy`` (exported by
+    ``airlock``): ``Key(pem_or_key)`` for key-signed signatures; ``Identity(identity=...,
+    issuer=...)`` (or ``identity_regexp=`` / ``issuer_regexp=``, ``github_workflow=``) for keyless
+    ones; ``AnyOf(...)``, ``AllOf(...)``, ``Threshold(n, ...)`` to compose them. ``key=K`` is short
+    for ``policy=Key(K)``. A policy that cannot work (no issuer, a bad regexp, ``Threshold(3, a,
+    b)``) raises ``UsageError`` when it is built. Keyless signatures, and log entries, are checked
+    against ``trusted_root`` (``airlock.TrustedRoot``; ``None`` only for a key with
+    ``options=VerificationOptions(insecure_ignore_tlog=True)``). ``predicate_type``
     (attestations): the statement's predicate type URI. ``annotations``: ``-a key=value`` pairs
     the signed payload must carry. ``bundle``: verify this Sigstore bundle instead of what is
     attached to the image.
 
     Verification failures do not raise: the ``ImageVerdict`` says which signatures verified and
     why the others were rejected (``verdict.ok``, ``verdict.failure``, or
-    ``verdict.raise_for_failure()``). Unreadable sources and bad arguments raise ``AirlockError``.
+    ``verdict.raise_for_failure()``); each verified ``SignatureCheck`` has the ``Verdict`` of its
+    signature (``identity``, ``signing_times`` with their source, ``checks``). Unreadable sources
+    and bad arguments raise ``AirlockError``.
 
     Example::
 
         import airlock
 
         root = airlock.TrustedRoot.from_file("trusted_root.json")
-        policy = airlock.IdentityPolicy(
+        release = airlock.Identity(
             identity="https://github.com/org/app/.github/workflows/release.yml@refs/heads/main",
             issuer="https://token.actions.githubusercontent.com")
+        policy = airlock.AnyOf(release, airlock.Key(open("cosign.pub", "rb").read()))
         verdict = airlock.verify_image(airlock.layout_source("./layout"), "registry.internal/app:1.0",
                                        policy=policy, trusted_root=root)
         if not verdict.ok:
             raise SystemExit(verdict.failure)
         for check in verdict.verified:
-            print(check.where, check.verdict.identity)
+            print(check.where, check.verdict.identity, check.verdict.signing_times)
     """
+    policy = as_policy(policy, key)
     from airlock.oci.sources import LayoutSource
 
     if isinstance(source, LayoutSource):
         target = layout_targets(source, [image])[0]
     else:
         [target] = registry_targets(source, [image])
-    return verify_target(target, Verifier(trusted_root), key=key, policy=policy, options=options,
+    return verify_target(target, Verifier(trusted_root), policy=policy, options=options,
                          attestation=attestation, predicate_type=predicate_type, annotations=annotations,
                          check_claims=check_claims, new_bundle_format=new_bundle_format, bundle=bundle,
                          check_layer_digests=check_layer_digests)

@@ -105,16 +105,19 @@ def load_trust(args: argparse.Namespace):
     return trusted_root
 
 
-def load_trust_for(args: argparse.Namespace, key, options):
+def load_trust_for(args: argparse.Namespace, policy, options):
     """The trusted root, or None when none is needed: a key and no transparency log (``--key ...
     --insecure-ignore-tlog``) involve no trust material, so cosign reads none, and neither does
     airlock (no TUF mirror is read, expired or not). ``--trusted-root`` is still read when given."""
-    if key is not None and options.insecure_ignore_tlog and not args.trusted_root:
+    from airlock.verify.policy import Key
+
+    key = isinstance(policy, Key)
+    if key and options.insecure_ignore_tlog and not args.trusted_root:
         if args.offline is False:
             print("WARNING: --offline=false: airlock never contacts Rekor or Fulcio; verifying offline",
                   file=sys.stderr)
         return None
-    if key is None or args.trusted_root:
+    if not key or args.trusted_root:
         return load_trust(args)
     from airlock.errors import AirlockError
 
@@ -164,19 +167,19 @@ def verification_key(reference: str):
 
 
 def signer(args: argparse.Namespace):
-    """(public key, None) for --key, or (None, IdentityPolicy) for keyless verification."""
-    from airlock.verify.policy import IdentityPolicy
+    """The policy the flags ask for: ``Key`` for --key, else ``Identity`` (keyless verification)."""
+    from airlock.verify.policy import Identity, Key
 
     if getattr(args, "key", None):
-        return verification_key(args.key), None
+        return Key(verification_key(args.key))
     github = {n: getattr(args, f"certificate_github_workflow_{n}") for n in GITHUB_FLAGS
               if getattr(args, f"certificate_github_workflow_{n}") is not None}
-    policy = IdentityPolicy(identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
-                            issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
-                            github_workflow=github)
+    policy = Identity(identity=args.certificate_identity, identity_regexp=args.certificate_identity_regexp,
+                      issuer=args.certificate_oidc_issuer, issuer_regexp=args.certificate_oidc_issuer_regexp,
+                      github_workflow=github)
     for warning in policy.warnings:
         print(warning, file=sys.stderr)
-    return None, policy
+    return policy
 
 
 def options(args: argparse.Namespace):

@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         if args.new_bundle_format is False:
             raise UsageError("--bundle holds a Sigstore bundle: it cannot be verified with --new-bundle-format=false")
         bundle = common.read_file(args.bundle, "--bundle")
-    key, policy = common.signer(args)
+    policy = common.signer(args)
     options = common.options(args)
-    trusted_root = common.load_trust_for(args, key, options)
+    trusted_root = common.load_trust_for(args, policy, options)
     verifier = api.Verifier(trusted_root)
     if not args.check_claims:
         print("WARNING: --check-claims=false: the payload claims (image digest, annotations) are NOT verified",
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     verdicts = []
     intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
     for target in _targets(args):
-        verdict = api.verify_target(target, verifier, key=key, policy=policy, options=options,
+        verdict = api.verify_target(target, verifier, policy=policy, options=options,
                                     attestation=args.attestation, predicate_type=predicate,
                                     annotations=dict(args.annotations), check_claims=args.check_claims,
                                     new_bundle_format=args.new_bundle_format, bundle=bundle,
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         if verdict.rejected_count > len(verdict.rejected):
             print(f"WARNING: {verdict.reference}: {verdict.rejected_count - len(verdict.rejected)} more "
                   f"{verdict.what} not verified, ignored", file=sys.stderr)
-        _print_checks(verdict.reference, key is not None, args)
+        _print_checks(verdict.reference, isinstance(policy, api.Key), args)
     if outputs:
         if args.output == "json":
             print(json.dumps(outputs) if not args.attestation else "\n".join(json.dumps(o) for o in outputs))

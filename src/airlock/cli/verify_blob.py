@@ -45,12 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from airlock import api
     from airlock.cli import common
 
-    key, policy = common.signer(args)
+    policy = common.signer(args)
     options = common.options(args)
-    trusted_root = common.load_trust_for(args, key, options)
+    trusted_root = common.load_trust_for(args, policy, options)
     material = _material(args)
     artifact = api.blob_artifact(args.artifact)
-    verdict = api.verify_blob(artifact, material, trusted_root=trusted_root, key=key, policy=policy, options=options)
+    verdict = api.verify_blob(artifact, material, trusted_root=trusted_root, policy=policy, options=options)
     for warning in verdict.warnings:
         print(warning, file=sys.stderr)
     if args.output == "json":

@@ -131,6 +131,10 @@ class SigstoreInstance:
         self.rekor_v2 = RekorV2Log(self.now, base_url=rekor_v2_url, padding=log_padding)
         self.tsa = TimestampAuthority(self.now)
 
+    def clock(self) -> datetime:
+        """The instance's time, as a ``Verifier(clock=...)``: ``Verifier(root, clock=inst.clock)``."""
+        return self.now
+
     # ------------------------------------------------------------------ trust root
 
     def trusted_root(

@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from airlock import _wire
 from airlock.artifact import Artifact
 from airlock.crypto import PublicKey, default_hash, spki_der, verify_digest, verify_message
-from airlock.errors import CheckpointError, FormatError, ProofError, VerificationError
+from airlock.errors import Check, CheckpointError, FormatError, ProofError, VerificationError
 from airlock.material import DsseEnvelope, EntryClaims, Material, MessageSignature, TlogEntry
 from airlock.media_types import IN_TOTO, STATEMENT_TYPES
 from airlock.trust.trusted_root import CertificateAuthority, TransparencyLog, TrustedRoot
@@ -42,7 +42,7 @@ _KNOWN_CRITICAL = {
 def find_log(entry: TlogEntry, trusted_root: TrustedRoot) -> TransparencyLog:
     log = trusted_root.tlog_by_id(entry.log_id)
     if log is None:
-        raise VerificationError("tlog", f"log entry {entry.log_index} is from a log not in the trusted root "
+        raise VerificationError(Check.TLOG, f"log entry {entry.log_index} is from a log not in the trusted root "
                                 f"(log id {entry.log_id.hex()})")
     return log
 
@@ -50,14 +50,14 @@ def find_log(entry: TlogEntry, trusted_root: TrustedRoot) -> TransparencyLog:
 def check_set(entry: TlogEntry, log: TransparencyLog) -> datetime:
     """The Signed Entry Timestamp: the log's promise to include the entry (FORMATS.md 2.1)."""
     if entry.integrated_time is None or entry.signed_entry_timestamp is None:
-        raise VerificationError("set", "the log entry has no integrated time or SET")
+        raise VerificationError(Check.SET, "the log entry has no integrated time or SET")
     when = _wire.utc(entry.integrated_time)
     if not log.valid_for.contains(when):
-        raise VerificationError("set", f"integrated time {when.isoformat()} is outside the validity of "
+        raise VerificationError(Check.SET, f"integrated time {when.isoformat()} is outside the validity of "
                                 f"log {log.base_url} {log.valid_for.describe()}")
     signed = set_payload(entry)
     if not verify_message(log.key, entry.signed_entry_timestamp, signed, "sha256"):
-        raise VerificationError("set", f"the signed entry timestamp does not verify with the key of {log.base_url}")
+        raise VerificationError(Check.SET, f"the signed entry timestamp does not verify with the key of {log.base_url}")
     return when
 
 
@@ -78,12 +78,12 @@ def check_log_window(entry: TlogEntry, log: TransparencyLog, times: list[datetim
     must have been valid when the signature was made, and with no SET the verified times are the
     RFC 3161 ones (docs/FORMATS-NOTES.md "Log validity windows for Rekor v2")."""
     if not times:
-        raise VerificationError("timestamp", f"no verified signing time (log entry {entry.log_index} has no SET "
+        raise VerificationError(Check.TIMESTAMP, f"no verified signing time (log entry {entry.log_index} has no SET "
                                 "and there is no trusted RFC 3161 timestamp): the validity of log "
                                 f"{log.base_url} {log.valid_for.describe()} cannot be checked")
     for when in times:
         if not log.valid_for.contains(when):
-            raise VerificationError("tlog", f"log entry {entry.log_index}: the signing time "
+            raise VerificationError(Check.TLOG, f"log entry {entry.log_index}: the signing time "
                                     f"{when:%Y-%m-%dT%H:%M:%SZ} is outside the validity of log {log.base_url} "
                                     f"{log.valid_for.describe()}")
 
@@ -92,30 +92,31 @@ def check_inclusion(entry: TlogEntry, log: TransparencyLog) -> None:
     """The Merkle inclusion proof, and a checkpoint signed by the log for the same root."""
     proof = entry.inclusion_proof
     if proof is None:
-        raise VerificationError("inclusion-proof", "the log entry has no inclusion proof")
+        raise VerificationError(Check.INCLUSION_PROOF, "the log entry has no inclusion proof")
     try:
         merkle.verify_inclusion(proof.log_index, proof.tree_size, merkle.leaf_hash(entry.body),
                                 proof.hashes, proof.root_hash)
     except ProofError as exc:
-        raise VerificationError("inclusion-proof", str(exc)) from exc
+        raise VerificationError(Check.INCLUSION_PROOF, str(exc)) from exc
     if proof.checkpoint is None:
-        raise VerificationError("checkpoint", "the inclusion proof has no checkpoint")
+        raise VerificationError(Check.CHECKPOINT, "the inclusion proof has no checkpoint")
     try:
         checkpoint = notes.parse(proof.checkpoint)
     except CheckpointError as exc:
-        raise VerificationError("checkpoint", str(exc)) from exc
+        raise VerificationError(Check.CHECKPOINT, str(exc)) from exc
     rekor_v2 = log.key_details == "PKIX_ED25519"
     if rekor_v2 and entry.log_index != proof.log_index:  # one tree, no shards: the proof's index is the index
-        raise VerificationError("inclusion-proof", f"log entry index {entry.log_index} is not the index "
+        raise VerificationError(Check.INCLUSION_PROOF, f"log entry index {entry.log_index} is not the index "
                                 f"{proof.log_index} its inclusion proof is for")
     if rekor_v2 and checkpoint.origin != log.host:
-        raise VerificationError("checkpoint", f"checkpoint origin {checkpoint.origin!r} is not the log {log.host!r}")
+        raise VerificationError(Check.CHECKPOINT,
+                                f"checkpoint origin {checkpoint.origin!r} is not the log {log.host!r}")
     try:
         notes.verify(checkpoint, log.key, log.note_key_hint, name=checkpoint.origin if rekor_v2 else None)
     except CheckpointError as exc:
-        raise VerificationError("checkpoint", str(exc)) from exc
+        raise VerificationError(Check.CHECKPOINT, str(exc)) from exc
     if checkpoint.root_hash != proof.root_hash or checkpoint.size != proof.tree_size:
-        raise VerificationError("checkpoint", "the checkpoint is for another tree than the inclusion proof")
+        raise VerificationError(Check.CHECKPOINT, "the checkpoint is for another tree than the inclusion proof")
 
 
 def check_entry_matches(entry: TlogEntry, material: Material, signer_der: bytes, signer_is_cert: bool,
@@ -123,33 +124,33 @@ def check_entry_matches(entry: TlogEntry, material: Material, signer_der: bytes,
     """The log entry is about *this* signature, signer and artifact (FORMATS.md 2.4)."""
     claims = entry.claims  # read from the body by formats.rekor when the material was built
     if claims is None:
-        raise VerificationError("tlog-entry", entry.claims_error or "the log entry body was not read")
+        raise VerificationError(Check.TLOG_ENTRY, entry.claims_error or "the log entry body was not read")
     if (claims.kind, claims.version) != (entry.kind, entry.version):
-        raise VerificationError("tlog-entry", f"the entry body is {claims.kind} {claims.version} but the bundle "
+        raise VerificationError(Check.TLOG_ENTRY, f"the entry body is {claims.kind} {claims.version} but the bundle "
                                 f"says {entry.kind} {entry.version}")
     if claims.signatures and material.signature not in claims.signatures:
-        raise VerificationError("tlog-entry", "the log entry records a different signature")
+        raise VerificationError(Check.TLOG_ENTRY, "the log entry records a different signature")
     if not any(_same_signer(v, signer_der, signer_is_cert) for v in claims.verifiers):
-        raise VerificationError("tlog-entry", "the log entry records a different "
+        raise VerificationError(Check.TLOG_ENTRY, "the log entry records a different "
                                 + ("certificate" if signer_is_cert else "public key"))
     content = material.content
     if isinstance(content, MessageSignature):
         if claims.digest is None or claims.digest_algorithm is None:
-            raise VerificationError("tlog-entry", f"a {claims.kind} entry cannot record a message signature")
+            raise VerificationError(Check.TLOG_ENTRY, f"a {claims.kind} entry cannot record a message signature")
         expected = artifact.digest(claims.digest_algorithm)
         if expected is None:
-            raise VerificationError("tlog-entry", f"the log entry records a {claims.digest_algorithm} digest; "
+            raise VerificationError(Check.TLOG_ENTRY, f"the log entry records a {claims.digest_algorithm} digest; "
                                     "only another digest of the artifact is known")
         if expected != claims.digest:
-            raise VerificationError("tlog-entry", "the log entry records a different artifact digest")
+            raise VerificationError(Check.TLOG_ENTRY, "the log entry records a different artifact digest")
     else:
         if claims.kind == "hashedrekord":
             pae_digest = hashlib.new(claims.digest_algorithm or "sha256", content.pae()).digest()
             if claims.digest != pae_digest:
-                raise VerificationError("tlog-entry", "the log entry records a different DSSE envelope")
+                raise VerificationError(Check.TLOG_ENTRY, "the log entry records a different DSSE envelope")
         else:
             if claims.payload_hash is None or claims.payload_hash != hashlib.sha256(content.payload).digest():
-                raise VerificationError("tlog-entry", "the log entry records a different DSSE payload")
+                raise VerificationError(Check.TLOG_ENTRY, "the log entry records a different DSSE payload")
     return claims
 
 
@@ -173,9 +174,9 @@ def check_rfc3161(token: bytes, signature: bytes, trusted_root: TrustedRoot) -> 
     try:
         response = rfc3161_client.decode_timestamp_response(token)
     except Exception as exc:
-        raise VerificationError("timestamp", f"the RFC 3161 timestamp does not parse ({_short(exc)})") from exc
+        raise VerificationError(Check.TIMESTAMP, f"the RFC 3161 timestamp does not parse ({_short(exc)})") from exc
     if not trusted_root.timestamp_authorities:
-        raise VerificationError("timestamp", "the trusted root has no timestamp authorities")
+        raise VerificationError(Check.TIMESTAMP, "the trusted root has no timestamp authorities")
     reasons = []
     for tsa in trusted_root.timestamp_authorities:
         try:
@@ -189,7 +190,7 @@ def check_rfc3161(token: bytes, signature: bytes, trusted_root: TrustedRoot) -> 
             reasons.append(f"time {when.isoformat()} is outside the TSA validity {tsa.valid_for.describe()}")
             continue
         return when, tsa.uri
-    raise VerificationError("timestamp", "the RFC 3161 timestamp does not verify with any trusted TSA"
+    raise VerificationError(Check.TIMESTAMP, "the RFC 3161 timestamp does not verify with any trusted TSA"
                             + (f" ({reasons[-1]})" if reasons else ""))
 
 
@@ -235,16 +236,16 @@ def check_leaf_profile(leaf: x509.Certificate) -> None:
         elif oid == ExtensionOID.KEY_USAGE:
             usage = extension.value
         elif oid == ExtensionOID.BASIC_CONSTRAINTS and extension.value.ca:
-            raise VerificationError("certificate-chain", "the leaf certificate is a CA certificate")
+            raise VerificationError(Check.CERTIFICATE_CHAIN, "the leaf certificate is a CA certificate")
         if extension.critical and extension.oid not in _KNOWN_CRITICAL:
-            raise VerificationError("certificate-chain", f"the leaf has an unknown critical extension "
+            raise VerificationError(Check.CERTIFICATE_CHAIN, f"the leaf has an unknown critical extension "
                                     f"{extension.oid.dotted_string}")
     if eku is None:
-        raise VerificationError("certificate-chain", "the leaf certificate has no extended key usage")
+        raise VerificationError(Check.CERTIFICATE_CHAIN, "the leaf certificate has no extended key usage")
     if ExtendedKeyUsageOID.CODE_SIGNING not in eku:
-        raise VerificationError("certificate-chain", "the leaf certificate's EKU does not allow code signing")
+        raise VerificationError(Check.CERTIFICATE_CHAIN, "the leaf certificate's EKU does not allow code signing")
     if usage is None or not usage.digital_signature:
-        raise VerificationError("certificate-chain", "the leaf certificate's key usage does not allow "
+        raise VerificationError(Check.CERTIFICATE_CHAIN, "the leaf certificate's key usage does not allow "
                                 "digital signatures")
 
 
@@ -266,7 +267,7 @@ def check_certificate(leaf: x509.Certificate, when: datetime, trusted_root: Trus
     """
     check_leaf_profile(leaf)
     if not leaf.not_valid_before_utc <= when <= leaf.not_valid_after_utc:
-        raise VerificationError("certificate-chain", f"the signing time {when:%Y-%m-%dT%H:%M:%SZ} is outside the "
+        raise VerificationError(Check.CERTIFICATE_CHAIN, f"the signing time {when:%Y-%m-%dT%H:%M:%SZ} is outside the "
                                 f"certificate's validity [{leaf.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}, "
                                 f"{leaf.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}]")
     reasons = []
@@ -295,7 +296,7 @@ def check_certificate(leaf: x509.Certificate, when: datetime, trusted_root: Trus
             return issuer
     if not reasons:
         reasons.append(f"no trusted CA issued it or was valid at {when.isoformat()}")
-    raise VerificationError("certificate-chain", f"the signing certificate is not trusted: {reasons[0]}")
+    raise VerificationError(Check.CERTIFICATE_CHAIN, f"the signing certificate is not trusted: {reasons[0]}")
 
 
 def _name_constraint_problem(leaf: x509.Certificate, constraints: tuple[x509.NameConstraints, ...]) -> str | None:
@@ -381,13 +382,14 @@ def check_fulcio_extensions(leaf: x509.Certificate) -> None:
             text = _der_utf8_string(raw) if arc >= 8 else raw.decode("utf-8")
         except ValueError as exc:
             encoding = "a DER UTF8String" if arc >= 8 else "UTF-8"
-            raise VerificationError("identity", f"certificate extension {dotted} is not {encoding} ({exc})") from None
+            raise VerificationError(Check.IDENTITY,
+                                    f"certificate extension {dotted} is not {encoding} ({exc})") from None
         if arc in (_ISSUER_V1, _ISSUER_V2):
             if not text:
-                raise VerificationError("identity", f"certificate extension {dotted} (OIDC issuer) is empty")
+                raise VerificationError(Check.IDENTITY, f"certificate extension {dotted} (OIDC issuer) is empty")
             issuers[arc] = text
     if len(issuers) == 2 and issuers[_ISSUER_V1] != issuers[_ISSUER_V2]:
-        raise VerificationError("identity", f"the certificate's OIDC issuer extensions disagree "
+        raise VerificationError(Check.IDENTITY, f"the certificate's OIDC issuer extensions disagree "
                                 f"(.1.1 {issuers[_ISSUER_V1]!r}, .1.8 {issuers[_ISSUER_V2]!r})")
 
 
@@ -422,7 +424,7 @@ def check_sct(leaf: x509.Certificate, issuer: x509.Certificate, trusted_root: Tr
     try:
         scts = leaf.extensions.get_extension_for_oid(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS).value
     except x509.ExtensionNotFound:
-        raise VerificationError("sct", "the certificate has no embedded SCT") from None
+        raise VerificationError(Check.SCT, "the certificate has no embedded SCT") from None
     issuer_key_hash = _key_hash(issuer)
     tbs = leaf.tbs_precertificate_bytes
     seen_logs = 0
@@ -442,8 +444,8 @@ def check_sct(leaf: x509.Certificate, issuer: x509.Certificate, trusted_root: Tr
         if hash_name in ("sha256", "sha384", "sha512") and verify_message(log.key, sct.signature, signed, hash_name):
             return
     if not seen_logs:
-        raise VerificationError("sct", "no embedded SCT is from a CT log in the trusted root")
-    raise VerificationError("sct", "no embedded SCT verifies with a trusted CT log key")
+        raise VerificationError(Check.SCT, "no embedded SCT is from a CT log in the trusted root")
+    raise VerificationError(Check.SCT, "no embedded SCT verifies with a trusted CT log key")
 
 
 
@@ -453,19 +455,19 @@ def check_signature(material: Material, key: PublicKey, artifact: Artifact) -> N
     content = material.content
     if isinstance(content, DsseEnvelope):
         if not verify_message(key, content.signatures[0], content.pae()):
-            raise VerificationError("signature", "the DSSE signature does not verify")
+            raise VerificationError(Check.SIGNATURE, "the DSSE signature does not verify")
         check_statement_subject(content, artifact)
         return
     algorithm = content.digest_algorithm or default_hash(key)
     if content.digest is not None:
         expected = artifact.digest(content.digest_algorithm or "sha256")
         if expected is not None and expected != content.digest:
-            raise VerificationError("signature", "the bundle's message digest does not match the artifact")
+            raise VerificationError(Check.SIGNATURE, "the bundle's message digest does not match the artifact")
     if _message_signature_ok(key, content.signature, artifact, algorithm):
         return
     if algorithm != "sha256" and _message_signature_ok(key, content.signature, artifact, "sha256"):
         return  # older clients signed with SHA-256 whatever the curve (FORMATS.md 0.8)
-    raise VerificationError("signature", "the signature does not verify over the artifact")
+    raise VerificationError(Check.SIGNATURE, "the signature does not verify over the artifact")
 
 
 def _message_signature_ok(key: PublicKey, signature: bytes, artifact: Artifact, algorithm: str) -> bool:
@@ -474,11 +476,11 @@ def _message_signature_ok(key: PublicKey, signature: bytes, artifact: Artifact, 
     if isinstance(key, ed25519.Ed25519PublicKey):
         data = artifact.read()
         if data is None:
-            raise VerificationError("signature", "an Ed25519 signature needs the artifact itself, not its digest")
+            raise VerificationError(Check.SIGNATURE, "an Ed25519 signature needs the artifact itself, not its digest")
         return verify_message(key, signature, data)
     value = artifact.digest(algorithm)
     if value is None:
-        raise VerificationError("signature", f"the signature is over a {algorithm} digest; only another "
+        raise VerificationError(Check.SIGNATURE, f"the signature is over a {algorithm} digest; only another "
                                 "digest of the artifact is known")
     return verify_digest(key, signature, algorithm, value)
 
@@ -490,30 +492,31 @@ def check_statement_subject(envelope: DsseEnvelope, artifact: Artifact) -> None:
     in-toto spec does not allow is refused with a reason, never skipped (FORMATS.md 9.3).
     """
     if envelope.payload_type != IN_TOTO:
-        raise VerificationError("artifact", f"DSSE payload type {envelope.payload_type!r} is not an in-toto statement")
+        raise VerificationError(Check.ARTIFACT,
+                                f"DSSE payload type {envelope.payload_type!r} is not an in-toto statement")
     try:
         statement = _wire.loads(envelope.payload, "the DSSE payload")
     except FormatError as exc:
-        raise VerificationError("artifact", str(exc)) from None
+        raise VerificationError(Check.ARTIFACT, str(exc)) from None
     if not isinstance(statement, dict):
-        raise VerificationError("artifact", f"the in-toto statement must be a JSON object, not "
+        raise VerificationError(Check.ARTIFACT, f"the in-toto statement must be a JSON object, not "
                                 f"{_wire.json_kind(statement)}")
     if statement.get("_type") not in STATEMENT_TYPES:
-        raise VerificationError("artifact", "the DSSE payload is not an in-toto statement")
+        raise VerificationError(Check.ARTIFACT, "the DSSE payload is not an in-toto statement")
     subjects = statement.get("subject")
     if not isinstance(subjects, list) or not subjects:
-        raise VerificationError("artifact", "the in-toto statement has no subjects")
+        raise VerificationError(Check.ARTIFACT, "the in-toto statement has no subjects")
     for i, subject in enumerate(subjects):
         digests = subject.get("digest") if isinstance(subject, dict) else None
         if not isinstance(digests, dict):
-            raise VerificationError("artifact", f"in-toto statement subject[{i}] has no digest object")
+            raise VerificationError(Check.ARTIFACT, f"in-toto statement subject[{i}] has no digest object")
         for algorithm, value in digests.items():
             if not isinstance(value, str):
-                raise VerificationError("artifact", f"in-toto statement subject[{i}].digest.{algorithm[:32]} "
+                raise VerificationError(Check.ARTIFACT, f"in-toto statement subject[{i}].digest.{algorithm[:32]} "
                                         f"must be a string, not {_wire.json_kind(value)}")
         for algorithm in ("sha256", "sha384", "sha512"):
             wanted = digests.get(algorithm)
             have = artifact.digest(algorithm) if wanted is not None else None
             if wanted is not None and have is not None and wanted.lower() == have.hex():
                 return
-    raise VerificationError("artifact", f"{artifact.label} is not a subject of the in-toto statement")
+    raise VerificationError(Check.ARTIFACT, f"{artifact.label} is not a subject of the in-toto statement")

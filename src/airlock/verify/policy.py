@@ -1,6 +1,18 @@
-"""Who must have signed: identity (certificate SAN) and OIDC issuer policy.
+"""Who must have signed: policies as objects, built (and validated) at the edge, applied by the verifier.
 
-Kept apart from the verifier so that callers compose policies without touching the checks.
+- ``Key(public_key)``: the signature is by this key (key-signed material);
+- ``Identity(identity=|identity_regexp=, issuer=|issuer_regexp=, github_workflow=)``: a keyless
+  signature whose Fulcio certificate names this signer (SAN) and OIDC issuer;
+- ``AnyOf(*policies)``, ``AllOf(*policies)``, ``Threshold(n, *policies)``: at least one, all, or at
+  least ``n`` of the policies hold for the one signer of a signature;
+- ``AnyIdentityUnsafe()``: any keyless signer (the certificate, its chain, SCT and log entries are
+  still checked; who signed is not). No command-line flag maps to it: cosign has none either.
+
+A policy judges *who signed* one signature; the verifier proves everything else first (the log,
+the timestamps, the certificate chain). Every mistake a caller can make building a policy (no
+issuer, a regexp that does not compile, ``Threshold(3, a, b)``, ``AllOf(Key(k), Identity(...))``
+which no signature can satisfy) raises ``UsageError`` when it is built, never during ``verify``.
+
 Exact values compare as strings. ``*_regexp`` values follow cosign and sigstore-go: RE2 syntax
 (the ``google-re2`` package: linear time, so no pattern can be catastrophic; Perl extensions such
 as backreferences are refused) and Go's ``MatchString`` semantics, a match *anywhere* in the value.
@@ -11,12 +23,13 @@ unanchored pattern draws a warning: ``org/repo`` also matches ``https://evil.exa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from airlock.errors import UsageError, VerificationError
+from airlock.crypto import PublicKey, load_public_key, spki_der
+from airlock.errors import Check, UsageError, VerificationError
 
 FULCIO = "1.3.6.1.4.1.57264.1"
 OID_ISSUER_V1 = x509.ObjectIdentifier(f"{FULCIO}.1")
@@ -57,7 +70,7 @@ def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier):
     except x509.ExtensionNotFound:
         return None
     except ValueError:
-        raise VerificationError("identity", "the certificate has an extension that does not parse") from None
+        raise VerificationError(Check.IDENTITY, "the certificate has an extension that does not parse") from None
 
 
 def extension_text(cert: x509.Certificate, oid: x509.ObjectIdentifier, *, der: bool) -> str | None:
@@ -142,7 +155,98 @@ def _compile(pattern: str | None, flag: str) -> Any:
                          f"{reason}") from None
 
 
-class IdentityPolicy:
+KEY, CERTIFICATE = "key", "certificate"  # the two ways a signature can be made: Policy.kinds
+
+
+class Signer(NamedTuple):
+    """Who made one signature, as far as the verifier proved it: the key the signature verifies
+    with and, for a keyless signature, the Fulcio certificate it chained to a trusted CA (None
+    for a key-signed signature, even when a legacy cosign signature carries a certificate)."""
+
+    key: PublicKey
+    certificate: x509.Certificate | None = None
+
+
+class Match(NamedTuple):
+    """What a policy accepted: the certificate identity and OIDC issuer (None for a key)."""
+
+    identity: str | None = None
+    issuer: str | None = None
+
+
+class Policy:
+    """The policy protocol. ``check(signer)`` returns a ``Match`` or raises ``VerificationError``
+    naming why the signer is not accepted; ``kinds`` says which signers it can ever accept
+    (``KEY``, ``CERTIFICATE``), ``keys`` the public keys it names, ``unsafe`` the weakening it
+    makes (a warning the verifier reports), ``describe()`` a short text for messages."""
+
+    kinds: frozenset[str] = frozenset()
+    keys: tuple[PublicKey, ...] = ()
+    unsafe: tuple[str, ...] = ()
+
+    def check(self, signer: Signer) -> Match:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+
+def made_with_key() -> VerificationError:
+    """The refusal of key-signed material by a policy for certificates only."""
+    return VerificationError(Check.SIGNER, "the signature was made with a key; pass the public key with --key")
+
+
+def made_with_certificate() -> VerificationError:
+    """The refusal of certificate-signed material by a policy for keys only, as sigstore-go (cosign v3)
+    refuses it: "expected key signature, not certificate"."""
+    return VerificationError(Check.SIGNER, "the bundle is signed with a certificate, not a key: verify it with "
+                             "--certificate-identity and --certificate-oidc-issuer instead of --key")
+
+
+class Key(Policy):
+    """The signature must be by ``public_key`` (a key object, or PEM / DER bytes). A Sigstore
+    bundle signed with a certificate is refused, as sigstore-go does; a legacy cosign signature's
+    certificate must be for this key (its chain is not checked, as cosign does with ``--key``)."""
+
+    kinds = frozenset({KEY})
+
+    def __init__(self, public_key: PublicKey | bytes) -> None:
+        if isinstance(public_key, (bytes, bytearray)):
+            public_key = load_public_key(bytes(public_key), "--key")
+        elif not isinstance(public_key, PublicKey):
+            raise UsageError(f"Key: {type(public_key).__name__} is not a public key (give PEM or DER bytes or an "
+                             "EC, Ed25519 or RSA public key object)")
+        self.public_key = public_key
+        self.keys = (public_key,)
+        self._spki = spki_der(public_key)
+
+    def describe(self) -> str:
+        return f"key {type(self.public_key).__name__.lstrip('_')}"
+
+    def check(self, signer: Signer) -> Match:
+        if signer.certificate is not None:
+            raise made_with_certificate()
+        if spki_der(signer.key) != self._spki:
+            raise VerificationError(Check.SIGNER, "the signature is not by the key given with --key")
+        return Match()
+
+
+class _CertificatePolicy(Policy):
+    kinds = frozenset({CERTIFICATE})
+
+    def check(self, signer: Signer) -> Match:
+        if signer.certificate is None:
+            raise made_with_key()
+        return self.match(signer.certificate)
+
+    def match(self, cert: x509.Certificate) -> Match:
+        raise NotImplementedError
+
+
+class Identity(_CertificatePolicy):
     """The signer a keyless signature must come from. Both an identity and an issuer are required."""
 
     def __init__(self, identity: str | None = None, identity_regexp: str | None = None, issuer: str | None = None,
@@ -158,6 +262,10 @@ class IdentityPolicy:
         if (self.issuer is None) == (self.issuer_regexp is None):
             raise UsageError("keyless verification needs exactly one of --certificate-oidc-issuer or "
                              "--certificate-oidc-issuer-regexp")
+        unknown = sorted(set(self.github_workflow) - set(GITHUB_WORKFLOW_OIDS))
+        if unknown:
+            raise UsageError(f"unknown GitHub workflow claim {unknown[0]!r} (known: "
+                             f"{', '.join(sorted(GITHUB_WORKFLOW_OIDS))})")
         self._identity_re = _compile(identity_regexp, "--certificate-identity-regexp")
         self._issuer_re = _compile(issuer_regexp, "--certificate-oidc-issuer-regexp")
         self.warnings = [f"WARNING: {flag} {pattern!r} is not anchored (^...$): it matches anywhere in the value"
@@ -170,8 +278,8 @@ class IdentityPolicy:
         issuer = self.issuer if self.issuer is not None else f"/{self.issuer_regexp}/"
         return f"identity {who} from {issuer}"
 
-    def check(self, cert: x509.Certificate) -> tuple[str, str]:
-        """Return the (identity, issuer) that matched, or raise naming what did not."""
+    def match(self, cert: x509.Certificate) -> Match:
+        """The (identity, issuer) that matched, or raise naming what did not."""
         names = subject_alternative_names(cert)
         identity_re = self._identity_re
         if identity_re is not None:
@@ -179,17 +287,110 @@ class IdentityPolicy:
         else:
             matched = self.identity if self.identity in names else None
         if matched is None:
-            raise VerificationError("identity", f"certificate identity {names or ['(none)']} does not match "
+            raise VerificationError(Check.IDENTITY, f"certificate identity {names or ['(none)']} does not match "
                                     f"{self.identity if self.identity is not None else self.identity_regexp!r}")
         issuer = oidc_issuer(cert)
         issuer_re = self._issuer_re
         ok = issuer is not None and (issuer_re.search(issuer) if issuer_re else issuer == self.issuer)
         if not ok:
-            raise VerificationError("identity", f"certificate OIDC issuer {issuer!r} does not match "
+            raise VerificationError(Check.IDENTITY, f"certificate OIDC issuer {issuer!r} does not match "
                                     f"{self.issuer if self.issuer is not None else self.issuer_regexp!r}")
         for name, expected in self.github_workflow.items():
             actual = extension_text(cert, GITHUB_WORKFLOW_OIDS[name], der=False)
             if actual != expected:
-                raise VerificationError("identity", f"certificate GitHub workflow {name} {actual!r} "
+                raise VerificationError(Check.IDENTITY, f"certificate GitHub workflow {name} {actual!r} "
                                         f"does not match {expected!r}")
-        return matched, issuer or ""
+        return Match(matched, issuer or "")
+
+
+class AnyIdentityUnsafe(_CertificatePolicy):
+    """UNSAFE: any keyless signer. The certificate still chains to a trusted Fulcio CA, its SCT
+    and the log entries are still checked, but *who* signed is not: anyone with an OIDC account
+    can make such a signature. The verdict carries a warning saying so."""
+
+    unsafe = ("WARNING: AnyIdentityUnsafe: the signer's certificate identity and issuer were not checked",)
+
+    def describe(self) -> str:
+        return "any identity (unsafe)"
+
+    def match(self, cert: x509.Certificate) -> Match:
+        names = subject_alternative_names(cert)
+        return Match(names[0] if names else "", oidc_issuer(cert) or "")
+
+
+class Threshold(Policy):
+    """At least ``n`` of ``policies`` accept the signer; ``1 <= n <= len(policies)``, checked here."""
+
+    def __init__(self, n: int, *policies: Policy) -> None:
+        name = type(self).__name__
+        if not policies:
+            raise UsageError(f"{name}: no policies given")
+        for policy in policies:
+            if not isinstance(policy, Policy):
+                raise UsageError(f"{name}: {policy!r} is not a policy (Key, Identity, AnyOf, AllOf, Threshold, ...)")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(policies):
+            raise UsageError(f"{name}: the threshold must be a whole number from 1 to {len(policies)}, not {n!r}")
+        self.n = n
+        self.policies = policies
+        self.kinds = frozenset(kind for kind in (KEY, CERTIFICATE)
+                               if sum(kind in p.kinds for p in policies) >= n)
+        if not self.kinds:
+            raise UsageError(f"{name}: no signature can satisfy {self.describe()}: a signature is made either "
+                             "with a key or with a certificate, not both")
+        self.keys = tuple({spki_der(k): k for p in policies for k in p.keys}.values())
+        self.unsafe = tuple(dict.fromkeys(w for p in policies for w in p.unsafe))
+
+    def describe(self) -> str:
+        return f"at least {self.n} of ({'; '.join(p.describe() for p in self.policies)})"
+
+    def check(self, signer: Signer) -> Match:
+        accepted: list[Match] = []
+        failures: list[VerificationError] = []
+        for policy in self.policies:
+            try:
+                accepted.append(policy.check(signer))
+            except VerificationError as exc:
+                failures.append(exc)
+            if len(accepted) >= self.n:
+                return next((m for m in accepted if m.identity is not None), accepted[0])
+        if len(self.policies) == 1:
+            raise failures[0]
+        reasons = "; ".join(f.reason for f in failures)
+        # named after the first policy that judged this kind of signer (not one for the other kind)
+        check = next((f.check for f in failures if f.check is not Check.SIGNER), failures[0].check)
+        raise VerificationError(check, f"{len(accepted)} of {len(self.policies)} policies accept "
+                                f"the signer, {self.n} needed ({reasons})")
+
+
+class AnyOf(Threshold):
+    """At least one of ``policies`` accepts the signer."""
+
+    def __init__(self, *policies: Policy) -> None:
+        super().__init__(1, *policies)
+
+    def describe(self) -> str:
+        return f"any of ({'; '.join(p.describe() for p in self.policies)})"
+
+
+class AllOf(Threshold):
+    """Every one of ``policies`` accepts the signer."""
+
+    def __init__(self, *policies: Policy) -> None:
+        super().__init__(len(policies) or 1, *policies)
+
+    def describe(self) -> str:
+        return f"all of ({'; '.join(p.describe() for p in self.policies)})"
+
+
+def as_policy(policy: Policy | None = None, key: PublicKey | bytes | None = None) -> Policy:
+    """The one policy from the API's ``policy=`` and ``key=`` arguments (``key=K`` is short for
+    ``policy=Key(K)``); a missing or double answer to "who signed" is a ``UsageError`` here."""
+    if key is not None:
+        if policy is not None:
+            raise UsageError("give a key or a policy, not both (to accept either, pass AnyOf(Key(key), policy))")
+        return Key(key)
+    if policy is None:
+        raise UsageError("no policy says who must have signed: pass a key (Key) or a keyless signer (Identity)")
+    if not isinstance(policy, Policy):
+        raise UsageError(f"{policy!r} is not a policy (Key, Identity, AnyOf, AllOf, Threshold, ...)")
+    return policy
