@@ -50,6 +50,7 @@ class SignatureCheck(NamedTuple):
     payload: bytes | None  # what was signed: simple-signing payload or DSSE payload
     unverified_claims: tuple[str, ...] = ()
     layer_annotations: dict[str, str] | None = None  # a legacy layer's annotations (for cosign's output)
+    envelope: dict[str, Any] | None = None  # the DSSE envelope as stored (JSON object), for cosign's output
 
     @property
     def ok(self) -> bool:
@@ -168,7 +169,12 @@ def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image
     artifact.label = image_digest
     verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)
     return SignatureCheck(where, verdict, verdict.failure, material, material.content.payload,
-                          layer_annotations=notes)
+                          layer_annotations=notes, envelope=_stored(_wire.loads(layer.payload, "the attestation")))
+
+
+def _stored(envelope: Any) -> dict[str, Any] | None:
+    """A DSSE envelope as stored (a parsed JSON object, its keys in their stored order), for output."""
+    return envelope if isinstance(envelope, dict) else None
 
 
 def predicate_type(check: SignatureCheck) -> str | None:
@@ -206,11 +212,12 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
                   claims: bool = True) -> SignatureCheck:
     """One Sigstore bundle attached to the image (cosign v3): a DSSE statement about this digest."""
     try:
-        _wire.loads(data, "bundle")
+        document = _wire.loads(data, "bundle")
         material = parse_signature_file(data)
         _check_material(material)
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, None)
+    stored = _stored(document.get("dsseEnvelope", document.get("dsse_envelope")))
     content = material.content
     if not isinstance(content, DsseEnvelope):
         return SignatureCheck(where, None, FormatError("an image bundle must hold a DSSE envelope"),
@@ -220,12 +227,12 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
     artifact.label = image_digest
     verdict = verifier.verify(material, artifact, policy=policy, key=key, options=options)
     if not verdict.ok:
-        return SignatureCheck(where, verdict, verdict.failure, material, payload)
+        return SignatureCheck(where, verdict, verdict.failure, material, payload, envelope=stored)
     try:
         _check_annotations(statement_annotations(content, image_digest), annotations or {}, "statement subject")
     except VerificationError as exc:
-        return SignatureCheck(where, verdict, exc, material, payload)
-    return SignatureCheck(where, verdict, None, material, payload)
+        return SignatureCheck(where, verdict, exc, material, payload, envelope=stored)
+    return SignatureCheck(where, verdict, None, material, payload, envelope=stored)
 
 
 def judge(verifier: Verifier, found: Any, image_digest: str, *, attestation: bool, predicate: str | None = None,

@@ -115,9 +115,8 @@ def attach(image: SigningTarget, signed: SignedImage, signer: Any = None) -> Sig
         manifest, blobs = bundle_referrer(target.subject(digest), signed.bundle, signed.predicate_type)
         signed.referrer = target.add_referrer(digest, manifest, blobs, BUNDLE_MEDIA_TYPE)
     elif signed.predicate_type is not None:  # a legacy attestation: a DSSE envelope layer of the .att manifest
-        envelope = json.dumps({"payloadType": bundles.IN_TOTO, "payload": bundles.b64(signed.payload),
-                               "signatures": [{"keyid": "", "sig": bundles.b64(signed.signature)}]},
-                              separators=(",", ":")).encode()
+        # as cosign attest stores it: payload, payloadType, signatures [{"sig"}] (no empty keyid)
+        envelope = json.dumps(bundles.dsse_envelope(signed.payload, signed.signature), separators=(",", ":")).encode()
         signed.added = append(target, digest, "att", (cosign.DSSE, envelope, {
             cosign.ANNOTATION_SIGNATURE: "", cosign.ANNOTATION_PREDICATE_TYPE: signed.predicate_type}))
     else:

@@ -115,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
     verdicts = []
     intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
-    for target in _targets(args):
+    targets = _targets(args)
+    # how cosign names each image in a bundle signature's claims: as given (registry), else its reference
+    names = [t.reference for t in targets] if args.local_image else list(args.images)
+    for target in targets:
         verdict = api.verify_target(target, verifier, key=key, policy=policy, options=options,
                                     attestation=args.attestation, predicate_type=predicate,
                                     annotations=dict(args.annotations), check_claims=args.check_claims,
@@ -125,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         for warning in verdict.warnings:
             print(warning, file=sys.stderr)
         verdicts.append(verdict)
-    outputs = [_output(c, args.attestation) for v in verdicts if v.ok for c in v.verified]
+    outputs = [_output(c, args.attestation, name) for v, name in zip(verdicts, names, strict=True) if v.ok
+               for c in v.verified]
     failures = [v.failure for v in verdicts if v.failure is not None]  # None exactly when v.ok
     if failures:  # fail closed: nothing is reported as verified when any image is not
         raise VerificationError("verify", " | ".join(failures))
@@ -140,11 +144,14 @@ def run(args: argparse.Namespace) -> int:
                   f"{verdict.what} not verified, ignored", file=sys.stderr)
         _print_checks(verdict.reference, key is not None, args)
     if outputs:
-        if args.output == "json":
-            print(json.dumps(outputs) if not args.attestation else "\n".join(json.dumps(o) for o in outputs))
-        else:
+        if args.output == "text":
             for output in outputs:
                 print(json.dumps(output, sort_keys=True))
+        elif args.attestation:  # cosign: each envelope on its own line
+            for output in outputs:
+                print(common.go_json(output))
+        else:  # cosign: a blank line, then the list
+            print("\n" + common.go_json(outputs))
     return 0
 
 
@@ -159,28 +166,57 @@ def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> N
     print("\n".join(lines), file=sys.stderr)
 
 
-def _output(check: Any, attestation: bool) -> Any:
-    """What cosign prints for a verified signature: the payload, with Bundle/Issuer/Subject added."""
+def _output(check: Any, attestation: bool, reference: str) -> Any:
+    """What cosign prints for a verified signature (cmd/cosign/cli/verify/common.go PrintVerification).
+
+    An attestation: its DSSE envelope as stored, keeping only the signature that verified (never the
+    others beside it). A legacy signature: its simple-signing payload decoded into cosign's struct
+    (unknown fields dropped, ``optional`` a Go map: keys sorted) with Bundle/Issuer/Subject added. A
+    bundle signature: cosign v3's claims made from the in-toto statement (docker-reference the image as
+    named, the first subject's digest, the predicate type, the subject's annotations)."""
+    import base64
+
     from airlock import _wire
+    from airlock.cli.common import go_sorted
     from airlock.errors import FormatError
     from airlock.formats import cosign
 
     material = check.material
-    if attestation or material.format != "cosign-legacy":
-        import base64
-
-        envelope = material.content  # only the signature that was verified, never the others beside it
-        return {"payloadType": envelope.payload_type, "payload": base64.b64encode(envelope.payload).decode(),
-                "signatures": [{"keyid": "", "sig": base64.b64encode(material.signature).decode()}]}
+    if attestation:
+        stored = dict(check.envelope or {})
+        verified = base64.b64encode(material.signature).decode()
+        signatures = stored.get("signatures")
+        kept = [s for s in signatures if isinstance(s, dict) and s.get("sig") == verified] \
+            if isinstance(signatures, list) else []
+        if not stored or not kept:  # not from storage: the envelope as verified
+            return {"payloadType": material.content.payload_type,
+                    "payload": base64.b64encode(material.content.payload).decode(), "signatures": [{"sig": verified}]}
+        stored["signatures"] = kept[:1]
+        return stored
     document = _wire.loads(check.payload, "the signature payload")  # a JSON object: checked before it verified
     if not isinstance(document, dict):
         raise FormatError("the signature payload is not a JSON object")
-    optional: dict[str, Any] = document["optional"] if isinstance(document.get("optional"), dict) else {}
+    if material.format != "cosign-legacy":  # a bundle: claims from its statement, as cosign's transformOutput
+        subject = (document.get("subject") or [{}])[0]
+        digest = next(iter(subject.get("digest", {}).items()), ("", ""))
+        return {"critical": {"identity": {"docker-reference": reference},
+                             "image": {"docker-manifest-digest": ":".join(digest)},
+                             "type": document.get("predicateType", "")},
+                "optional": go_sorted(subject.get("annotations") or {})}
+    critical = document.get("critical") if isinstance(document.get("critical"), dict) else {}
+    part = {name: critical.get(name) if isinstance(critical.get(name), dict) else {} for name in ("identity", "image")}
+    optional: dict[str, Any] | None = document["optional"] if isinstance(document.get("optional"), dict) else None
+    extra: dict[str, Any] = {}
     bundle = check.layer_annotations.get(cosign.ANNOTATION_BUNDLE) if check.layer_annotations else None
     if bundle:
-        optional["Bundle"] = _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation")
+        extra["Bundle"] = _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation")
     if check.verdict and check.verdict.identity:
-        optional["Issuer"] = check.verdict.issuer
-        optional["Subject"] = check.verdict.identity
-    document["optional"] = optional or None
-    return document
+        extra["Issuer"] = check.verdict.issuer
+        extra["Subject"] = check.verdict.identity
+    if extra:
+        optional = {**(optional or {}), **extra}
+    return {"critical": {"identity": {"docker-reference": str(part["identity"].get("docker-reference", ""))},
+                         "image": {"docker-manifest-digest": str(part["image"].get("docker-manifest-digest", ""))},
+                         "type": str(critical.get("type", ""))},
+            "optional": None if optional is None else {k: optional[k] if k == "Bundle" else go_sorted(optional[k])
+                                                       for k in sorted(optional)}}

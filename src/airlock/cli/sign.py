@@ -17,14 +17,16 @@ from typing import Any
 
 SIGN_HELP = """\
 Sign a container image (by digest: a tag is resolved first) with a key, and attach the signature:
-a layer of the image's sha256-<hex>.sig manifest (legacy cosign format, the default here), or a
-Sigstore bundle referrer with --new-bundle-format (cosign v3 style; implied by --bundle FILE,
-which also writes that bundle to FILE as cosign v3 does). Works on a registry or on an OCI layout
-(--local-image DIR), for teams that sign inside the air gap.
+a Sigstore bundle as an OCI referrer (cosign v3's default; on a registry without the referrers
+API, the tag sha256-<hex>), or with --new-bundle-format=false a layer of the image's
+sha256-<hex>.sig manifest (the legacy cosign format). --bundle FILE also writes the signature to
+FILE. Works on a registry or on an OCI layout (--local-image DIR), for teams that sign inside the
+air gap.
 
   airlock sign --key cosign.key -a env=prod registry.internal/app@sha256:...
   airlock sign --key cosign.key --local-image ./layout
   airlock sign --key cosign.key --bundle app.sigstore.json registry.internal/app@sha256:...
+  airlock sign --key cosign.key --new-bundle-format=false registry.internal/app@sha256:...
   airlock sign --key 'pkcs11:token=ci;object=signing?module-path=/usr/lib/softhsm/libsofthsm2.so' IMAGE
 """
 
@@ -63,19 +65,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("-a", "--annotations", action="append", type=common.annotation,
                       default=[], metavar="KEY=VALUE",
                       help="annotation to sign into the payload (repeatable)")
-    sign.add_argument("--payload", metavar="FILE", help="sign this payload instead of generating one")
+    sign.add_argument("--payload", metavar="FILE", help="with --new-bundle-format=false: sign this simple-signing "
+                      "payload instead of generating one")
     bool_flag(sign, "--upload", "attach the signature (false: print it)", default=True)
     sign.add_argument("--output-signature", metavar="FILE", help="also write the base64 signature here")
     sign.add_argument("--output-payload", metavar="FILE", help="also write the signed payload here")
     sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
                       "no certificate; nothing is written)")
     sign.add_argument("--bundle", metavar="FILE", help="also write everything needed to verify the image to FILE: "
-                      "the Sigstore bundle, as cosign v3 does (--bundle implies --new-bundle-format, cosign v3's "
-                      "default); with --new-bundle-format=false, cosign's legacy signed-payload JSON "
+                      "the Sigstore bundle, as cosign v3 does; with --new-bundle-format=false, cosign's legacy signed-payload JSON "
                       "({\"base64Signature\": ...}, for verify-blob --bundle FILE over the --output-payload)")
     _offline_flags(sign)
-    bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (cosign v3) instead of a .sig layer "
-              "(default: false, or true with --bundle)", default=None)
+    bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (default, as cosign v3); false: a "
+              "legacy .sig layer", default=True)
     _image_flags(sign)
     sign.set_defaults(run=run_sign)
 
@@ -116,10 +118,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     attest.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required)")
     attest.add_argument("--predicate", required=True, metavar="FILE")
     attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
-    attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does "
-                        "(implies --new-bundle-format, cosign v3's default)")
-    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer "
-              "(default: false, or true with --bundle)", default=None)
+    attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does")
+    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer (default, as cosign v3); false: a "
+              "legacy .att layer", default=True)
     _offline_flags(attest)
     _image_flags(attest)
     attest.set_defaults(run=run_attest)
@@ -223,14 +224,17 @@ def run_sign(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
     public_pem = signer.public_key_pem()
     annotations = dict(args.annotations)
-    new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
+    new_format = args.new_bundle_format
+    if args.payload and new_format:  # cosign v3 ignores --payload then, and signs its own statement
+        raise UsageError(f"--payload {args.payload}: a bundle signs cosign's in-toto statement, not a given payload; "
+                         "sign a simple-signing payload with --new-bundle-format=false")
     targets = _targets(args, args.images)
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
                          f"{len(targets)} images are to be signed; sign them one at a time")
     for image in targets:
         payload = None
-        if not new_format and args.payload:
+        if args.payload:
             with open(args.payload, "rb") as handle:
                 payload = handle.read()
         signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
@@ -367,7 +371,7 @@ def run_attest(args: argparse.Namespace) -> int:
     from airlock.errors import UsageError
 
     _no_tlog(args)
-    new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
+    new_format = args.new_bundle_format
     if args.bundle and not new_format:
         raise UsageError(f"--bundle {args.bundle}: a bundle file needs the new bundle format (cosign writes none with "
                          "--new-bundle-format=false)")
