@@ -107,7 +107,8 @@ def test_upload_false_and_outputs(registry, tmp_path, password):
     client = RegistryClient()
     digest = push_image(client, registry, "flow/noupload", tmp_path, b"noupload")
     key, pub = keypair(tmp_path, "k")
-    result = run_cli("sign", "--key", key, "--upload=false", "--new-bundle-format=false", "--output-payload", tmp_path / "p.json",
+    result = run_cli("sign", "--key", key, "--upload=false", "--new-bundle-format=false", "--output-payload",
+                     tmp_path / "p.json",
                      f"{registry}/flow/noupload:v1")
     assert result.code == 0
     signature = base64.b64decode(result.stdout.strip())
@@ -130,8 +131,8 @@ def test_new_bundle_format_and_attest(registry, tmp_path, password):
                        image)
     assert verified.code == 0, verified.stderr
     (tmp_path / "sbom.json").write_text(json.dumps({"spdxVersion": "SPDX-2.3"}))
-    assert run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdx", "--new-bundle-format=false",
-                   image).code == 0
+    assert run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdx",
+                   "--new-bundle-format=false", image).code == 0
     assert run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdxjson",
                    "--new-bundle-format", image).code == 0
     result = run_cli("verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "spdx", image)

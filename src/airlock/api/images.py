@@ -303,6 +303,7 @@ class ImageVerdict:
     rejected_count: int = 0
     warnings: list[str] = field(default_factory=list)
     not_intact: AirlockError | None = None  # the image itself is not whole in the layout
+    bundles_found: int = 0  # how many of the candidates were Sigstore bundles (referrers or --bundle)
 
     @property
     def ok(self) -> bool:
@@ -416,6 +417,7 @@ def verify_target(target: ImageTarget, verifier: Verifier, *, key: Any = None, p
     warnings: dict[str, None] = {}
     for found in candidates(target.source, target.digest, attestation=attestation,
                             new_bundle_format=new_bundle_format, bundle=bundle, bundle_where=bundle_where):
+        verdict.bundles_found += found.bundle is not None
         check = judge(verifier, found, target.digest, attestation=attestation, predicate=predicate_type,
                       policy=policy, key=key, options=options, annotations=annotations or {}, claims=check_claims)
         warnings.update(dict.fromkeys(check.verdict.warnings if check.verdict else []))

@@ -191,8 +191,9 @@ _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u202
 
 def go_json(value) -> str:
     """``value`` as Go's ``encoding/json`` marshals it, so output matches cosign's byte for byte: compact,
-    keys in the order given (a Go struct's field order; ``go_sorted`` for a Go map), UTF-8 unescaped, ``<``, ``>``, ``&``, U+2028 and U+2029 escaped as \\uXXXX
-    (they occur only inside strings), and a lone surrogate replaced by U+FFFD as Go does."""
+    keys in the order given (a Go struct's field order; ``go_sorted`` for a Go map), UTF-8 unescaped,
+    ``<``, ``>``, ``&``, U+2028 and U+2029 escaped as \\uXXXX (they occur only inside strings), and a
+    lone surrogate replaced by U+FFFD as Go does."""
     import json
     import re
 

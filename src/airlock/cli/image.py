@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     for name, attestation in (("verify", False), ("verify-attestation", True)):
         parser = commands.add_parser(
             name, help="verify the attestations of an image, offline" if attestation else
-            "verify the signatures of an image, offline", description=VERIFY_HELP,
+            "verify the signatures of an image, offline", description=VERIFY_HELP, epilog=EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("images", nargs="*", metavar="IMAGE", help="image reference(s); with --local-image, "
                             "which image(s) of the layout (default: all)")
@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from airlock.cli import common
     from airlock.errors import UsageError, VerificationError
     from airlock.formats.cosign import PREDICATE_TYPES
+    from airlock.oci.registry import RegistryError
 
     if not args.check_layer_digests:
         if not args.local_image:
@@ -115,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
     verdicts = []
     intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
-    targets = _targets(args)
+    try:
+        targets = _targets(args)
+    except RegistryError as exc:  # cosign verify: 11 when the image (tag) is not in the registry
+        if exc.status == 404 and not args.attestation:
+            exc.exit_code = NON_EXISTENT_TAG
+        raise
     # how cosign names each image in a bundle signature's claims: as given (registry), else its reference
     names = [t.reference for t in targets] if args.local_image else list(args.images)
     for target in targets:
@@ -132,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
                for c in v.verified]
     failures = [v.failure for v in verdicts if v.failure is not None]  # None exactly when v.ok
     if failures:  # fail closed: nothing is reported as verified when any image is not
-        raise VerificationError("verify", " | ".join(failures))
+        error = VerificationError("verify", " | ".join(failures))
+        error.exit_code = _exit_code(next(v for v in verdicts if v.failure is not None), args)
+        raise error
     for verdict in verdicts:
         for check in verdict.verified:
             if check.unverified_claims:
@@ -153,6 +161,30 @@ def run(args: argparse.Namespace) -> int:
         else:  # cosign: a blank line, then the list
             print("\n" + common.go_json(outputs))
     return 0
+
+
+# cosign's exit codes (cmd/cosign/errors/exit_codes.go), which only `cosign verify` of a registry image uses
+IMAGE_WITHOUT_SIGNATURE = 10
+NON_EXISTENT_TAG = 11
+NO_MATCHING_SIGNATURE = 12
+
+EXIT_CODES = """\
+exit codes (as cosign's):
+  0   every image verified
+  1   verification failed (any other failure; verify-attestation and --local-image always use 1)
+  2   usage error: a flag or argument is wrong
+  10  verify: the image has no signatures
+  11  verify: the image (tag) is not in the registry
+  12  verify: the image has legacy signatures, and none of them verifies
+"""
+
+
+def _exit_code(verdict: Any, args: argparse.Namespace) -> int:
+    """cosign verify's code for an image that did not verify: it wraps only the errors of its legacy
+    path (no Sigstore bundle found) for a registry image; anything else exits 1."""
+    if args.attestation or args.local_image or verdict.not_intact is not None or verdict.bundles_found:
+        return 1
+    return NO_MATCHING_SIGNATURE if verdict.rejected_count else IMAGE_WITHOUT_SIGNATURE
 
 
 def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:
@@ -197,14 +229,15 @@ def _output(check: Any, attestation: bool, reference: str) -> Any:
     if not isinstance(document, dict):
         raise FormatError("the signature payload is not a JSON object")
     if material.format != "cosign-legacy":  # a bundle: claims from its statement, as cosign's transformOutput
-        subject = (document.get("subject") or [{}])[0]
-        digest = next(iter(subject.get("digest", {}).items()), ("", ""))
+        subjects = document.get("subject")
+        subject = _object(subjects[0] if isinstance(subjects, list) and subjects else None)
+        digest = next(iter(_object(subject.get("digest")).items()), ("", ""))
         return {"critical": {"identity": {"docker-reference": reference},
-                             "image": {"docker-manifest-digest": ":".join(digest)},
+                             "image": {"docker-manifest-digest": ":".join(map(str, digest))},
                              "type": document.get("predicateType", "")},
-                "optional": go_sorted(subject.get("annotations") or {})}
-    critical = document.get("critical") if isinstance(document.get("critical"), dict) else {}
-    part = {name: critical.get(name) if isinstance(critical.get(name), dict) else {} for name in ("identity", "image")}
+                "optional": go_sorted(_object(subject.get("annotations")))}
+    critical = _object(document.get("critical"))
+    identity, image = _object(critical.get("identity")), _object(critical.get("image"))
     optional: dict[str, Any] | None = document["optional"] if isinstance(document.get("optional"), dict) else None
     extra: dict[str, Any] = {}
     bundle = check.layer_annotations.get(cosign.ANNOTATION_BUNDLE) if check.layer_annotations else None
@@ -215,8 +248,12 @@ def _output(check: Any, attestation: bool, reference: str) -> Any:
         extra["Subject"] = check.verdict.identity
     if extra:
         optional = {**(optional or {}), **extra}
-    return {"critical": {"identity": {"docker-reference": str(part["identity"].get("docker-reference", ""))},
-                         "image": {"docker-manifest-digest": str(part["image"].get("docker-manifest-digest", ""))},
+    return {"critical": {"identity": {"docker-reference": str(identity.get("docker-reference", ""))},
+                         "image": {"docker-manifest-digest": str(image.get("docker-manifest-digest", ""))},
                          "type": str(critical.get("type", ""))},
             "optional": None if optional is None else {k: optional[k] if k == "Bundle" else go_sorted(optional[k])
                                                        for k in sorted(optional)}}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -73,7 +73,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
                       "no certificate; nothing is written)")
     sign.add_argument("--bundle", metavar="FILE", help="also write everything needed to verify the image to FILE: "
-                      "the Sigstore bundle, as cosign v3 does; with --new-bundle-format=false, cosign's legacy signed-payload JSON "
+                      "the Sigstore bundle, as cosign v3 does; with --new-bundle-format=false, cosign's legacy "
+                      "signed-payload JSON "
                       "({\"base64Signature\": ...}, for verify-blob --bundle FILE over the --output-payload)")
     _offline_flags(sign)
     bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (default, as cosign v3); false: a "
