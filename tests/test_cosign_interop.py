@@ -435,9 +435,10 @@ def test_cosign_save_of_bundles_then_airlock_verify_local(cosign, cosign_keys, i
 
 
 def test_airlock_save_then_cosign_load(cosign, cosign_keys, image, registry, tmp_path):
+    """A legacy .sig (cosign v3.1.2 load cannot push a bundle referrer: see the test below)."""
     key, pub = cosign_keys
     repository, digest = image
-    airlock_ok("sign", "--key", key, "--tlog-upload=false", f"{repository}@{digest}")
+    airlock_ok("sign", "--key", key, "--tlog-upload=false", "--new-bundle-format=false", f"{repository}@{digest}")
     airlock_ok("save", f"{repository}:v1", "--dir", tmp_path / "saved")
     target = f"{registry}/interop/loaded-by-cosign"
     cosign.ok("load", "--dir", tmp_path / "saved", HTTP, target)
@@ -540,6 +541,171 @@ def test_airlock_sign_blob_then_cosign_verify_blob(cosign, cosign_keys, blob, tm
         assert verified.code == 0 and "Verified OK" in verified.stderr, verified
     blob.write_bytes(b"tampered\n")
     assert cosign("verify-blob", "--key", pub, "--bundle", tmp_path / "b.json", NO_TLOG, blob).code == 1
+
+
+# -- blob attestations: attest-blob <-> verify-blob-attestation, a bundle or a bare DSSE envelope ---------
+
+
+def attest_blob(tool, cosign, key: Path, blob: Path, predicate: Path, out: Path, form: str) -> list:
+    """Attest ``blob`` with ``tool``; the verify-blob-attestation flags that name what it wrote."""
+    argv = ["attest-blob", "--key", key, "--predicate", predicate, "--type", "slsaprovenance"]
+    if form == "bundle":
+        argv += ["--bundle", out]
+    else:
+        argv += ["--new-bundle-format=false", "--output-signature", out]
+    if tool == "cosign":
+        cosign.ok(*argv, *SIGN_OFFLINE, blob)
+    else:
+        airlock_ok(*argv, "--tlog-upload=false", blob)
+    return ["--bundle", out] if form == "bundle" else ["--signature", out]
+
+
+def verify_blob_attestation(tool, cosign, pub: Path, material: list, *rest) -> Result:
+    argv = ["verify-blob-attestation", "--key", pub, *material, *rest]
+    return cosign(*argv, NO_TLOG) if tool == "cosign" else airlock(*argv, "--insecure-ignore-tlog")
+
+
+@pytest.mark.parametrize("form", ["bundle", "envelope"])
+@pytest.mark.parametrize(("producer", "consumer"), [("cosign", "airlock"), ("airlock", "cosign"),
+                                                    ("airlock", "airlock")])
+def test_attest_blob_then_verify_blob_attestation(cosign, cosign_keys, blob, predicate, tmp_path, form, producer,
+                                                  consumer):
+    key, pub = cosign_keys
+    material = attest_blob(producer, cosign, key, blob, predicate, tmp_path / "att.json", form)
+    verified = verify_blob_attestation(consumer, cosign, pub, material, "--type", "slsaprovenance", blob)
+    assert (verified.code, verified.stdout) == (0, "") and "Verified OK" in verified.stderr, verified
+    digest = ["--digest", hashlib.sha256(blob.read_bytes()).hexdigest(), "--digestAlg", "sha256"]
+    assert verify_blob_attestation(consumer, cosign, pub, material, "--type", "slsaprovenance", *digest).code == 0
+
+
+def test_airlock_attest_blob_writes_what_cosign_writes(cosign, cosign_keys, blob, predicate, tmp_path):
+    key, _ = cosign_keys
+    for tool in ("cosign", "airlock"):
+        attest_blob(tool, cosign, key, blob, predicate, tmp_path / f"{tool}.json", "bundle")
+        attest_blob(tool, cosign, key, blob, predicate, tmp_path / f"{tool}.env", "envelope")
+    bundles = [json.loads((tmp_path / f"{tool}.json").read_text()) for tool in ("cosign", "airlock")]
+    envelopes = [json.loads((tmp_path / f"{tool}.env").read_text()) for tool in ("cosign", "airlock")]
+    for made in (*(b["dsseEnvelope"] for b in bundles), *envelopes):
+        assert list(made) == ["payload", "payloadType", "signatures"] and list(made["signatures"][0]) == ["sig"]
+        made["signatures"] = None  # the signatures differ (ECDSA); the statements are the same
+        made["payload"] = json.loads(base64.b64decode(made["payload"]))
+    assert bundles[0]["verificationMaterial"] == {k: v for k, v in bundles[1]["verificationMaterial"].items()
+                                                  if k != "tlogEntries" or v}
+    assert bundles[0]["dsseEnvelope"] == bundles[1]["dsseEnvelope"]
+    assert envelopes[0] == envelopes[1]
+    assert list(envelopes[1]["payload"]) == list(envelopes[0]["payload"])  # key order too
+    assert envelopes[1]["payload"]["subject"] == [{"name": blob.name,
+                                                   "digest": {"sha256": hashlib.sha256(blob.read_bytes()).hexdigest()}}]
+
+
+def test_attest_blob_without_bundle_prints_the_envelope_as_cosign(cosign, cosign_keys, blob, predicate):
+    key, _ = cosign_keys
+    argv = ["attest-blob", "--key", key, "--predicate", predicate, "--type", "slsaprovenance"]
+    printed = [json.loads(cosign.ok(*argv, *SIGN_OFFLINE, "--new-bundle-format=false", blob).stdout),
+               json.loads(airlock_ok(*argv, "--tlog-upload=false", "--new-bundle-format=false", blob).stdout)]
+    assert [list(p) for p in printed] == [["payload", "payloadType", "signatures"]] * 2
+    assert printed[0]["payload"] == printed[1]["payload"]
+    # the new format has nowhere to go without --bundle: both refuse
+    assert cosign(*argv, *SIGN_OFFLINE, blob).code != 0
+    assert one_line_error(airlock(*argv, "--tlog-upload=false", blob)).startswith("Error: --bundle FILE is required")
+
+
+REJECTIONS = {  # what is wrong -> airlock's error (cosign exits 1 on each, with its own wording)
+    "wrong-type": "Error: type: predicate type 'https://slsa.dev/provenance/v0.2' is not 'https://spdx.dev/Document'",
+    "wrong-subject": "Error: artifact: {other} is not a subject of the in-toto statement",
+    "wrong-digest": "Error: artifact: sha256:{zeros} is not a subject of the in-toto statement",
+    "wrong-key": "Error: signature: the DSSE signature does not verify",
+    "tampered-payload": "Error: signature: the DSSE signature does not verify",
+    "tampered-signature": "Error: signature: the DSSE signature does not verify",
+}
+
+
+@pytest.mark.parametrize("form", ["bundle", "envelope"])
+@pytest.mark.parametrize("producer", ["cosign", "airlock"])
+@pytest.mark.parametrize("wrong", list(REJECTIONS))
+def test_verify_blob_attestation_rejections(cosign, cosign_keys, airlock_keys, blob, predicate, tmp_path, form,
+                                            producer, wrong):
+    key, pub = cosign_keys
+    out = tmp_path / "att.json"
+    material = attest_blob(producer, cosign, key, blob, predicate, out, form)
+    other = tmp_path / "other.txt"
+    other.write_bytes(b"not the attested blob\n")
+    kind, subject = ["--type", "slsaprovenance"], [blob]
+    if wrong == "wrong-type":
+        kind = ["--type", "spdx"]
+    elif wrong == "wrong-subject":
+        subject = [other]
+    elif wrong == "wrong-digest":
+        subject = ["--digest", "0" * 64, "--digestAlg", "sha256"]
+    elif wrong == "wrong-key":
+        pub = airlock_keys[1]
+    else:
+        document = json.loads(out.read_text())
+        envelope = document["dsseEnvelope"] if form == "bundle" else document
+        if wrong == "tampered-payload":
+            statement = json.loads(base64.b64decode(envelope["payload"]))
+            statement["predicate"]["builder"]["id"] = "https://evil.example/builder"
+            envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        else:
+            signature = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+            signature[-1] ^= 1
+            envelope["signatures"][0]["sig"] = base64.b64encode(bytes(signature)).decode()
+        out.write_text(json.dumps(document))
+    by_cosign = verify_blob_attestation("cosign", cosign, pub, material, *kind, *subject)
+    by_airlock = verify_blob_attestation("airlock", cosign, pub, material, *kind, *subject)
+    assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (1, ""), (by_cosign,
+                                                                                                  by_airlock)
+    assert one_line_error(by_airlock) == REJECTIONS[wrong].format(other=other, zeros="0" * 64)
+
+
+def test_verify_blob_attestation_check_claims_false(cosign, cosign_keys, blob, predicate, tmp_path):
+    """--check-claims=false verifies only the envelope, in both tools; airlock says what it did not check."""
+    key, pub = cosign_keys
+    material = attest_blob("cosign", cosign, key, blob, predicate, tmp_path / "att.json", "bundle")
+    other = tmp_path / "other.txt"
+    other.write_bytes(b"not the attested blob\n")
+    argv = [*material, "--type", "slsaprovenance", "--check-claims=false", other]
+    assert verify_blob_attestation("cosign", cosign, pub, argv[:2], *argv[2:]).code == 0
+    verified = verify_blob_attestation("airlock", cosign, pub, argv[:2], *argv[2:])
+    assert verified.code == 0 and "Verified OK" in verified.stderr, verified
+    assert (f"WARNING: --check-claims=false: the attestation is NOT checked to be about {other}; only its envelope "
+            "is verified") in verified.stderr
+    # the envelope itself is still verified
+    document = json.loads((tmp_path / "att.json").read_text())
+    document["dsseEnvelope"]["payloadType"] = "text/plain"
+    (tmp_path / "att.json").write_text(json.dumps(document))
+    assert verify_blob_attestation("cosign", cosign, pub, argv[:2], *argv[2:]).code == 1
+    assert one_line_error(verify_blob_attestation("airlock", cosign, pub, argv[:2], *argv[2:])) == (
+        "Error: signature: the DSSE signature does not verify")
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    ([], "Error: nothing to verify: pass --bundle FILE or --signature FILE (a DSSE envelope)"),
+    (["--bundle", "B"], "Error: name the blob (FILE, or --digest HEX --digestAlg sha256) that the attestation must be "
+                        "about, or verify only the envelope with --check-claims=false"),
+])
+def test_verify_blob_attestation_usage_errors(cosign_keys, tmp_path, argv, error):
+    result = airlock("verify-blob-attestation", "--key", cosign_keys[1], "--insecure-ignore-tlog",
+                     *[str(tmp_path / a) if a == "B" else a for a in argv])
+    assert (result.code, one_line_error(result)) == (2, error)
+
+
+def test_verify_blob_attestation_refuses_a_message_signature_and_two_signatures(cosign, cosign_keys, blob,
+                                                                                 predicate, tmp_path):
+    key, pub = cosign_keys
+    cosign.ok("sign-blob", "--key", key, "--bundle", tmp_path / "sig.json", *SIGN_OFFLINE, blob)
+    refused = airlock("verify-blob-attestation", "--key", pub, "--insecure-ignore-tlog", "--bundle",
+                      tmp_path / "sig.json", blob)
+    assert one_line_error(refused) == (f"Error: --bundle {tmp_path / 'sig.json'}: the bundle holds a message "
+                                       "signature, not a DSSE envelope (an attestation); verify it with verify-blob")
+    attest_blob("cosign", cosign, key, blob, predicate, tmp_path / "env.json", "envelope")
+    envelope = json.loads((tmp_path / "env.json").read_text())
+    envelope["signatures"] *= 2
+    (tmp_path / "env.json").write_text(json.dumps(envelope))
+    refused = airlock("verify-blob-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "slsaprovenance",
+                      "--signature", tmp_path / "env.json", blob)
+    assert one_line_error(refused) == (f"Error: --signature {tmp_path / 'env.json'}: the DSSE envelope has 2 "
+                                       "signatures; exactly one is verified")
 
 
 # -- output: the same input through both verifiers ----------------------------------------------------

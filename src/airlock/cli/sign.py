@@ -126,6 +126,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     _image_flags(attest)
     attest.set_defaults(run=run_attest)
 
+    blob_attest = commands.add_parser("attest-blob", help="sign an in-toto attestation about a file with a key")
+    blob_attest.add_argument("file", metavar="FILE")
+    blob_attest.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required: keyless "
+                             "signing needs Fulcio and Rekor)")
+    blob_attest.add_argument("--predicate", required=True, metavar="FILE")
+    blob_attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
+    blob_attest.add_argument("--bundle", metavar="FILE", help="write the attestation here: a Sigstore bundle "
+                             "(required, as in cosign), or with --new-bundle-format=false cosign's legacy bundle")
+    bool_flag(blob_attest, "--new-bundle-format", "write a Sigstore bundle (default, as cosign v3); false: print the "
+              "bare DSSE envelope (and --bundle gets cosign's legacy bundle)", default=True)
+    blob_attest.add_argument("--output-signature", "--output-attestation", dest="output_signature", metavar="FILE",
+                             help="with --new-bundle-format=false: write the DSSE envelope here instead of printing it")
+    _offline_flags(blob_attest)
+    blob_attest.set_defaults(run=run_attest_blob)
+
     clean = commands.add_parser("clean", help="remove an image's signatures, attestations and bundles")
     clean.add_argument("image", metavar="IMAGE")
     clean.add_argument("--type", default="all", choices=("all", "signature", "attestation", "sbom"))
@@ -390,6 +405,35 @@ def run_attest(args: argparse.Namespace) -> int:
             _say(f"Wrote bundle to file {args.bundle}")
         api.attach(image, signed)
         _say(f"Attested {image.name}@{image.digest} ({signed.predicate_type})")
+    return 0
+
+
+def run_attest_blob(args: argparse.Namespace) -> int:
+    from airlock import api
+    from airlock.cli.common import read_file
+    from airlock.errors import UsageError
+
+    _no_tlog(args)
+    if args.new_bundle_format and not args.bundle:
+        raise UsageError("--bundle FILE is required: the attestation is written there as a Sigstore bundle (or print "
+                         "the bare DSSE envelope with --new-bundle-format=false)")
+    if args.new_bundle_format and args.output_signature:
+        raise UsageError(f"--output-signature {args.output_signature}: the envelope is in the bundle; a separate "
+                         "envelope file is written with --new-bundle-format=false")
+    signer = load_signer(args.key)
+    predicate = read_file(args.predicate, "--predicate")
+    if not os.path.isfile(args.file):
+        raise UsageError(f"{args.file}: no such file")
+    made = api.attest_blob(args.file, signer, predicate, args.type, new_bundle_format=args.new_bundle_format)
+    if args.bundle:
+        _write(args.bundle, made.bundle, 0o600)
+        _say(f"Wrote bundle to file {args.bundle}")
+    if not args.new_bundle_format:
+        if args.output_signature:
+            _write(args.output_signature, made.envelope)
+            _say(f"Signature written in {args.output_signature}")
+        else:
+            _stdout(made.envelope + b"\n")
     return 0
 
 
