@@ -343,6 +343,29 @@ def test_sign_and_attest_attach_a_bundle_referrer_by_default(cosign, cosign_keys
     assert [m["artifactType"] for m in referrers] == ["application/vnd.dev.sigstore.bundle.v0.3+json"]
 
 
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+def test_verify_discovery_with_new_bundle_format_as_cosign(cosign, cosign_keys, airlock_keys, image, predicate,
+                                                           command):
+    """cosign v3 verify (--new-bundle-format, its default) reads the bundles, or the legacy signatures when
+    the image has none; airlock --new-bundle-format does the same. airlock's default reads both: a bundle
+    by another key pushed beside a good legacy signature fails cosign, not airlock."""
+    key, pub = cosign_keys
+    repository, digest = image
+    kind = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "verify-attestation" else []
+    checks = ["--type", "slsaprovenance"] if kind else []
+    producer = "attest" if kind else "sign"
+    cosign.ok(producer, "--key", key, *kind, *SIGN_OFFLINE, HTTP, "--new-bundle-format=false", f"{repository}@{digest}")
+    ref = f"{repository}:v1"
+    for flags in ([], ["--new-bundle-format"], ["--new-bundle-format=false"]):
+        assert cosign(command, "--key", pub, NO_TLOG, *checks, *flags, HTTP, ref).code == 0
+        assert airlock(command, "--key", pub, "--insecure-ignore-tlog", *checks, *flags, ref).code == 0, flags
+    other_key = airlock_keys[0]
+    cosign.ok(producer, "--key", other_key, *kind, *SIGN_OFFLINE, HTTP, f"{repository}@{digest}")  # a bundle
+    assert cosign(command, "--key", pub, NO_TLOG, *checks, HTTP, ref).code == 1
+    assert airlock(command, "--key", pub, "--insecure-ignore-tlog", *checks, "--new-bundle-format", ref).code == 1
+    assert airlock(command, "--key", pub, "--insecure-ignore-tlog", *checks, ref).code == 0
+
+
 @pytest.mark.parametrize("tool", ["cosign", "airlock"])
 def test_sign_with_new_bundle_format_false_attaches_a_legacy_sig(cosign, cosign_keys, image, tool):
     key, _ = cosign_keys

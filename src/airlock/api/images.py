@@ -386,16 +386,26 @@ def registry_targets(client: Any, references: list[str] | tuple[str, ...]) -> li
 def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundle_format: bool | None = None,
                bundle: bytes | None = None, bundle_where: str = "--bundle") -> Iterator[Any]:
     """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy
-    layers (``new_bundle_format``: True only bundles, False only legacy, None both). With
+    layers. ``new_bundle_format``: None both; False only legacy; True the bundles, or when the image
+    has none the legacy layers, as cosign v3 ``--new-bundle-format`` (its default) reads them. With
     ``bundle``, that bundle alone, and nothing attached to the image."""
     from airlock.oci import discovery
 
     if bundle is not None:
         yield discovery.Found(bundle_where, bundle=bundle)
         return
-    yield from discovery.signatures(source, digest, attestation=attestation,  # one fetch budget per image
-                                    bundles=new_bundle_format in (None, True),
-                                    legacy=new_bundle_format in (None, False))
+    if new_bundle_format is not True:
+        yield from discovery.signatures(source, digest, attestation=attestation,  # one fetch budget per image
+                                        bundles=new_bundle_format is None, legacy=True)
+        return
+    budget = discovery.budget_for(digest)
+    limit = discovery.MAX_ATTESTATION_SIZE if attestation else discovery.MAX_SIGNATURE_SIZE
+    seen = False
+    for found in discovery.bundle_referrers(source, digest, budget, limit=limit):
+        seen = seen or found.error is None  # as cosign: bundles that cannot even be read fall back to legacy
+        yield found
+    if not seen:
+        yield from discovery.legacy_layers(source, digest, "att" if attestation else "sig", budget)
 
 
 def verify_target(target: ImageTarget, verifier: Verifier, *, key: Any = None, policy: Any = None,

@@ -58,8 +58,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                             default=[], metavar="KEY=VALUE",
                             help="require this annotation in the signed payload (repeatable)")
         bool_flag(parser, "--check-claims", "check the payload names this image digest (default true)", default=True)
-        bool_flag(parser, "--new-bundle-format", "only Sigstore bundles (true) or only legacy signatures "
-                  "(false); default: both", default=None)
+        bool_flag(parser, "--new-bundle-format", "true: the Sigstore bundles, or the legacy signatures when the "
+                  "image has no bundle (cosign v3's default); false: only legacy signatures; default: both, so a "
+                  "bundle pushed beside a good legacy signature cannot hide it", default=None)
         bool_flag(parser, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
         bool_flag(parser, "--check-layer-digests", "with --local-image: hash every layer of the image and "
                   "compare it with its digest (default true); false: check only that each layer is present with "
