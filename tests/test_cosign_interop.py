@@ -1089,6 +1089,43 @@ def test_output_verify_blob_keyless_instance_bundle(cosign, instance, home, tmp_
         by_cosign, by_airlock)
 
 
+def test_output_verify_keyless_legacy_signature_same_bytes(cosign, instance, home, image, tmp_path):
+    """A keyless legacy signature as cosign v2 attached them (certificate, chain and Rekor bundle
+    annotations; GitHub Actions extensions on the leaf), from airlock's testing instance: both tools
+    print the same bytes, with Subject, Issuer, the Rekor bundle and the workflow claims."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    import airlock as library
+    from airlock.formats import cosign as wire
+    from airlock.sign.attaching import append
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER
+    from airlock.testing.pki import github_actions_extensions
+
+    repository, digest = image
+    payload = airlock_ok("generate", f"{repository}@{digest}").stdout.encode()
+    cert, key = instance.issue_leaf(DEFAULT_IDENTITY, DEFAULT_ISSUER, extra_oids=github_actions_extensions())
+    bundle = instance.sign_blob(payload, leaf=(cert, key))
+    [entry] = bundle["verificationMaterial"]["tlogEntries"]
+    rekor = {"SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+             "Payload": {"body": entry["canonicalizedBody"], "integratedTime": int(entry["integratedTime"]),
+                         "logIndex": int(entry.get("logIndex", 0)),
+                         "logID": base64.b64decode(entry["logId"]["keyId"]).hex()}}
+    annotations = {wire.ANNOTATION_SIGNATURE: bundle["messageSignature"]["signature"],
+                   wire.ANNOTATION_CERTIFICATE: cert.public_bytes(Encoding.PEM).decode(),
+                   wire.ANNOTATION_CHAIN: "".join(c.public_bytes(Encoding.PEM).decode() for c in instance.fulcio.chain),
+                   wire.ANNOTATION_BUNDLE: json.dumps(rekor, separators=(",", ":"))}
+    [target] = library.signing_targets([f"{repository}@{digest}"], client=library.registry_client(insecure=True))
+    assert append(target.target, digest, "sig", (wire.SIMPLESIGNING, payload, annotations))
+    argv = ["verify", "--trusted-root", home / "instance-root.json", "--certificate-identity", DEFAULT_IDENTITY,
+            "--certificate-oidc-issuer", DEFAULT_ISSUER]
+    by_cosign, by_airlock = both(cosign, [*argv, HTTP, f"{repository}:v1"], [*argv, f"{repository}:v1"])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    [claims] = json.loads(by_airlock.stdout)
+    assert claims["optional"]["githubWorkflowRepository"] == "org/repo"
+    assert claims["optional"]["Subject"] == DEFAULT_IDENTITY
+    assert by_airlock.stdout == by_cosign.stdout
+
+
 def test_pkcs11_keys(cosign, softhsm):
     """cosign as ./run-tests builds it (CGO_ENABLED=0) has no PKCS#11: say so instead of pretending."""
     answer = cosign("public-key", "--key", softhsm.uri(object="interop-absent"))

@@ -245,8 +245,7 @@ def _output(check: Any, attestation: bool, reference: str) -> Any:
     if bundle:
         extra["Bundle"] = _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation")
     if check.verdict and check.verdict.identity:
-        extra["Issuer"] = check.verdict.issuer
-        extra["Subject"] = check.verdict.identity
+        extra.update(_certificate_claims(check))
     if extra:
         optional = {**(optional or {}), **extra}
     return {"critical": {"identity": {"docker-reference": str(identity.get("docker-reference", ""))},
@@ -258,3 +257,30 @@ def _output(check: Any, attestation: bool, reference: str) -> Any:
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+FULCIO_OID = "1.3.6.1.4.1.57264.1"
+# the raw (deprecated) GitHub extensions cosign adds to a legacy signature's output, and their names
+_GITHUB = ((2, "githubWorkflowTrigger"), (3, "githubWorkflowSha"), (4, "githubWorkflowName"),
+           (5, "githubWorkflowRepository"), (6, "githubWorkflowRef"))
+
+
+def _certificate_claims(check: Any) -> dict[str, str]:
+    """What cosign adds to ``optional`` for a verified certificate: Subject, Issuer (also under its OID)
+    and the raw GitHub workflow extensions (under their names and their OIDs)."""
+    from cryptography import x509
+
+    claims = {"Subject": check.verdict.identity}
+    if check.verdict.issuer:
+        claims["Issuer"] = claims[f"{FULCIO_OID}.1"] = check.verdict.issuer
+    leaf = check.material.leaf if check.material is not None else None
+    for arc, name in _GITHUB if leaf is not None else ():
+        try:
+            extension = leaf.extensions.get_extension_for_oid(x509.ObjectIdentifier(f"{FULCIO_OID}.{arc}"))
+        except x509.ExtensionNotFound:
+            continue
+        value = extension.value.value if isinstance(extension.value, x509.UnrecognizedExtension) else b""
+        text = value.decode("utf-8", "replace")
+        if text:
+            claims[name] = claims[f"{FULCIO_OID}.{arc}"] = text
+    return claims
