@@ -274,7 +274,9 @@ def _certificate_claims(check: Any) -> dict[str, str]:
     if check.verdict.issuer:
         claims["Issuer"] = claims[f"{FULCIO_OID}.1"] = check.verdict.issuer
     leaf = check.material.leaf if check.material is not None else None
-    for arc, name in _GITHUB if leaf is not None else ():
+    for arc, name in _GITHUB:
+        if leaf is None:
+            break
         try:
             extension = leaf.extensions.get_extension_for_oid(x509.ObjectIdentifier(f"{FULCIO_OID}.{arc}"))
         except x509.ExtensionNotFound:
