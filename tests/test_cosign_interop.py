@@ -802,6 +802,33 @@ def test_output_verify_bundle_signature(cosign, cosign_keys, image):
     assert json.loads(by_cosign.stdout) == json.loads(by_airlock.stdout)
 
 
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+@pytest.mark.parametrize("bundle_format", ["false", "true"])
+def test_output_verify_local_image_same_bytes(cosign, cosign_keys, image, predicate, tmp_path, command,
+                                              bundle_format):
+    key, pub = cosign_keys
+    repository, digest = image
+    kind = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "verify-attestation" else []
+    cosign.ok("attest" if kind else "sign", "--key", key, *kind, *SIGN_OFFLINE, HTTP,
+              f"--new-bundle-format={bundle_format}", f"{repository}@{digest}")
+    cosign.ok("save", "--dir", tmp_path / "saved", HTTP, f"{repository}:v1")
+    checks = ["--type", "slsaprovenance"] if kind else []
+    by_cosign, by_airlock = both(cosign, [command, "--local-image", tmp_path / "saved", "--key", pub, NO_TLOG, *checks],
+                                 [command, "--local-image", tmp_path / "saved", "--key", pub, "--insecure-ignore-tlog",
+                                  *checks])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    if command == "verify" and bundle_format == "true":
+        # cosign v3.1.2 decodes a layout's bundle (its DSSE envelope) as a simple-signing payload and prints
+        # empty claims; airlock prints the claims it prints for the same bundle in a registry
+        assert by_cosign.stdout == ('\n[{"critical":{"identity":{"docker-reference":""},"image":'
+                                    '{"docker-manifest-digest":""},"type":""},"optional":null}]\n')
+        [claims] = json.loads(by_airlock.stdout)
+        assert claims["critical"]["image"] == {"docker-manifest-digest": digest}
+        assert claims["critical"]["type"] == "https://sigstore.dev/cosign/sign/v1"
+    else:
+        assert by_airlock.stdout == by_cosign.stdout
+
+
 def test_output_verify_attestation_legacy_same_json(cosign, cosign_keys, image, predicate):
     key, pub = cosign_keys
     repository, digest = image
