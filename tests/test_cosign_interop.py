@@ -829,6 +829,37 @@ def test_output_verify_local_image_same_bytes(cosign, cosign_keys, image, predic
         assert by_airlock.stdout == by_cosign.stdout
 
 
+@pytest.mark.parametrize("annotations", [[], ["-a", "team=interop"]])
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+@pytest.mark.parametrize("bundle_format", ["false", "true"])
+def test_output_text_and_checks_same_as_cosign(cosign, cosign_keys, image, predicate, command, bundle_format,
+                                               annotations):
+    """--output text prints what cosign prints, byte for byte; stderr lists the same checks."""
+    key, pub = cosign_keys
+    repository, digest = image
+    kind = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "verify-attestation" else []
+    if kind and annotations:
+        pytest.skip("cosign attest has no -a")
+    cosign.ok("attest" if kind else "sign", "--key", key, *kind, *SIGN_OFFLINE, HTTP, *annotations,
+              f"--new-bundle-format={bundle_format}", f"{repository}@{digest}")
+    checks = ["--type", "slsaprovenance"] if kind else []
+    ref = f"{repository}:v1"
+    by_cosign, by_airlock = both(cosign, [command, "--key", pub, NO_TLOG, *checks, *annotations, "--output", "text",
+                                          HTTP, ref],
+                                 [command, "--key", pub, "--insecure-ignore-tlog", *checks, *annotations, "--output",
+                                  "text", ref])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    assert by_airlock.stdout == by_cosign.stdout
+
+    def listed(stderr: str) -> list[str]:
+        return [line for line in stderr.splitlines() if line.startswith("  - ")]
+
+    said = listed(by_cosign.stderr)
+    if bundle_format == "true":  # cosign claims a log check it skipped (--insecure-ignore-tlog); airlock does not
+        said.remove("  - Existence of the claims in the transparency log was verified offline")
+    assert listed(by_airlock.stderr) == said
+
+
 def test_output_verify_attestation_legacy_same_json(cosign, cosign_keys, image, predicate):
     key, pub = cosign_keys
     repository, digest = image

@@ -12,7 +12,6 @@ layout: its manifests, config and layers present, with the sizes and digests the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -72,7 +71,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 help="predicate type: a URI or a cosign short name (custom, slsaprovenance, spdx, "
                                 "cyclonedx, link, vuln, openvex, ...)")
         parser.add_argument("--output", choices=("text", "json"), default="json",
-                            help="json: the verified payloads (default); text: one line per signature")
+                            help="json: the verified payloads (default); text: one line per signature (a legacy "
+                            "signature's payload as signed), as cosign prints them")
         parser.set_defaults(run=run, attestation=attestation)
 
 
@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
         for warning in verdict.warnings:
             print(warning, file=sys.stderr)
         verdicts.append(verdict)
-    outputs = [_output(c, args.attestation, name) for v, name in zip(verdicts, names, strict=True) if v.ok
-               for c in v.verified]
+    verified = [(c, name) for v, name in zip(verdicts, names, strict=True) if v.ok for c in v.verified]
+    outputs = [_output(c, args.attestation, name) for c, name in verified]
     failures = [v.failure for v in verdicts if v.failure is not None]  # None exactly when v.ok
     if failures:  # fail closed: nothing is reported as verified when any image is not
         error = VerificationError("verify", " | ".join(failures))
@@ -153,9 +153,12 @@ def run(args: argparse.Namespace) -> int:
                   f"{verdict.what} not verified, ignored", file=sys.stderr)
         _print_checks(verdict.reference, key is not None, args)
     if outputs:
-        if args.output == "text":
-            for output in outputs:
-                print(json.dumps(output, sort_keys=True))
+        if args.output == "text":  # cosign: each payload as signed (a legacy one), else as it prints it, a line each
+            for (check, _), output in zip(verified, outputs, strict=True):
+                material = check.material
+                legacy = not args.attestation and material is not None and material.format == "cosign-legacy"
+                signed = check.payload if legacy else None
+                print(signed.decode("utf-8", "replace") if signed is not None else common.go_json(output))
         elif args.attestation:  # cosign: each envelope on its own line
             for output in outputs:
                 print(common.go_json(output))
@@ -191,6 +194,8 @@ def _exit_code(verdict: Any, args: argparse.Namespace) -> int:
 def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:
     lines = [f"Verification for {reference} --", "The following checks were performed on each of these signatures:"]
     if args.check_claims:
+        if args.annotations:
+            lines.append("  - The specified annotations were verified.")
         lines.append("  - The cosign claims were validated")
     if not args.insecure_ignore_tlog:
         lines.append("  - Existence of the claims in the transparency log was verified offline")
