@@ -792,14 +792,27 @@ def test_output_verify_legacy_signature_same_bytes(cosign, cosign_keys, image):
     assert by_cosign.stdout == by_airlock.stdout
 
 
-def test_output_verify_bundle_signature(cosign, cosign_keys, image):
+@pytest.mark.parametrize("form", ["tag", "digest", "tag-and-digest", "latest"])
+def test_output_verify_bundle_signature(cosign, cosign_keys, image, form):
+    """cosign names the image as go-containerregistry does: ``:tag`` (``:latest`` when none), or only
+    ``@digest`` when one is given; airlock prints the same bytes."""
     key, pub = cosign_keys
     repository, digest = image
-    cosign.ok("sign", "--key", key, *SIGN_OFFLINE, HTTP, f"{repository}@{digest}")
-    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, f"{repository}:v1"],
-                                 ["verify", "--key", pub, "--insecure-ignore-tlog", f"{repository}:v1"])
-    assert by_cosign.code == by_airlock.code == 0
-    assert json.loads(by_cosign.stdout) == json.loads(by_airlock.stdout)
+    if form == "latest":
+        cosign.crane_("tag", f"{repository}:v1", "latest")
+    cosign.ok("sign", "--key", key, *SIGN_OFFLINE, HTTP, "-a", "team=interop", f"{repository}@{digest}")
+    ref = {"tag": f"{repository}:v1", "digest": f"{repository}@{digest}", "tag-and-digest": f"{repository}:v1@{digest}",
+           "latest": repository}[form]
+    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, ref],
+                                 ["verify", "--key", pub, "--insecure-ignore-tlog", ref])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    assert by_airlock.stdout == by_cosign.stdout
+    [claims] = json.loads(by_airlock.stdout)
+    assert claims == {"critical": {"identity": {"docker-reference": ref if form in ("tag", "digest") else
+                                                f"{repository}@{digest}" if form != "latest" else f"{ref}:latest"},
+                                   "image": {"docker-manifest-digest": digest},
+                                   "type": "https://sigstore.dev/cosign/sign/v1"},
+                      "optional": {"team": "interop"}}
 
 
 @pytest.mark.parametrize("command", ["verify", "verify-attestation"])

@@ -123,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if exc.status == 404 and not args.attestation:
             exc.exit_code = NON_EXISTENT_TAG
         raise
-    # how cosign names each image in a bundle signature's claims: as given (registry), else its reference
-    names = [t.reference for t in targets] if args.local_image else list(args.images)
+    names = [t.reference for t in targets] if args.local_image else [_docker_reference(i) for i in args.images]
     for target in targets:
         verdict = api.verify_target(target, verifier, key=key, policy=policy, options=options,
                                     attestation=args.attestation, predicate_type=predicate,
@@ -258,6 +257,17 @@ def _output(check: Any, attestation: bool, reference: str) -> Any:
                          "type": str(critical.get("type", ""))},
             "optional": None if optional is None else {k: optional[k] if k == "Bundle" else go_sorted(optional[k])
                                                        for k in sorted(optional)}}
+
+
+def _docker_reference(text: str) -> str:
+    """How cosign names an image in a bundle signature's claims (go-containerregistry's ``Name()``): the
+    normalized repository (``index.docker.io/library/...``), then ``@digest`` if given, else ``:tag``
+    (``latest`` when none)."""
+    from airlock.oci.reference import DEFAULT_TAG, parse_reference
+
+    reference = parse_reference(text)
+    return f"{reference.name}@{reference.digest}" if reference.digest else \
+        f"{reference.name}:{reference.tag or DEFAULT_TAG}"
 
 
 def _object(value: Any) -> dict[str, Any]:
