@@ -366,6 +366,26 @@ def test_verify_discovery_with_new_bundle_format_as_cosign(cosign, cosign_keys, 
     assert airlock(command, "--key", pub, "--insecure-ignore-tlog", *checks, ref).code == 0
 
 
+@pytest.mark.parametrize("bundle_format", ["true", "false"])
+def test_sign_and_attest_stderr_carries_cosign_lines(cosign, cosign_keys, image, predicate, blob, tmp_path,
+                                                     bundle_format):
+    key, _ = cosign_keys
+    repository, digest = image
+    fmt = f"--new-bundle-format={bundle_format}"
+    commands = {"sign": ["sign", "--key", key, fmt, f"{repository}@{digest}"],
+                "attest": ["attest", "--key", key, "--predicate", predicate, fmt, f"{repository}@{digest}"],
+                "attest-blob": ["attest-blob", "--key", key, "--predicate", predicate, fmt, "--bundle",
+                                tmp_path / "att.json", blob]}
+    expected = {"sign": [f"Pushing signature to: {repository}"], "attest": [f"Using payload from: {predicate}"],
+                "attest-blob": [f"Using payload from: {blob}", f"Using payload from: {predicate}",
+                                f"Wrote bundle to file {tmp_path / 'att.json'}"]}
+    for name, argv in commands.items():
+        by_cosign = cosign.ok(*argv[:1], *SIGN_OFFLINE, *([HTTP] if name != "attest-blob" else []), *argv[1:])
+        by_airlock = airlock_ok(*argv[:1], "--tlog-upload=false", *argv[1:])
+        for line in expected[name]:
+            assert line in by_cosign.stderr.splitlines() and line in by_airlock.stderr.splitlines(), (name, line)
+
+
 @pytest.mark.parametrize("tool", ["cosign", "airlock"])
 def test_sign_with_new_bundle_format_false_attaches_a_legacy_sig(cosign, cosign_keys, image, tool):
     key, _ = cosign_keys

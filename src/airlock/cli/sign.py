@@ -248,11 +248,13 @@ def run_sign(args: argparse.Namespace) -> int:
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
                          f"{len(targets)} images are to be signed; sign them one at a time")
+    payload = None
+    if args.payload:
+        from airlock.cli.common import read_file
+
+        _say(f"Using payload from: {args.payload}")  # cosign's line
+        payload = read_file(args.payload, "--payload")
     for image in targets:
-        payload = None
-        if args.payload:
-            with open(args.payload, "rb") as handle:
-                payload = handle.read()
         signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
                                     payload=payload, public_pem=public_pem)
         if args.bundle:
@@ -264,6 +266,7 @@ def run_sign(args: argparse.Namespace) -> int:
                                                separators=(",", ":")).encode(), 0o600)
             _say(f"Wrote bundle to file {args.bundle}")
         if args.upload:
+            _say(f"Pushing signature to: {image.name}")  # cosign's line
             api.attach(image, signed, signer)
             if new_format:
                 _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
@@ -392,6 +395,7 @@ def run_attest(args: argparse.Namespace) -> int:
         raise UsageError(f"--bundle {args.bundle}: a bundle file needs the new bundle format (cosign writes none with "
                          "--new-bundle-format=false)")
     signer = load_signer(args.key)
+    _say(f"Using payload from: {args.predicate}")  # cosign's line
     predicate = read_file(args.predicate, "--predicate")
     targets = _targets(args, args.images)
     if args.bundle and len(targets) > 1:
@@ -421,6 +425,7 @@ def run_attest_blob(args: argparse.Namespace) -> int:
         raise UsageError(f"--output-signature {args.output_signature}: the envelope is in the bundle; a separate "
                          "envelope file is written with --new-bundle-format=false")
     signer = load_signer(args.key)
+    _say(f"Using payload from: {args.file}\nUsing payload from: {args.predicate}")  # cosign's lines
     predicate = read_file(args.predicate, "--predicate")
     if not os.path.isfile(args.file):
         raise UsageError(f"{args.file}: no such file")
