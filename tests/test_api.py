@@ -197,7 +197,8 @@ def test_attest(keys, tmp_path):
     assert result.code == 0, result.stderr
     [image] = airlock.signing_targets([NAME], layout=api_dir)
     signed = airlock.attest_image(image, signer(key), predicate.read_bytes(), "slsaprovenance1")
-    assert result.stderr.strip() == f"Attested {signed.name}@{signed.digest} ({signed.predicate_type})"
+    assert result.stderr.splitlines() == [f"Using payload from: {predicate}",
+                                          f"Attested {signed.name}@{signed.digest} ({signed.predicate_type})"]
     statements = []
     for directory in (cli_dir, api_dir):
         verified = run_cli("verify-attestation", "--local-image", directory, "--key", pub,
