@@ -958,9 +958,22 @@ def test_exit_code_same_as_cosign(cosign, cosign_keys, airlock_keys, image, pred
     assert one_line_error(by_airlock).startswith("Error: ")
 
 
+def test_exit_code_missing_digest_same_as_cosign(cosign, cosign_keys, image):
+    """A digest that is not in the repository: cosign never asks for the manifest of a digest, finds no
+    signatures and exits 10; airlock fetches the image first and says it is not there, with cosign's 10."""
+    repository, _ = image
+    pub = cosign_keys[1]
+    missing = f"{repository}@sha256:{'0' * 64}"
+    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, missing],
+                                 ["verify", "--key", pub, "--insecure-ignore-tlog", missing])
+    assert (by_cosign.code, by_airlock.code) == (10, 10), (by_cosign, by_airlock)
+    assert "MANIFEST_UNKNOWN" in one_line_error(by_airlock)
+
+
 def test_exit_codes_are_documented():
     text = airlock_ok("verify", "--help").stdout
-    for line in ("10  verify: the image has no signatures", "11  verify: the image (tag) is not in the registry",
+    for line in ("10  verify: the image has no signatures (or, named by digest, is not in the registry)",
+                 "11  verify: the image (tag) is not in the registry",
                  "12  verify: the image has legacy signatures, and none of them verifies"):
         assert line in text
     assert "10  verify: the image has no signatures" in (Path(__file__).parent.parent / "README.md").read_text()

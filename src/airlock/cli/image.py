@@ -87,7 +87,18 @@ def _targets(args: argparse.Namespace) -> list:
                                   label=f"--local-image {args.local_image}")
     if not args.images:
         raise UsageError("name an image (or use --local-image DIR)")
-    return api.registry_targets(common.registry_client(args), args.images)
+    from airlock.oci.reference import parse_reference
+    from airlock.oci.registry import RegistryError
+
+    client, targets = common.registry_client(args), []
+    for image in args.images:
+        try:
+            targets += api.registry_targets(client, [image])
+        except RegistryError as exc:  # cosign verify exits 11 for a tag that is not there; for a digest it
+            if exc.status == 404 and not args.attestation:  # reads no manifest, finds no signature: 10
+                exc.exit_code = IMAGE_WITHOUT_SIGNATURE if parse_reference(image).digest else NON_EXISTENT_TAG
+            raise
+    return targets
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
     from airlock.cli import common
     from airlock.errors import UsageError, VerificationError
     from airlock.formats.cosign import PREDICATE_TYPES
-    from airlock.oci.registry import RegistryError
 
     if not args.check_layer_digests:
         if not args.local_image:
@@ -117,12 +127,7 @@ def run(args: argparse.Namespace) -> int:
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
     verdicts = []
     intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
-    try:
-        targets = _targets(args)
-    except RegistryError as exc:  # cosign verify: 11 when the image (tag) is not in the registry
-        if exc.status == 404 and not args.attestation:
-            exc.exit_code = NON_EXISTENT_TAG
-        raise
+    targets = _targets(args)
     names = [t.reference for t in targets] if args.local_image else [_docker_reference(i) for i in args.images]
     for target in targets:
         verdict = api.verify_target(target, verifier, key=key, policy=policy, options=options,
@@ -176,7 +181,7 @@ exit codes (as cosign's):
   0   every image verified
   1   verification failed (any other failure; verify-attestation and --local-image always use 1)
   2   usage error: a flag or argument is wrong
-  10  verify: the image has no signatures
+  10  verify: the image has no signatures (or, named by digest, is not in the registry)
   11  verify: the image (tag) is not in the registry
   12  verify: the image has legacy signatures, and none of them verifies
 """
