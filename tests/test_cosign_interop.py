@@ -397,6 +397,19 @@ def test_sign_with_new_bundle_format_false_attaches_a_legacy_sig(cosign, cosign_
     assert sorted(cosign.crane_("ls", repository).split()) == sorted(["v1", f"sha256-{digest[7:]}.sig"])
 
 
+@pytest.mark.parametrize("bundle_format", ["true", "false"])
+def test_sign_upload_false_same_as_cosign(cosign, cosign_keys, image, bundle_format):
+    """--upload=false: the legacy format signs and prints nothing; the new format needs --bundle FILE."""
+    key, _ = cosign_keys
+    repository, digest = image
+    argv = ["sign", "--key", key, "--upload=false", f"--new-bundle-format={bundle_format}", f"{repository}@{digest}"]
+    by_cosign, by_airlock = both(cosign, [*argv[:1], *SIGN_OFFLINE, HTTP, *argv[1:]],
+                                 [*argv[:1], "--tlog-upload=false", *argv[1:]])
+    assert by_cosign.stdout == by_airlock.stdout == ""
+    assert (by_cosign.code, by_airlock.code) == ((1, 2) if bundle_format == "true" else (0, 0))
+    assert cosign.crane_("ls", repository).split() == ["v1"]
+
+
 def test_sign_payload_needs_the_legacy_format(cosign_keys, image, tmp_path):
     """cosign v3 silently ignores --payload when it signs a bundle; airlock refuses rather than sign
     something other than what was asked."""

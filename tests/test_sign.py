@@ -108,10 +108,9 @@ def test_upload_false_and_outputs(registry, tmp_path, password):
     digest = push_image(client, registry, "flow/noupload", tmp_path, b"noupload")
     key, pub = keypair(tmp_path, "k")
     result = run_cli("sign", "--key", key, "--upload=false", "--new-bundle-format=false", "--output-payload",
-                     tmp_path / "p.json",
-                     f"{registry}/flow/noupload:v1")
-    assert result.code == 0
-    signature = base64.b64decode(result.stdout.strip())
+                     tmp_path / "p.json", "--output-signature", tmp_path / "p.sig", f"{registry}/flow/noupload:v1")
+    assert (result.code, result.stdout) == (0, "")  # as cosign v3: nothing printed
+    signature = base64.b64decode((tmp_path / "p.sig").read_text())
     (tmp_path / "s").write_bytes(signature)
     assert openssl("dgst", "-sha256", "-verify", pub, "-signature", str(tmp_path / "s"),
                    str(tmp_path / "p.json")).returncode == 0
@@ -119,6 +118,10 @@ def test_upload_false_and_outputs(registry, tmp_path, password):
     assert client.head_manifest(registry, "flow/noupload", signature_tag(digest, "sig")) is None
     refused = run_cli("sign", "--key", key, "--tlog-upload=true", f"{registry}/flow/noupload:v1")
     assert "cannot reach Rekor" in one_line_error(refused)
+    nowhere = run_cli("sign", "--key", key, "--upload=false", f"{registry}/flow/noupload:v1")
+    assert (nowhere.code, one_line_error(nowhere)) == (2, "Error: --upload=false with the new bundle format writes "
+                                                         "the bundle to a file: add --bundle FILE (or attach it: "
+                                                         "--upload=true)")
 
 
 def test_new_bundle_format_and_attest(registry, tmp_path, password):

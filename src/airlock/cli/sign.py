@@ -67,7 +67,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="annotation to sign into the payload (repeatable)")
     sign.add_argument("--payload", metavar="FILE", help="with --new-bundle-format=false: sign this simple-signing "
                       "payload instead of generating one")
-    bool_flag(sign, "--upload", "attach the signature (false: print it)", default=True)
+    bool_flag(sign, "--upload", "attach the signature (false: only write --bundle / --output-signature / "
+              "--output-payload, as cosign)", default=True)
     sign.add_argument("--output-signature", metavar="FILE", help="also write the base64 signature here")
     sign.add_argument("--output-payload", metavar="FILE", help="also write the signed payload here")
     sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
@@ -244,6 +245,9 @@ def run_sign(args: argparse.Namespace) -> int:
     if args.payload and new_format:  # cosign v3 ignores --payload then, and signs its own statement
         raise UsageError(f"--payload {args.payload}: a bundle signs cosign's in-toto statement, not a given payload; "
                          "sign a simple-signing payload with --new-bundle-format=false")
+    if new_format and not args.upload and not args.bundle:  # as cosign: the bundle would go nowhere
+        raise UsageError("--upload=false with the new bundle format writes the bundle to a file: add --bundle FILE "
+                         "(or attach it: --upload=true)")
     targets = _targets(args, args.images)
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
@@ -272,8 +276,6 @@ def run_sign(args: argparse.Namespace) -> int:
                 _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
             else:
                 _say(f"{'Signed' if signed.added else 'Already signed'} {image.name}@{image.digest}")
-        if not args.upload:
-            print(bundles.b64(signed.signature))
         if args.output_signature:
             _write(args.output_signature, bundles.b64(signed.signature).encode())
         if args.output_payload:
