@@ -1243,6 +1243,35 @@ def test_output_verify_keyless_legacy_signature_same_bytes(cosign, instance, hom
     assert by_airlock.stdout == by_cosign.stdout
 
 
+@pytest.mark.parametrize("variant", ["v0.3-dsse", "v0.3-dsse-rekor-v2-tsa"])
+@pytest.mark.parametrize("wrong", ["", "identity", "type", "artifact"])
+def test_verify_blob_attestation_keyless_instance_bundle(cosign, instance, home, tmp_path, variant, wrong):
+    """A keyless attestation (Fulcio certificate, Rekor entry) from the testing instance: both tools accept
+    it, and both refuse another identity, another predicate type or another artifact."""
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, bundle_bytes
+    from airlock.testing.instance import in_toto_statement
+
+    artifact = tmp_path / "artifact.bin"
+    artifact.write_bytes(b"keyless attestation " + variant.encode())
+    statement = in_toto_statement(artifact.read_bytes(), predicate_type=SLSA, predicate=PREDICATE)
+    options = {"rekor": "v2", "tsa": True} if variant.endswith("tsa") else {}
+    (tmp_path / "b.json").write_bytes(bundle_bytes(instance.sign_blob(artifact.read_bytes(), content="dsse",
+                                                                      statement=statement, **options)))
+    if wrong == "artifact":
+        artifact.write_bytes(b"another artifact")
+    identity = "https://github.com/org/other/.github/workflows/ci.yml@refs/heads/main" if wrong == "identity" \
+        else DEFAULT_IDENTITY
+    argv = ["verify-blob-attestation", "--trusted-root", home / "instance-root.json", "--bundle", tmp_path / "b.json",
+            "--certificate-identity", identity, "--certificate-oidc-issuer", DEFAULT_ISSUER,
+            "--type", "spdx" if wrong == "type" else "slsaprovenance", artifact]
+    by_cosign, by_airlock = both(cosign, argv, argv)
+    assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (int(bool(wrong)), ""), (
+        by_cosign, by_airlock)
+    if wrong:
+        assert one_line_error(by_airlock).startswith({"identity": "Error: identity: ", "type": "Error: type: ",
+                                                      "artifact": "Error: artifact: "}[wrong]), by_airlock
+
+
 def test_pkcs11_keys(cosign, softhsm):
     """cosign as ./run-tests builds it (CGO_ENABLED=0) has no PKCS#11: say so instead of pretending."""
     answer = cosign("public-key", "--key", softhsm.uri(object="interop-absent"))
