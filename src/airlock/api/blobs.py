@@ -78,13 +78,15 @@ def attestation_material(*, bundle: bytes | None = None, envelope: bytes | None 
     replaces the content of ``bundle``, whose certificate and log entries stay). The envelope must hold
     exactly one signature: which of several would be the signer's is not something to guess."""
     from airlock import _wire
-    from airlock.errors import FormatError
+    from airlock.errors import FormatError, UsageError
     from airlock.formats.bundle import parse_dsse, parse_signature_file
     from airlock.material import DsseEnvelope
 
-    material = parse_signature_file(bundle) if bundle is not None else Material(content=DsseEnvelope("", b"", ()))
-    if envelope is None and material.format == "cosign-legacy":  # the envelope is what base64Signature holds
-        envelope = material.signature
+    if bundle is None and envelope is None:
+        raise UsageError("an attestation is read from a bundle or a DSSE envelope: give one")
+    material = parse_signature_file(bundle) if bundle is not None else None
+    if envelope is None and material is not None and material.format == "cosign-legacy":
+        envelope = material.signature  # the envelope is what base64Signature holds
     if envelope is not None:
         document = _wire.loads(envelope, where)
         if not isinstance(document, dict):
@@ -93,7 +95,8 @@ def attestation_material(*, bundle: bytes | None = None, envelope: bytes | None 
         if len(content.signatures) != 1:
             raise FormatError(f"{where}: the DSSE envelope has {len(content.signatures)} signatures; exactly one "
                               "is verified")
-        material = material._replace(content=content)
+        material = material._replace(content=content) if material is not None else Material(content=content)
+    assert material is not None, "a bundle or an envelope was read"
     if not isinstance(material.content, DsseEnvelope):
         raise FormatError(f"{where}: the bundle holds a message signature, not a DSSE envelope (an attestation); "
                           "verify it with verify-blob")
