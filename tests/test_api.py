@@ -157,7 +157,7 @@ def signer(key: str):
 def test_sign(keys, tmp_path, new_format):
     key, pub = keys
     cli_dir, api_dir, digest = two_layouts(tmp_path)
-    extra = ["--new-bundle-format"] if new_format else []
+    extra = [f"--new-bundle-format={str(new_format).lower()}"]
     result = run_cli("sign", "--key", key, "-a", "env=prod", "--local-image", cli_dir, *extra)
     assert result.code == 0, result.stderr
     [image] = airlock.signing_targets([], layout=api_dir)
@@ -177,8 +177,12 @@ def test_sign(keys, tmp_path, new_format):
                                        annotations={"env": "prod"})
         assert verdict.ok and verdict.rejected_count == 0
     [cli_out], [api_out] = outputs
-    if new_format:
-        assert base64.b64decode(api_out["payload"]) == signed.payload == base64.b64decode(cli_out["payload"])
+    if new_format:  # cosign's claims made from the statement the bundle signs
+        assert api_out == cli_out
+        assert json.loads(signed.payload)["subject"][0]["digest"]["sha256"] == digest.split(":")[1]
+        assert cli_out["critical"]["image"] == {"docker-manifest-digest": digest}
+        assert cli_out["critical"]["type"] == "https://sigstore.dev/cosign/sign/v1"
+        assert cli_out["optional"] == {"env": "prod"}
     else:
         assert api_out == cli_out == json.loads(signed.payload) | {"optional": {"env": "prod"}}
 
@@ -193,7 +197,8 @@ def test_attest(keys, tmp_path):
     assert result.code == 0, result.stderr
     [image] = airlock.signing_targets([NAME], layout=api_dir)
     signed = airlock.attest_image(image, signer(key), predicate.read_bytes(), "slsaprovenance1")
-    assert result.stderr.strip() == f"Attested {signed.name}@{signed.digest} ({signed.predicate_type})"
+    assert result.stderr.splitlines() == [f"Using payload from: {predicate}",
+                                          f"Attested {signed.name}@{signed.digest} ({signed.predicate_type})"]
     statements = []
     for directory in (cli_dir, api_dir):
         verified = run_cli("verify-attestation", "--local-image", directory, "--key", pub,
@@ -252,7 +257,7 @@ def test_the_readme_examples_run(keys, tmp_path):
     assert "'signature'" in result.stdout
     key, _ = keys
     digest = add_image(new_layout(tmp_path / "transfer"), "registry.internal/app:1.0")
-    assert run_cli("sign", "--key", key, "--local-image", tmp_path / "transfer").code == 0
+    assert run_cli("sign", "--key", key, "--local-image", tmp_path / "transfer", "--new-bundle-format=false").code == 0
     result = subprocess.run([sys.executable, "-c", "import airlock\n# an image" + image_part], cwd=tmp_path,
                             capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "src")}, timeout=60)
     assert result.returncode == 0, result.stderr

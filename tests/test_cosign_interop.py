@@ -326,14 +326,137 @@ def test_airlock_attest_with_default_flags_then_cosign_verify_attestation(cosign
     assert [st["predicate"] for st in statements(verified.stdout)] == [PREDICATE]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "airlock sign defaults to a legacy .sig layer; cosign v3.1.2 sign (same flags) attaches a Sigstore bundle "
-    "referrer (tag sha256-<hex> on a registry without the referrers API)"))
-def test_airlock_sign_attaches_what_cosign_sign_attaches_by_default(cosign, cosign_keys, image, registry):
+@pytest.mark.parametrize("tool", ["cosign", "airlock"])
+@pytest.mark.parametrize("command", ["sign", "attest"])
+def test_sign_and_attest_attach_a_bundle_referrer_by_default(cosign, cosign_keys, image, predicate, tool, command):
+    """cosign v3.1.2 sign and attest (with --key, no log) attach a Sigstore bundle referrer by default: on a
+    registry without the referrers API, the fallback tag sha256-<hex> and no .sig/.att; airlock the same."""
     key, _ = cosign_keys
     repository, digest = image
-    airlock_ok("sign", "--key", key, "--tlog-upload=false", f"{repository}@{digest}")
+    extra = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "attest" else []
+    if tool == "cosign":
+        cosign.ok(command, "--key", key, *extra, *SIGN_OFFLINE, HTTP, f"{repository}@{digest}")
+    else:
+        airlock_ok(command, "--key", key, *extra, "--tlog-upload=false", f"{repository}@{digest}")
     assert sorted(cosign.crane_("ls", repository).split()) == sorted(["v1", f"sha256-{digest[7:]}"])
+    referrers = json.loads(cosign.crane_("manifest", f"{repository}:sha256-{digest[7:]}"))["manifests"]
+    assert [m["artifactType"] for m in referrers] == ["application/vnd.dev.sigstore.bundle.v0.3+json"]
+
+
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+def test_verify_discovery_with_new_bundle_format_as_cosign(cosign, cosign_keys, airlock_keys, image, predicate,
+                                                           command):
+    """cosign v3 verify (--new-bundle-format, its default) reads the bundles, or the legacy signatures when
+    the image has none; airlock --new-bundle-format does the same. airlock's default reads both: a bundle
+    by another key pushed beside a good legacy signature fails cosign, not airlock."""
+    key, pub = cosign_keys
+    repository, digest = image
+    kind = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "verify-attestation" else []
+    checks = ["--type", "slsaprovenance"] if kind else []
+    producer = "attest" if kind else "sign"
+    cosign.ok(producer, "--key", key, *kind, *SIGN_OFFLINE, HTTP, "--new-bundle-format=false", f"{repository}@{digest}")
+    ref = f"{repository}:v1"
+    for flags in ([], ["--new-bundle-format"], ["--new-bundle-format=false"]):
+        assert cosign(command, "--key", pub, NO_TLOG, *checks, *flags, HTTP, ref).code == 0
+        assert airlock(command, "--key", pub, "--insecure-ignore-tlog", *checks, *flags, ref).code == 0, flags
+    other_key = airlock_keys[0]
+    cosign.ok(producer, "--key", other_key, *kind, *SIGN_OFFLINE, HTTP, f"{repository}@{digest}")  # a bundle
+    assert cosign(command, "--key", pub, NO_TLOG, *checks, HTTP, ref).code == 1
+    assert airlock(command, "--key", pub, "--insecure-ignore-tlog", *checks, "--new-bundle-format", ref).code == 1
+    assert airlock(command, "--key", pub, "--insecure-ignore-tlog", *checks, ref).code == 0
+
+
+@pytest.mark.parametrize("bundle_format", ["true", "false"])
+def test_sign_and_attest_stderr_carries_cosign_lines(cosign, cosign_keys, image, predicate, blob, tmp_path,
+                                                     bundle_format):
+    key, _ = cosign_keys
+    repository, digest = image
+    fmt = f"--new-bundle-format={bundle_format}"
+    commands = {"sign": ["sign", "--key", key, fmt, f"{repository}@{digest}"],
+                "attest": ["attest", "--key", key, "--predicate", predicate, fmt, f"{repository}@{digest}"],
+                "attest-blob": ["attest-blob", "--key", key, "--predicate", predicate, fmt, "--bundle",
+                                tmp_path / "att.json", blob]}
+    expected = {"sign": [f"Pushing signature to: {repository}"], "attest": [f"Using payload from: {predicate}"],
+                "attest-blob": [f"Using payload from: {blob}", f"Using payload from: {predicate}",
+                                f"Wrote bundle to file {tmp_path / 'att.json'}"]}
+    for name, argv in commands.items():
+        by_cosign = cosign.ok(*argv[:1], *SIGN_OFFLINE, *([HTTP] if name != "attest-blob" else []), *argv[1:])
+        by_airlock = airlock_ok(*argv[:1], "--tlog-upload=false", *argv[1:])
+        for line in expected[name]:
+            assert line in by_cosign.stderr.splitlines() and line in by_airlock.stderr.splitlines(), (name, line)
+
+
+@pytest.mark.parametrize("tool", ["cosign", "airlock"])
+def test_sign_with_new_bundle_format_false_attaches_a_legacy_sig(cosign, cosign_keys, image, tool):
+    key, _ = cosign_keys
+    repository, digest = image
+    if tool == "cosign":
+        cosign.ok("sign", "--key", key, *SIGN_OFFLINE, HTTP, "--new-bundle-format=false", f"{repository}@{digest}")
+    else:
+        airlock_ok("sign", "--key", key, "--tlog-upload=false", "--new-bundle-format=false", f"{repository}@{digest}")
+    assert sorted(cosign.crane_("ls", repository).split()) == sorted(["v1", f"sha256-{digest[7:]}.sig"])
+
+
+@pytest.mark.parametrize("bundle_format", ["true", "false"])
+def test_sign_upload_false_same_as_cosign(cosign, cosign_keys, image, bundle_format):
+    """--upload=false: the legacy format signs and prints nothing; the new format needs --bundle FILE."""
+    key, _ = cosign_keys
+    repository, digest = image
+    argv = ["sign", "--key", key, "--upload=false", f"--new-bundle-format={bundle_format}", f"{repository}@{digest}"]
+    by_cosign, by_airlock = both(cosign, [*argv[:1], *SIGN_OFFLINE, HTTP, *argv[1:]],
+                                 [*argv[:1], "--tlog-upload=false", *argv[1:]])
+    assert by_cosign.stdout == by_airlock.stdout == ""
+    assert (by_cosign.code, by_airlock.code) == ((1, 2) if bundle_format == "true" else (0, 0))
+    assert cosign.crane_("ls", repository).split() == ["v1"]
+
+
+def test_sign_payload_needs_the_legacy_format(cosign_keys, image, tmp_path):
+    """cosign v3 silently ignores --payload when it signs a bundle; airlock refuses rather than sign
+    something other than what was asked."""
+    key, _ = cosign_keys
+    repository, digest = image
+    (tmp_path / "payload.json").write_text("{}")
+    assert one_line_error(airlock("sign", "--key", key, "--tlog-upload=false", "--payload", tmp_path / "payload.json",
+                                  f"{repository}@{digest}")) == (
+        f"Error: --payload {tmp_path / 'payload.json'}: a bundle signs cosign's in-toto statement, not a given "
+        "payload; sign a simple-signing payload with --new-bundle-format=false")
+
+
+def _att_layer(cosign, repository: str, digest: str) -> dict:
+    manifest = json.loads(cosign.crane_("manifest", f"{repository}:sha256-{digest[7:]}.att"))
+    [layer] = manifest["layers"]
+    blob = subprocess.run([str(cosign.crane), "blob", f"{repository}@{layer['digest']}", "--insecure"],
+                          capture_output=True, check=True, timeout=60).stdout
+    return {"mediaType": layer["mediaType"], "annotations": layer["annotations"], "envelope": json.loads(blob)}
+
+
+def test_airlock_attest_legacy_stores_what_cosign_attest_stores(cosign, cosign_keys, registry, tmp_path, predicate,
+                                                                request):
+    key, _ = cosign_keys
+    stored = {}
+    for tool in ("cosign", "airlock"):
+        layer = tmp_path / f"{tool}.tar"
+        with tarfile.open(layer, "w") as tar:
+            data = f"{request.node.name} {tool}".encode()
+            info = tarfile.TarInfo("test.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        repository = f"{registry}/interop/att-stored-{tool}-{uuid.uuid4().hex[:8]}"
+        cosign.crane_("append", "-f", str(layer), "-t", f"{repository}:v1")
+        digest = cosign.crane_("digest", f"{repository}:v1")
+        argv = ["attest", "--key", key, "--predicate", predicate, "--type", "slsaprovenance",
+                "--new-bundle-format=false", f"{repository}@{digest}"]
+        if tool == "cosign":
+            cosign.ok(*argv, *SIGN_OFFLINE, HTTP)
+        else:
+            airlock_ok(*argv, "--tlog-upload=false")
+        stored[tool] = _att_layer(cosign, repository, digest)
+    for found in stored.values():  # the signatures differ; the shape is the same, key for key
+        found["envelope"]["payload"] = json.loads(base64.b64decode(found["envelope"]["payload"]))["predicate"]
+        assert len(found["envelope"]["signatures"]) == 1
+        found["envelope"]["signatures"] = [sorted(s) for s in found["envelope"]["signatures"]]
+    assert list(stored["airlock"]["envelope"]) == list(stored["cosign"]["envelope"])
+    assert stored["airlock"] == stored["cosign"]
 
 
 # -- layouts -----------------------------------------------------------------------------------------
@@ -368,9 +491,10 @@ def test_cosign_save_of_bundles_then_airlock_verify_local(cosign, cosign_keys, i
 
 
 def test_airlock_save_then_cosign_load(cosign, cosign_keys, image, registry, tmp_path):
+    """A legacy .sig (cosign v3.1.2 load cannot push a bundle referrer: see the test below)."""
     key, pub = cosign_keys
     repository, digest = image
-    airlock_ok("sign", "--key", key, "--tlog-upload=false", f"{repository}@{digest}")
+    airlock_ok("sign", "--key", key, "--tlog-upload=false", "--new-bundle-format=false", f"{repository}@{digest}")
     airlock_ok("save", f"{repository}:v1", "--dir", tmp_path / "saved")
     target = f"{registry}/interop/loaded-by-cosign"
     cosign.ok("load", "--dir", tmp_path / "saved", HTTP, target)
@@ -475,6 +599,171 @@ def test_airlock_sign_blob_then_cosign_verify_blob(cosign, cosign_keys, blob, tm
     assert cosign("verify-blob", "--key", pub, "--bundle", tmp_path / "b.json", NO_TLOG, blob).code == 1
 
 
+# -- blob attestations: attest-blob <-> verify-blob-attestation, a bundle or a bare DSSE envelope ---------
+
+
+def attest_blob(tool, cosign, key: Path, blob: Path, predicate: Path, out: Path, form: str) -> list:
+    """Attest ``blob`` with ``tool``; the verify-blob-attestation flags that name what it wrote."""
+    argv = ["attest-blob", "--key", key, "--predicate", predicate, "--type", "slsaprovenance"]
+    if form == "bundle":
+        argv += ["--bundle", out]
+    else:
+        argv += ["--new-bundle-format=false", "--output-signature", out]
+    if tool == "cosign":
+        cosign.ok(*argv, *SIGN_OFFLINE, blob)
+    else:
+        airlock_ok(*argv, "--tlog-upload=false", blob)
+    return ["--bundle", out] if form == "bundle" else ["--signature", out]
+
+
+def verify_blob_attestation(tool, cosign, pub: Path, material: list, *rest) -> Result:
+    argv = ["verify-blob-attestation", "--key", pub, *material, *rest]
+    return cosign(*argv, NO_TLOG) if tool == "cosign" else airlock(*argv, "--insecure-ignore-tlog")
+
+
+@pytest.mark.parametrize("form", ["bundle", "envelope"])
+@pytest.mark.parametrize(("producer", "consumer"), [("cosign", "airlock"), ("airlock", "cosign"),
+                                                    ("airlock", "airlock")])
+def test_attest_blob_then_verify_blob_attestation(cosign, cosign_keys, blob, predicate, tmp_path, form, producer,
+                                                  consumer):
+    key, pub = cosign_keys
+    material = attest_blob(producer, cosign, key, blob, predicate, tmp_path / "att.json", form)
+    verified = verify_blob_attestation(consumer, cosign, pub, material, "--type", "slsaprovenance", blob)
+    assert (verified.code, verified.stdout) == (0, "") and "Verified OK" in verified.stderr, verified
+    digest = ["--digest", hashlib.sha256(blob.read_bytes()).hexdigest(), "--digestAlg", "sha256"]
+    assert verify_blob_attestation(consumer, cosign, pub, material, "--type", "slsaprovenance", *digest).code == 0
+
+
+def test_airlock_attest_blob_writes_what_cosign_writes(cosign, cosign_keys, blob, predicate, tmp_path):
+    key, _ = cosign_keys
+    for tool in ("cosign", "airlock"):
+        attest_blob(tool, cosign, key, blob, predicate, tmp_path / f"{tool}.json", "bundle")
+        attest_blob(tool, cosign, key, blob, predicate, tmp_path / f"{tool}.env", "envelope")
+    bundles = [json.loads((tmp_path / f"{tool}.json").read_text()) for tool in ("cosign", "airlock")]
+    envelopes = [json.loads((tmp_path / f"{tool}.env").read_text()) for tool in ("cosign", "airlock")]
+    for made in (*(b["dsseEnvelope"] for b in bundles), *envelopes):
+        assert list(made) == ["payload", "payloadType", "signatures"] and list(made["signatures"][0]) == ["sig"]
+        made["signatures"] = None  # the signatures differ (ECDSA); the statements are the same
+        made["payload"] = json.loads(base64.b64decode(made["payload"]))
+    assert bundles[0]["verificationMaterial"] == {k: v for k, v in bundles[1]["verificationMaterial"].items()
+                                                  if k != "tlogEntries" or v}
+    assert bundles[0]["dsseEnvelope"] == bundles[1]["dsseEnvelope"]
+    assert envelopes[0] == envelopes[1]
+    assert list(envelopes[1]["payload"]) == list(envelopes[0]["payload"])  # key order too
+    assert envelopes[1]["payload"]["subject"] == [{"name": blob.name,
+                                                   "digest": {"sha256": hashlib.sha256(blob.read_bytes()).hexdigest()}}]
+
+
+def test_attest_blob_without_bundle_prints_the_envelope_as_cosign(cosign, cosign_keys, blob, predicate):
+    key, _ = cosign_keys
+    argv = ["attest-blob", "--key", key, "--predicate", predicate, "--type", "slsaprovenance"]
+    printed = [json.loads(cosign.ok(*argv, *SIGN_OFFLINE, "--new-bundle-format=false", blob).stdout),
+               json.loads(airlock_ok(*argv, "--tlog-upload=false", "--new-bundle-format=false", blob).stdout)]
+    assert [list(p) for p in printed] == [["payload", "payloadType", "signatures"]] * 2
+    assert printed[0]["payload"] == printed[1]["payload"]
+    # the new format has nowhere to go without --bundle: both refuse
+    assert cosign(*argv, *SIGN_OFFLINE, blob).code != 0
+    assert one_line_error(airlock(*argv, "--tlog-upload=false", blob)).startswith("Error: --bundle FILE is required")
+
+
+REJECTIONS = {  # what is wrong -> airlock's error (cosign exits 1 on each, with its own wording)
+    "wrong-type": "Error: type: predicate type 'https://slsa.dev/provenance/v0.2' is not 'https://spdx.dev/Document'",
+    "wrong-subject": "Error: artifact: {other} is not a subject of the in-toto statement",
+    "wrong-digest": "Error: artifact: sha256:{zeros} is not a subject of the in-toto statement",
+    "wrong-key": "Error: signature: the DSSE signature does not verify",
+    "tampered-payload": "Error: signature: the DSSE signature does not verify",
+    "tampered-signature": "Error: signature: the DSSE signature does not verify",
+}
+
+
+@pytest.mark.parametrize("form", ["bundle", "envelope"])
+@pytest.mark.parametrize("producer", ["cosign", "airlock"])
+@pytest.mark.parametrize("wrong", list(REJECTIONS))
+def test_verify_blob_attestation_rejections(cosign, cosign_keys, airlock_keys, blob, predicate, tmp_path, form,
+                                            producer, wrong):
+    key, pub = cosign_keys
+    out = tmp_path / "att.json"
+    material = attest_blob(producer, cosign, key, blob, predicate, out, form)
+    other = tmp_path / "other.txt"
+    other.write_bytes(b"not the attested blob\n")
+    kind, subject = ["--type", "slsaprovenance"], [blob]
+    if wrong == "wrong-type":
+        kind = ["--type", "spdx"]
+    elif wrong == "wrong-subject":
+        subject = [other]
+    elif wrong == "wrong-digest":
+        subject = ["--digest", "0" * 64, "--digestAlg", "sha256"]
+    elif wrong == "wrong-key":
+        pub = airlock_keys[1]
+    else:
+        document = json.loads(out.read_text())
+        envelope = document["dsseEnvelope"] if form == "bundle" else document
+        if wrong == "tampered-payload":
+            statement = json.loads(base64.b64decode(envelope["payload"]))
+            statement["predicate"]["builder"]["id"] = "https://evil.example/builder"
+            envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        else:
+            signature = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+            signature[-1] ^= 1
+            envelope["signatures"][0]["sig"] = base64.b64encode(bytes(signature)).decode()
+        out.write_text(json.dumps(document))
+    by_cosign = verify_blob_attestation("cosign", cosign, pub, material, *kind, *subject)
+    by_airlock = verify_blob_attestation("airlock", cosign, pub, material, *kind, *subject)
+    assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (1, ""), (by_cosign,
+                                                                                                  by_airlock)
+    assert one_line_error(by_airlock) == REJECTIONS[wrong].format(other=other, zeros="0" * 64)
+
+
+def test_verify_blob_attestation_check_claims_false(cosign, cosign_keys, blob, predicate, tmp_path):
+    """--check-claims=false verifies only the envelope, in both tools; airlock says what it did not check."""
+    key, pub = cosign_keys
+    material = attest_blob("cosign", cosign, key, blob, predicate, tmp_path / "att.json", "bundle")
+    other = tmp_path / "other.txt"
+    other.write_bytes(b"not the attested blob\n")
+    argv = [*material, "--type", "slsaprovenance", "--check-claims=false", other]
+    assert verify_blob_attestation("cosign", cosign, pub, argv[:2], *argv[2:]).code == 0
+    verified = verify_blob_attestation("airlock", cosign, pub, argv[:2], *argv[2:])
+    assert verified.code == 0 and "Verified OK" in verified.stderr, verified
+    assert (f"WARNING: --check-claims=false: the attestation is NOT checked to be about {other}; only its envelope "
+            "is verified") in verified.stderr
+    # the envelope itself is still verified
+    document = json.loads((tmp_path / "att.json").read_text())
+    document["dsseEnvelope"]["payloadType"] = "text/plain"
+    (tmp_path / "att.json").write_text(json.dumps(document))
+    assert verify_blob_attestation("cosign", cosign, pub, argv[:2], *argv[2:]).code == 1
+    assert one_line_error(verify_blob_attestation("airlock", cosign, pub, argv[:2], *argv[2:])) == (
+        "Error: signature: the DSSE signature does not verify")
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    ([], "Error: nothing to verify: pass --bundle FILE or --signature FILE (a DSSE envelope)"),
+    (["--bundle", "B"], "Error: name the blob (FILE, or --digest HEX --digestAlg sha256) that the attestation must be "
+                        "about, or verify only the envelope with --check-claims=false"),
+])
+def test_verify_blob_attestation_usage_errors(cosign_keys, tmp_path, argv, error):
+    result = airlock("verify-blob-attestation", "--key", cosign_keys[1], "--insecure-ignore-tlog",
+                     *[str(tmp_path / a) if a == "B" else a for a in argv])
+    assert (result.code, one_line_error(result)) == (2, error)
+
+
+def test_verify_blob_attestation_refuses_a_message_signature_and_two_signatures(cosign, cosign_keys, blob,
+                                                                                 predicate, tmp_path):
+    key, pub = cosign_keys
+    cosign.ok("sign-blob", "--key", key, "--bundle", tmp_path / "sig.json", *SIGN_OFFLINE, blob)
+    refused = airlock("verify-blob-attestation", "--key", pub, "--insecure-ignore-tlog", "--bundle",
+                      tmp_path / "sig.json", blob)
+    assert one_line_error(refused) == (f"Error: --bundle {tmp_path / 'sig.json'}: the bundle holds a message "
+                                       "signature, not a DSSE envelope (an attestation); verify it with verify-blob")
+    attest_blob("cosign", cosign, key, blob, predicate, tmp_path / "env.json", "envelope")
+    envelope = json.loads((tmp_path / "env.json").read_text())
+    envelope["signatures"] *= 2
+    (tmp_path / "env.json").write_text(json.dumps(envelope))
+    refused = airlock("verify-blob-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "slsaprovenance",
+                      "--signature", tmp_path / "env.json", blob)
+    assert one_line_error(refused) == (f"Error: --signature {tmp_path / 'env.json'}: the DSSE envelope has 2 "
+                                       "signatures; exactly one is verified")
+
+
 # -- output: the same input through both verifiers ----------------------------------------------------
 
 
@@ -528,9 +817,6 @@ def test_output_verify_legacy_signature_same_json(cosign, cosign_keys, image):
     assert json.loads(by_cosign.stdout) == json.loads(by_airlock.stdout)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "stdout bytes differ: cosign prints a blank line then compact JSON ('\\n[{\"critical\":{...'), airlock "
-    "prints JSON with ', '/': ' separators and no leading blank line"))
 def test_output_verify_legacy_signature_same_bytes(cosign, cosign_keys, image):
     ref = legacy_signed(cosign, cosign_keys, image)
     pub = cosign_keys[1]
@@ -539,23 +825,87 @@ def test_output_verify_legacy_signature_same_bytes(cosign, cosign_keys, image):
     assert by_cosign.stdout == by_airlock.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "for a bundle signature cosign prints claims made from the statement "
-    "([{\"critical\":{\"identity\":{\"docker-reference\":\"HOST/REPO:v1\"},\"image\":{...},"
-    "\"type\":\"https://sigstore.dev/cosign/sign/v1\"},\"optional\":{}}]); airlock prints the DSSE envelope"))
-def test_output_verify_bundle_signature(cosign, cosign_keys, image):
+@pytest.mark.parametrize("form", ["tag", "digest", "tag-and-digest", "latest"])
+def test_output_verify_bundle_signature(cosign, cosign_keys, image, form):
+    """cosign names the image as go-containerregistry does: ``:tag`` (``:latest`` when none), or only
+    ``@digest`` when one is given; airlock prints the same bytes."""
     key, pub = cosign_keys
     repository, digest = image
-    cosign.ok("sign", "--key", key, *SIGN_OFFLINE, HTTP, f"{repository}@{digest}")
-    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, f"{repository}:v1"],
-                                 ["verify", "--key", pub, "--insecure-ignore-tlog", f"{repository}:v1"])
-    assert by_cosign.code == by_airlock.code == 0
-    assert json.loads(by_cosign.stdout) == json.loads(by_airlock.stdout)
+    if form == "latest":
+        cosign.crane_("tag", f"{repository}:v1", "latest")
+    cosign.ok("sign", "--key", key, *SIGN_OFFLINE, HTTP, "-a", "team=interop", f"{repository}@{digest}")
+    ref = {"tag": f"{repository}:v1", "digest": f"{repository}@{digest}", "tag-and-digest": f"{repository}:v1@{digest}",
+           "latest": repository}[form]
+    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, ref],
+                                 ["verify", "--key", pub, "--insecure-ignore-tlog", ref])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    assert by_airlock.stdout == by_cosign.stdout
+    [claims] = json.loads(by_airlock.stdout)
+    assert claims == {"critical": {"identity": {"docker-reference": ref if form in ("tag", "digest") else
+                                                f"{repository}@{digest}" if form != "latest" else f"{ref}:latest"},
+                                   "image": {"docker-manifest-digest": digest},
+                                   "type": "https://sigstore.dev/cosign/sign/v1"},
+                      "optional": {"team": "interop"}}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cosign prints the stored DSSE envelope as is (cosign attest writes signatures [{\"sig\": ...}], no keyid); "
-    "airlock re-serialises it with \"keyid\": \"\" added (and its own attest stores \"keyid\": \"\")"))
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+@pytest.mark.parametrize("bundle_format", ["false", "true"])
+def test_output_verify_local_image_same_bytes(cosign, cosign_keys, image, predicate, tmp_path, command,
+                                              bundle_format):
+    key, pub = cosign_keys
+    repository, digest = image
+    kind = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "verify-attestation" else []
+    cosign.ok("attest" if kind else "sign", "--key", key, *kind, *SIGN_OFFLINE, HTTP,
+              f"--new-bundle-format={bundle_format}", f"{repository}@{digest}")
+    cosign.ok("save", "--dir", tmp_path / "saved", HTTP, f"{repository}:v1")
+    checks = ["--type", "slsaprovenance"] if kind else []
+    by_cosign, by_airlock = both(cosign, [command, "--local-image", tmp_path / "saved", "--key", pub, NO_TLOG, *checks],
+                                 [command, "--local-image", tmp_path / "saved", "--key", pub, "--insecure-ignore-tlog",
+                                  *checks])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    if command == "verify" and bundle_format == "true":
+        # cosign v3.1.2 decodes a layout's bundle (its DSSE envelope) as a simple-signing payload and prints
+        # empty claims; airlock prints the claims it prints for the same bundle in a registry
+        assert by_cosign.stdout == ('\n[{"critical":{"identity":{"docker-reference":""},"image":'
+                                    '{"docker-manifest-digest":""},"type":""},"optional":null}]\n')
+        [claims] = json.loads(by_airlock.stdout)
+        assert claims["critical"]["image"] == {"docker-manifest-digest": digest}
+        assert claims["critical"]["type"] == "https://sigstore.dev/cosign/sign/v1"
+    else:
+        assert by_airlock.stdout == by_cosign.stdout
+
+
+@pytest.mark.parametrize("annotations", [[], ["-a", "team=interop"]])
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+@pytest.mark.parametrize("bundle_format", ["false", "true"])
+def test_output_text_and_checks_same_as_cosign(cosign, cosign_keys, image, predicate, command, bundle_format,
+                                               annotations):
+    """--output text prints what cosign prints, byte for byte; stderr lists the same checks."""
+    key, pub = cosign_keys
+    repository, digest = image
+    kind = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "verify-attestation" else []
+    if kind and annotations:
+        pytest.skip("cosign attest has no -a")
+    cosign.ok("attest" if kind else "sign", "--key", key, *kind, *SIGN_OFFLINE, HTTP, *annotations,
+              f"--new-bundle-format={bundle_format}", f"{repository}@{digest}")
+    checks = ["--type", "slsaprovenance"] if kind else []
+    ref = f"{repository}:v1"
+    by_cosign, by_airlock = both(cosign, [command, "--key", pub, NO_TLOG, *checks, *annotations, "--output", "text",
+                                          HTTP, ref],
+                                 [command, "--key", pub, "--insecure-ignore-tlog", *checks, *annotations, "--output",
+                                  "text", ref])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    assert by_airlock.stdout == by_cosign.stdout
+
+    def listed(stderr: str) -> list[str]:
+        return [line for line in stderr.splitlines() if line.startswith("  - ")]
+
+    said = listed(by_cosign.stderr)
+    if bundle_format == "true":  # cosign claims a log check it skipped (--insecure-ignore-tlog); airlock does not
+        said.remove("  - Existence of the claims in the transparency log was verified offline")
+    assert listed(by_airlock.stderr) == said
+
+
 def test_output_verify_attestation_legacy_same_json(cosign, cosign_keys, image, predicate):
     key, pub = cosign_keys
     repository, digest = image
@@ -571,9 +921,6 @@ def test_output_verify_attestation_legacy_same_json(cosign, cosign_keys, image, 
         json.loads(line) for line in by_airlock.stdout.splitlines() if line.strip()]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "for a bundle attestation cosign prints the bundle's DSSE envelope as stored (signatures [{\"sig\": ...}], "
-    "no keyid); airlock prints [{\"keyid\": \"\", \"sig\": ...}]"))
 def test_output_verify_attestation_bundle_same_json(cosign, cosign_keys, image, predicate):
     key, pub = cosign_keys
     repository, digest = image
@@ -589,38 +936,60 @@ def test_output_verify_attestation_bundle_same_json(cosign, cosign_keys, image, 
         json.loads(line) for line in by_airlock.stdout.splitlines() if line.strip()]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exit code: cosign verify exits 12 (no matching signatures) for a signature under another key; "
-    "airlock exits 1"))
-def test_exit_code_verify_wrong_key(cosign, cosign_keys, airlock_keys, image):
-    ref = legacy_signed(cosign, cosign_keys, image)
+EXIT_CASES = ["unsigned", "missing-tag", "legacy-other-key", "bundle-other-key", "legacy-wrong-annotation",
+              "local-unsigned"]
+
+
+@pytest.mark.parametrize("command", ["verify", "verify-attestation"])
+@pytest.mark.parametrize("case", EXIT_CASES)
+def test_exit_code_same_as_cosign(cosign, cosign_keys, airlock_keys, image, predicate, tmp_path, command, case):
+    """cosign verify exits 10 (no signatures), 11 (no such tag), 12 (no matching legacy signature), else 1;
+    verify-attestation and --local-image always 1. airlock exits with the same code, and prints nothing."""
+    key, _ = cosign_keys
+    repository, digest = image
     other = airlock_keys[1]
-    by_cosign, by_airlock = both(cosign, ["verify", "--key", other, NO_TLOG, HTTP, ref],
-                                 ["verify", "--key", other, "--insecure-ignore-tlog", ref])
+    kind = ["--predicate", predicate, "--type", "slsaprovenance"] if command == "verify-attestation" else []
+    if case.startswith(("legacy", "bundle")):
+        cosign.ok("attest" if kind else "sign", "--key", key, *kind, *SIGN_OFFLINE, HTTP,
+                  *([] if kind else ["-a", "team=interop"]),
+                  f"--new-bundle-format={str(case.startswith('bundle')).lower()}", f"{repository}@{digest}")
+    checks = ["--type", "slsaprovenance"] if kind else []
+    if case == "legacy-wrong-annotation":
+        if kind:
+            pytest.skip("cosign attest and verify-attestation have no -a")
+        checks += ["-a", "team=other"]
+    source = [f"{repository}:missing" if case == "missing-tag" else f"{repository}:v1"]
+    cosign_source = [HTTP, *source]
+    if case == "local-unsigned":
+        airlock_ok("save", f"{repository}:v1", "--dir", tmp_path / "saved")
+        source = cosign_source = ["--local-image", tmp_path / "saved"]
+    signer = other if "other-key" in case else cosign_keys[1]
+    by_cosign, by_airlock = both(cosign, [command, "--key", signer, NO_TLOG, *checks, *cosign_source],
+                                 [command, "--key", signer, "--insecure-ignore-tlog", *checks, *source])
     assert by_cosign.stdout == by_airlock.stdout == ""
-    assert by_cosign.code == by_airlock.code
+    assert by_cosign.code != 0 and by_airlock.code == by_cosign.code, (by_cosign, by_airlock)
+    assert one_line_error(by_airlock).startswith("Error: ")
 
 
-@pytest.mark.xfail(strict=True, reason="exit code: cosign verify exits 10 (no signatures found) on an unsigned "
-                                       "image; airlock exits 1")
-def test_exit_code_verify_unsigned_image(cosign, cosign_keys, image):
+def test_exit_code_missing_digest_same_as_cosign(cosign, cosign_keys, image):
+    """A digest that is not in the repository: cosign never asks for the manifest of a digest, finds no
+    signatures and exits 10; airlock fetches the image first and says it is not there, with cosign's 10."""
     repository, _ = image
     pub = cosign_keys[1]
-    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, f"{repository}:v1"],
-                                 ["verify", "--key", pub, "--insecure-ignore-tlog", f"{repository}:v1"])
-    assert by_cosign.stdout == by_airlock.stdout == ""
-    assert by_cosign.code == by_airlock.code
+    missing = f"{repository}@sha256:{'0' * 64}"
+    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, missing],
+                                 ["verify", "--key", pub, "--insecure-ignore-tlog", missing])
+    assert (by_cosign.code, by_airlock.code) == (10, 10), (by_cosign, by_airlock)
+    assert "MANIFEST_UNKNOWN" in one_line_error(by_airlock)
 
 
-@pytest.mark.xfail(strict=True, reason="exit code: cosign verify exits 11 (image tag not found) on a missing tag; "
-                                       "airlock exits 1")
-def test_exit_code_verify_missing_tag(cosign, cosign_keys, image):
-    repository, _ = image
-    pub = cosign_keys[1]
-    by_cosign, by_airlock = both(cosign, ["verify", "--key", pub, NO_TLOG, HTTP, f"{repository}:missing"],
-                                 ["verify", "--key", pub, "--insecure-ignore-tlog", f"{repository}:missing"])
-    assert by_cosign.stdout == by_airlock.stdout == ""
-    assert by_cosign.code == by_airlock.code
+def test_exit_codes_are_documented():
+    text = airlock_ok("verify", "--help").stdout
+    for line in ("10  verify: the image has no signatures (or, named by digest, is not in the registry)",
+                 "11  verify: the image (tag) is not in the registry",
+                 "12  verify: the image has legacy signatures, and none of them verifies"):
+        assert line in text
+    assert "10  verify: the image has no signatures" in (Path(__file__).parent.parent / "README.md").read_text()
 
 
 # -- more pairs: bundles written to a file, signing inside the air gap, loading cosign's bundles ------
@@ -835,6 +1204,72 @@ def test_output_verify_blob_keyless_instance_bundle(cosign, instance, home, tmp_
     by_cosign, by_airlock = both(cosign, argv, argv)
     assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (int(tampered), ""), (
         by_cosign, by_airlock)
+
+
+def test_output_verify_keyless_legacy_signature_same_bytes(cosign, instance, home, image, tmp_path):
+    """A keyless legacy signature as cosign v2 attached them (certificate, chain and Rekor bundle
+    annotations; GitHub Actions extensions on the leaf), from airlock's testing instance: both tools
+    print the same bytes, with Subject, Issuer, the Rekor bundle and the workflow claims."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    import airlock as library
+    from airlock.formats import cosign as wire
+    from airlock.sign.attaching import append
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER
+    from airlock.testing.pki import github_actions_extensions
+
+    repository, digest = image
+    payload = airlock_ok("generate", f"{repository}@{digest}").stdout.encode()
+    cert, key = instance.issue_leaf(DEFAULT_IDENTITY, DEFAULT_ISSUER, extra_oids=github_actions_extensions())
+    bundle = instance.sign_blob(payload, leaf=(cert, key))
+    [entry] = bundle["verificationMaterial"]["tlogEntries"]
+    rekor = {"SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+             "Payload": {"body": entry["canonicalizedBody"], "integratedTime": int(entry["integratedTime"]),
+                         "logIndex": int(entry.get("logIndex", 0)),
+                         "logID": base64.b64decode(entry["logId"]["keyId"]).hex()}}
+    annotations = {wire.ANNOTATION_SIGNATURE: bundle["messageSignature"]["signature"],
+                   wire.ANNOTATION_CERTIFICATE: cert.public_bytes(Encoding.PEM).decode(),
+                   wire.ANNOTATION_CHAIN: "".join(c.public_bytes(Encoding.PEM).decode() for c in instance.fulcio.chain),
+                   wire.ANNOTATION_BUNDLE: json.dumps(rekor, separators=(",", ":"))}
+    [target] = library.signing_targets([f"{repository}@{digest}"], client=library.registry_client(insecure=True))
+    assert append(target.target, digest, "sig", (wire.SIMPLESIGNING, payload, annotations))
+    argv = ["verify", "--trusted-root", home / "instance-root.json", "--certificate-identity", DEFAULT_IDENTITY,
+            "--certificate-oidc-issuer", DEFAULT_ISSUER]
+    by_cosign, by_airlock = both(cosign, [*argv, HTTP, f"{repository}:v1"], [*argv, f"{repository}:v1"])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    [claims] = json.loads(by_airlock.stdout)
+    assert claims["optional"]["githubWorkflowRepository"] == "org/repo"
+    assert claims["optional"]["Subject"] == DEFAULT_IDENTITY
+    assert by_airlock.stdout == by_cosign.stdout
+
+
+@pytest.mark.parametrize("variant", ["v0.3-dsse", "v0.3-dsse-rekor-v2-tsa"])
+@pytest.mark.parametrize("wrong", ["", "identity", "type", "artifact"])
+def test_verify_blob_attestation_keyless_instance_bundle(cosign, instance, home, tmp_path, variant, wrong):
+    """A keyless attestation (Fulcio certificate, Rekor entry) from the testing instance: both tools accept
+    it, and both refuse another identity, another predicate type or another artifact."""
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, bundle_bytes
+    from airlock.testing.instance import in_toto_statement
+
+    artifact = tmp_path / "artifact.bin"
+    artifact.write_bytes(b"keyless attestation " + variant.encode())
+    statement = in_toto_statement(artifact.read_bytes(), predicate_type=SLSA, predicate=PREDICATE)
+    options = {"rekor": "v2", "tsa": True} if variant.endswith("tsa") else {}
+    (tmp_path / "b.json").write_bytes(bundle_bytes(instance.sign_blob(artifact.read_bytes(), content="dsse",
+                                                                      statement=statement, **options)))
+    if wrong == "artifact":
+        artifact.write_bytes(b"another artifact")
+    identity = "https://github.com/org/other/.github/workflows/ci.yml@refs/heads/main" if wrong == "identity" \
+        else DEFAULT_IDENTITY
+    argv = ["verify-blob-attestation", "--trusted-root", home / "instance-root.json", "--bundle", tmp_path / "b.json",
+            "--certificate-identity", identity, "--certificate-oidc-issuer", DEFAULT_ISSUER,
+            "--type", "spdx" if wrong == "type" else "slsaprovenance", artifact]
+    by_cosign, by_airlock = both(cosign, argv, argv)
+    assert (by_cosign.code, by_cosign.stdout) == (by_airlock.code, by_airlock.stdout) == (int(bool(wrong)), ""), (
+        by_cosign, by_airlock)
+    if wrong:
+        assert one_line_error(by_airlock).startswith({"identity": "Error: identity: ", "type": "Error: type: ",
+                                                      "artifact": "Error: artifact: "}[wrong]), by_airlock
 
 
 def test_pkcs11_keys(cosign, softhsm):

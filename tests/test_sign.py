@@ -46,8 +46,8 @@ def test_the_cosign_flow(registry, tmp_path, password):
     image = f"{registry}/flow/app:v1"
     key1, pub1 = keypair(tmp_path, "one")
     key2, pub2 = keypair(tmp_path, "two")
-    assert run_cli("sign", "--key", key1, "-a", "foo=bar", image).code == 0
-    assert run_cli("sign", "--key", key2, image).code == 0
+    assert run_cli("sign", "--new-bundle-format=false", "--key", key1, "-a", "foo=bar", image).code == 0
+    assert run_cli("sign", "--new-bundle-format=false", "--key", key2, image).code == 0
     for pub in (pub1, pub2):
         result = run_cli("verify", "--key", pub, "--insecure-ignore-tlog", image)
         assert result.code == 0, result.stderr
@@ -97,8 +97,8 @@ def test_signing_twice_with_one_key_keeps_one_signature(registry, tmp_path, pass
     client = RegistryClient()
     push_image(client, registry, "flow/twice", tmp_path, b"twice")
     key, _ = keypair(tmp_path, "k")
-    assert run_cli("sign", "--key", key, f"{registry}/flow/twice:v1").code == 0
-    again = run_cli("sign", "--key", key, f"{registry}/flow/twice:v1")
+    assert run_cli("sign", "--new-bundle-format=false", "--key", key, f"{registry}/flow/twice:v1").code == 0
+    again = run_cli("sign", "--new-bundle-format=false", "--key", key, f"{registry}/flow/twice:v1")
     assert again.code == 0 and "Already signed" in again.stderr
     assert len(run_cli("download", "signature", f"{registry}/flow/twice:v1").stdout.splitlines()) == 1
 
@@ -107,10 +107,10 @@ def test_upload_false_and_outputs(registry, tmp_path, password):
     client = RegistryClient()
     digest = push_image(client, registry, "flow/noupload", tmp_path, b"noupload")
     key, pub = keypair(tmp_path, "k")
-    result = run_cli("sign", "--key", key, "--upload=false", "--output-payload", tmp_path / "p.json",
-                     f"{registry}/flow/noupload:v1")
-    assert result.code == 0
-    signature = base64.b64decode(result.stdout.strip())
+    result = run_cli("sign", "--key", key, "--upload=false", "--new-bundle-format=false", "--output-payload",
+                     tmp_path / "p.json", "--output-signature", tmp_path / "p.sig", f"{registry}/flow/noupload:v1")
+    assert (result.code, result.stdout) == (0, "")  # as cosign v3: nothing printed
+    signature = base64.b64decode((tmp_path / "p.sig").read_text())
     (tmp_path / "s").write_bytes(signature)
     assert openssl("dgst", "-sha256", "-verify", pub, "-signature", str(tmp_path / "s"),
                    str(tmp_path / "p.json")).returncode == 0
@@ -118,6 +118,10 @@ def test_upload_false_and_outputs(registry, tmp_path, password):
     assert client.head_manifest(registry, "flow/noupload", signature_tag(digest, "sig")) is None
     refused = run_cli("sign", "--key", key, "--tlog-upload=true", f"{registry}/flow/noupload:v1")
     assert "cannot reach Rekor" in one_line_error(refused)
+    nowhere = run_cli("sign", "--key", key, "--upload=false", f"{registry}/flow/noupload:v1")
+    assert (nowhere.code, one_line_error(nowhere)) == (2, "Error: --upload=false with the new bundle format writes "
+                                                         "the bundle to a file: add --bundle FILE (or attach it: "
+                                                         "--upload=true)")
 
 
 def test_new_bundle_format_and_attest(registry, tmp_path, password):
@@ -130,7 +134,8 @@ def test_new_bundle_format_and_attest(registry, tmp_path, password):
                        image)
     assert verified.code == 0, verified.stderr
     (tmp_path / "sbom.json").write_text(json.dumps({"spdxVersion": "SPDX-2.3"}))
-    assert run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdx", image).code == 0
+    assert run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdx",
+                   "--new-bundle-format=false", image).code == 0
     assert run_cli("attest", "--key", key, "--predicate", tmp_path / "sbom.json", "--type", "spdxjson",
                    "--new-bundle-format", image).code == 0
     result = run_cli("verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "spdx", image)
@@ -180,8 +185,8 @@ def test_concurrent_signing_keeps_both(registry, tmp_path, password):
     image = f"{registry}/flow/race:v1"
     keys = [keypair(tmp_path, f"k{i}") for i in range(2)]
     env = {**os.environ, "COSIGN_PASSWORD": PASSWORD}
-    procs = [subprocess.Popen([*airlock_exe(), "sign", "--key", key, image], env=env, stderr=subprocess.PIPE)
-             for key, _ in keys]
+    procs = [subprocess.Popen([*airlock_exe(), "sign", "--key", key, "--new-bundle-format=false", image], env=env,
+                              stderr=subprocess.PIPE) for key, _ in keys]
     codes = [p.wait(timeout=120) for p in procs]
     assert all(code in (0, 1) for code in codes)
     verified = [run_cli("verify", "--key", pub, "--insecure-ignore-tlog", image).code == 0 for _, pub in keys]
@@ -240,10 +245,10 @@ def test_dropped_connection_leaves_no_half_attached_signature(registry, tmp_path
     digest = push_image(client, registry, "flow/drop", tmp_path, b"drop")
     key1, pub1 = keypair(tmp_path, "first")
     key2, _ = keypair(tmp_path, "second")
-    assert run_cli("sign", "--key", key1, f"{registry}/flow/drop:v1").code == 0
+    assert run_cli("sign", "--new-bundle-format=false", "--key", key1, f"{registry}/flow/drop:v1").code == 0
     proxy = DroppingProxy(registry, b"PUT /v2/flow/drop/manifests/" + signature_tag(digest, "sig").encode())
     try:
-        result = run_cli("sign", "--key", key2, f"{proxy.address}/flow/drop:v1")
+        result = run_cli("sign", "--new-bundle-format=false", "--key", key2, f"{proxy.address}/flow/drop:v1")
     finally:
         proxy.close()
     assert result.code != 0 and result.stderr.splitlines()[-1].startswith("Error: ")

@@ -3,8 +3,8 @@
 - ``airlock.api.images``: which images (``layout_targets``, ``registry_targets``), and
   ``verify_image`` / ``verify_target``: discovery, the loop over signatures, the predicate rules,
   returning an ``ImageVerdict``;
-- ``airlock.api.blobs``: ``verify_blob``, returning a ``Verdict``;
-- ``airlock.api.signing``: ``sign_image``, ``attest_image``, ``attach_signature``,
+- ``airlock.api.blobs``: ``verify_blob`` and ``verify_blob_attestation``, returning a ``Verdict``;
+- ``airlock.api.signing``: ``sign_image``, ``attest_image``, ``attest_blob``, ``attach_signature``,
   ``attach_bundle`` (a layout or a registry), returning what was made.
 
 Nothing here prints or reads command-line flags. Names are imported on first use (module
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time); mypy knows the name
 if TYPE_CHECKING:
-    from airlock.api.blobs import blob_artifact, verify_blob
+    from airlock.api.blobs import attestation_material, blob_artifact, verify_blob, verify_blob_attestation
     from airlock.api.images import (
         ImageTarget,
         ImageVerdict,
@@ -29,11 +29,13 @@ if TYPE_CHECKING:
         verify_target,
     )
     from airlock.api.signing import (
+        BlobAttestation,
         SignedImage,
         SigningTarget,
         attach,
         attach_bundle,
         attach_signature,
+        attest_blob,
         attest_image,
         bundle_subjects,
         is_sigstore_bundle,
@@ -66,6 +68,7 @@ _EXPORTS = {
     "verify_target": "airlock.api.images", "one_line": "airlock.api.images",
     # blobs
     "blob_artifact": "airlock.api.blobs", "verify_blob": "airlock.api.blobs",
+    "verify_blob_attestation": "airlock.api.blobs", "attestation_material": "airlock.api.blobs",
     # signing
     "SignedImage": "airlock.api.signing", "sign_image": "airlock.api.signing",
     "attest_image": "airlock.api.signing", "attach_signature": "airlock.api.signing",
@@ -73,6 +76,7 @@ _EXPORTS = {
     "SigningTarget": "airlock.api.signing", "make_signature": "airlock.api.signing",
     "make_attestation": "airlock.api.signing", "attach": "airlock.api.signing",
     "bundle_subjects": "airlock.api.signing", "is_sigstore_bundle": "airlock.api.signing",
+    "attest_blob": "airlock.api.signing", "BlobAttestation": "airlock.api.signing",
     # sources and the vocabulary the functions take
     "layout_source": "airlock.oci.sources", "registry_client": "airlock.oci.sources",
     "LayoutSource": "airlock.oci.sources", "RegistrySource": "airlock.oci.sources",

@@ -45,6 +45,7 @@ class SignatureCheck(NamedTuple):
     payload: bytes | None  # what was signed: simple-signing payload or DSSE payload
     unverified_claims: tuple[str, ...] = ()
     layer_annotations: dict[str, str] | None = None  # a legacy layer's annotations (for cosign's output)
+    envelope: dict[str, Any] | None = None  # the DSSE envelope as stored (JSON object), for cosign's output
 
     @property
     def ok(self) -> bool:
@@ -163,7 +164,12 @@ def verify_attestation_layer(verifier: Verifier, layer: Layer, where: str, image
     artifact.label = image_digest
     verdict = verifier.verify(material, artifact, policy, options=options)
     return SignatureCheck(where, verdict, verdict.failure, material, material.content.payload,
-                          layer_annotations=notes)
+                          layer_annotations=notes, envelope=_stored(_wire.loads(layer.payload, "the attestation")))
+
+
+def _stored(envelope: Any) -> dict[str, Any] | None:
+    """A DSSE envelope as stored (a parsed JSON object, its keys in their stored order), for output."""
+    return envelope if isinstance(envelope, dict) else None
 
 
 def predicate_type(check: SignatureCheck) -> str | None:
@@ -201,11 +207,12 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
                   claims: bool = True) -> SignatureCheck:
     """One Sigstore bundle attached to the image (cosign v3): a DSSE statement about this digest."""
     try:
-        _wire.loads(data, "bundle")
+        document = _wire.loads(data, "bundle")
         material = parse_signature_file(data)
         _check_material(material)
     except FormatError as exc:
         return SignatureCheck(where, None, exc, None, None)
+    stored = _stored(document.get("dsseEnvelope", document.get("dsse_envelope")))
     content = material.content
     if not isinstance(content, DsseEnvelope):
         return SignatureCheck(where, None, FormatError("an image bundle must hold a DSSE envelope"),
@@ -215,12 +222,12 @@ def verify_bundle(verifier: Verifier, data: bytes, where: str, image_digest: str
     artifact.label = image_digest
     verdict = verifier.verify(material, artifact, policy, options=options)
     if not verdict.ok:
-        return SignatureCheck(where, verdict, verdict.failure, material, payload)
+        return SignatureCheck(where, verdict, verdict.failure, material, payload, envelope=stored)
     try:
         _check_annotations(statement_annotations(content, image_digest), annotations or {}, "statement subject")
     except VerificationError as exc:
-        return SignatureCheck(where, verdict, exc, material, payload)
-    return SignatureCheck(where, verdict, None, material, payload)
+        return SignatureCheck(where, verdict, exc, material, payload, envelope=stored)
+    return SignatureCheck(where, verdict, None, material, payload, envelope=stored)
 
 
 def judge(verifier: Verifier, found: Any, image_digest: str, *, attestation: bool, predicate: str | None = None,
@@ -291,6 +298,7 @@ class ImageVerdict:
     rejected_count: int = 0
     warnings: list[str] = field(default_factory=list)
     not_intact: AirlockError | None = None  # the image itself is not whole in the layout
+    bundles_found: int = 0  # how many of the candidates were Sigstore bundles (referrers or --bundle)
 
     @property
     def ok(self) -> bool:
@@ -373,16 +381,26 @@ def registry_targets(client: Any, references: list[str] | tuple[str, ...]) -> li
 def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundle_format: bool | None = None,
                bundle: bytes | None = None, bundle_where: str = "--bundle") -> Iterator[Any]:
     """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy
-    layers (``new_bundle_format``: True only bundles, False only legacy, None both). With
+    layers. ``new_bundle_format``: None both; False only legacy; True the bundles, or when the image
+    has none the legacy layers, as cosign v3 ``--new-bundle-format`` (its default) reads them. With
     ``bundle``, that bundle alone, and nothing attached to the image."""
     from airlock.oci import discovery
 
     if bundle is not None:
         yield discovery.Found(bundle_where, bundle=bundle)
         return
-    yield from discovery.signatures(source, digest, attestation=attestation,  # one fetch budget per image
-                                    bundles=new_bundle_format in (None, True),
-                                    legacy=new_bundle_format in (None, False))
+    if new_bundle_format is not True:
+        yield from discovery.signatures(source, digest, attestation=attestation,  # one fetch budget per image
+                                        bundles=new_bundle_format is None, legacy=True)
+        return
+    budget = discovery.budget_for(digest)
+    limit = discovery.MAX_ATTESTATION_SIZE if attestation else discovery.MAX_SIGNATURE_SIZE
+    seen = False
+    for found in discovery.bundle_referrers(source, digest, budget, limit=limit):
+        seen = seen or found.error is None  # as cosign: bundles that cannot even be read fall back to legacy
+        yield found
+    if not seen:
+        yield from discovery.legacy_layers(source, digest, "att" if attestation else "sig", budget)
 
 
 def verify_target(target: ImageTarget, verifier: Verifier, *, policy: Policy | None = None, key: Any = None,
@@ -405,6 +423,7 @@ def verify_target(target: ImageTarget, verifier: Verifier, *, policy: Policy | N
     warnings: dict[str, None] = {}
     for found in candidates(target.source, target.digest, attestation=attestation,
                             new_bundle_format=new_bundle_format, bundle=bundle, bundle_where=bundle_where):
+        verdict.bundles_found += found.bundle is not None
         check = judge(verifier, found, target.digest, attestation=attestation, predicate=predicate_type,
                       policy=policy, options=options, annotations=annotations or {}, claims=check_claims)
         warnings.update(dict.fromkeys(check.verdict.warnings if check.verdict else []))

@@ -116,9 +116,8 @@ def attach(image: SigningTarget, signed: SignedImage, signer: Any = None) -> Sig
         manifest, blobs = bundle_referrer(target.subject(digest), signed.bundle, signed.predicate_type)
         signed.referrer = target.add_referrer(digest, manifest, blobs, BUNDLE_MEDIA_TYPE)
     elif signed.predicate_type is not None:  # a legacy attestation: a DSSE envelope layer of the .att manifest
-        envelope = json.dumps({"payloadType": bundles.IN_TOTO, "payload": bundles.b64(signed.payload),
-                               "signatures": [{"keyid": "", "sig": bundles.b64(signed.signature)}]},
-                              separators=(",", ":")).encode()
+        # as cosign attest stores it: payload, payloadType, signatures [{"sig"}] (no empty keyid)
+        envelope = json.dumps(bundles.dsse_envelope(signed.payload, signed.signature), separators=(",", ":")).encode()
         signed.added = append(target, digest, "att", (cosign.DSSE, envelope, {
             cosign.ANNOTATION_SIGNATURE: "", cosign.ANNOTATION_PREDICATE_TYPE: signed.predicate_type}))
     else:
@@ -250,3 +249,35 @@ def attach_bundle(image: SigningTarget, data: bytes, *, where: str = "the bundle
         raise UsageError(f"{where}: the bundle's statement is not about {image.name}@{image.digest}")
     manifest, blobs = bundle_referrer(image.target.subject(image.digest), data, predicate)
     return image.target.add_referrer(image.digest, manifest, blobs, BUNDLE_MEDIA_TYPE)
+
+
+class BlobAttestation(NamedTuple):
+    """What ``attest_blob`` made: the in-toto statement, its DSSE envelope (JSON, as cosign writes it)
+    and the bundle file's bytes (a Sigstore bundle, or cosign's legacy ``{"base64Signature": ...}``)."""
+
+    statement: bytes
+    envelope: bytes
+    bundle: bytes
+
+
+def attest_blob(path: str, signer: Any, predicate: bytes, predicate_type: str = "custom", *,
+                new_bundle_format: bool = True) -> BlobAttestation:
+    """Sign an in-toto attestation about a file, as ``airlock attest-blob`` (cosign's) does: the statement's
+    subject is the file (its base name and SHA-256), signed as a DSSE envelope; ``new_bundle_format``: a
+    Sigstore bundle, else cosign's legacy bundle holding the envelope."""
+    import hashlib
+    import os
+
+    from airlock.sign import bundles
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    statement = bundles.blob_statement(os.path.basename(path), digest.digest(), predicate_type, predicate)
+    signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
+    envelope = json.dumps(bundles.dsse_envelope(statement, signature), separators=(",", ":")).encode()
+    public_pem = signer.public_key_pem()
+    document = bundles.dsse_bundle(statement, signature, public_pem) if new_bundle_format else \
+        bundles.legacy_blob_bundle(envelope, public_pem)
+    return BlobAttestation(statement, envelope, json.dumps(document, separators=(",", ":")).encode())

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     from airlock.cli import image, keys, oci, sign, trust, verify_blob
 
     verify_blob.register(commands)
+    verify_blob.register_attestation(commands)
     image.register(commands)
     oci.register(commands)
     sign.register(commands)

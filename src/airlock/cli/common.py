@@ -187,3 +187,29 @@ def options(args: argparse.Namespace):
 
     return VerificationOptions(insecure_ignore_tlog=args.insecure_ignore_tlog,
                                insecure_ignore_sct=args.insecure_ignore_sct)
+
+
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def go_json(value) -> str:
+    """``value`` as Go's ``encoding/json`` marshals it, so output matches cosign's byte for byte: compact,
+    keys in the order given (a Go struct's field order; ``go_sorted`` for a Go map), UTF-8 unescaped,
+    ``<``, ``>``, ``&``, U+2028 and U+2029 escaped as \\uXXXX (they occur only inside strings), and a
+    lone surrogate replaced by U+FFFD as Go does."""
+    import json
+    import re
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = re.sub("[<>&\u2028\u2029]", lambda m: _GO_ESCAPES[m.group()], text)
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)
+
+
+def go_sorted(value):
+    """A decoded JSON value as Go re-marshals it after decoding into ``interface{}``: objects become maps,
+    whose keys Go writes sorted."""
+    if isinstance(value, dict):
+        return {k: go_sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [go_sorted(v) for v in value]
+    return value

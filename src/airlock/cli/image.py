@@ -12,7 +12,6 @@ layout: its manifests, config and layers present, with the sizes and digests the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -39,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     for name, attestation in (("verify", False), ("verify-attestation", True)):
         parser = commands.add_parser(
             name, help="verify the attestations of an image, offline" if attestation else
-            "verify the signatures of an image, offline", description=VERIFY_HELP,
+            "verify the signatures of an image, offline", description=VERIFY_HELP, epilog=EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("images", nargs="*", metavar="IMAGE", help="image reference(s); with --local-image, "
                             "which image(s) of the layout (default: all)")
@@ -58,8 +57,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                             default=[], metavar="KEY=VALUE",
                             help="require this annotation in the signed payload (repeatable)")
         bool_flag(parser, "--check-claims", "check the payload names this image digest (default true)", default=True)
-        bool_flag(parser, "--new-bundle-format", "only Sigstore bundles (true) or only legacy signatures "
-                  "(false); default: both", default=None)
+        bool_flag(parser, "--new-bundle-format", "true: the Sigstore bundles, or the legacy signatures when the "
+                  "image has no bundle (cosign v3's default); false: only legacy signatures; default: both, so a "
+                  "bundle pushed beside a good legacy signature cannot hide it", default=None)
         bool_flag(parser, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
         bool_flag(parser, "--check-layer-digests", "with --local-image: hash every layer of the image and "
                   "compare it with its digest (default true); false: check only that each layer is present with "
@@ -71,7 +71,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 help="predicate type: a URI or a cosign short name (custom, slsaprovenance, spdx, "
                                 "cyclonedx, link, vuln, openvex, ...)")
         parser.add_argument("--output", choices=("text", "json"), default="json",
-                            help="json: the verified payloads (default); text: one line per signature")
+                            help="json: the verified payloads (default); text: one line per signature (a legacy "
+                            "signature's payload as signed), as cosign prints them")
         parser.set_defaults(run=run, attestation=attestation)
 
 
@@ -86,7 +87,18 @@ def _targets(args: argparse.Namespace) -> list:
                                   label=f"--local-image {args.local_image}")
     if not args.images:
         raise UsageError("name an image (or use --local-image DIR)")
-    return api.registry_targets(common.registry_client(args), args.images)
+    from airlock.oci.reference import parse_reference
+    from airlock.oci.registry import RegistryError
+
+    client, targets = common.registry_client(args), []
+    for image in args.images:
+        try:
+            targets += api.registry_targets(client, [image])
+        except RegistryError as exc:  # cosign verify exits 11 for a tag that is not there; for a digest it
+            if exc.status == 404 and not args.attestation:  # reads no manifest, finds no signature: 10
+                exc.exit_code = IMAGE_WITHOUT_SIGNATURE if parse_reference(image).digest else NON_EXISTENT_TAG
+            raise
+    return targets
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
     verdicts = []
     intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
-    for target in _targets(args):
+    targets = _targets(args)
+    names = [t.reference for t in targets] if args.local_image else [_docker_reference(i) for i in args.images]
+    for target in targets:
         verdict = api.verify_target(target, verifier, policy=policy, options=options,
                                     attestation=args.attestation, predicate_type=predicate,
                                     annotations=dict(args.annotations), check_claims=args.check_claims,
@@ -125,10 +139,13 @@ def run(args: argparse.Namespace) -> int:
         for warning in verdict.warnings:
             print(warning, file=sys.stderr)
         verdicts.append(verdict)
-    outputs = [_output(c, args.attestation) for v in verdicts if v.ok for c in v.verified]
+    verified = [(c, name) for v, name in zip(verdicts, names, strict=True) if v.ok for c in v.verified]
+    outputs = [_output(c, args.attestation, name) for c, name in verified]
     failures = [v.failure for v in verdicts if v.failure is not None]  # None exactly when v.ok
     if failures:  # fail closed: nothing is reported as verified when any image is not
-        raise VerificationError("verify", " | ".join(failures))
+        error = VerificationError("verify", " | ".join(failures))
+        error.exit_code = _exit_code(next(v for v in verdicts if v.failure is not None), args)
+        raise error
     for verdict in verdicts:
         for check in verdict.verified:
             if check.unverified_claims:
@@ -140,17 +157,49 @@ def run(args: argparse.Namespace) -> int:
                   f"{verdict.what} not verified, ignored", file=sys.stderr)
         _print_checks(verdict.reference, isinstance(policy, api.Key), args)
     if outputs:
-        if args.output == "json":
-            print(json.dumps(outputs) if not args.attestation else "\n".join(json.dumps(o) for o in outputs))
-        else:
+        if args.output == "text":  # cosign: each payload as signed (a legacy one), else as it prints it, a line each
+            for (check, _), output in zip(verified, outputs, strict=True):
+                material = check.material
+                legacy = not args.attestation and material is not None and material.format == "cosign-legacy"
+                signed = check.payload if legacy else None
+                print(signed.decode("utf-8", "replace") if signed is not None else common.go_json(output))
+        elif args.attestation:  # cosign: each envelope on its own line
             for output in outputs:
-                print(json.dumps(output, sort_keys=True))
+                print(common.go_json(output))
+        else:  # cosign: a blank line, then the list
+            print("\n" + common.go_json(outputs))
     return 0
+
+
+# cosign's exit codes (cmd/cosign/errors/exit_codes.go), which only `cosign verify` of a registry image uses
+IMAGE_WITHOUT_SIGNATURE = 10
+NON_EXISTENT_TAG = 11
+NO_MATCHING_SIGNATURE = 12
+
+EXIT_CODES = """\
+exit codes (as cosign's):
+  0   every image verified
+  1   verification failed (any other failure; verify-attestation and --local-image always use 1)
+  2   usage error: a flag or argument is wrong
+  10  verify: the image has no signatures (or, named by digest, is not in the registry)
+  11  verify: the image (tag) is not in the registry
+  12  verify: the image has legacy signatures, and none of them verifies
+"""
+
+
+def _exit_code(verdict: Any, args: argparse.Namespace) -> int:
+    """cosign verify's code for an image that did not verify: it wraps only the errors of its legacy
+    path (no Sigstore bundle found) for a registry image; anything else exits 1."""
+    if args.attestation or args.local_image or verdict.not_intact is not None or verdict.bundles_found:
+        return 1
+    return NO_MATCHING_SIGNATURE if verdict.rejected_count else IMAGE_WITHOUT_SIGNATURE
 
 
 def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:
     lines = [f"Verification for {reference} --", "The following checks were performed on each of these signatures:"]
     if args.check_claims:
+        if args.annotations:
+            lines.append("  - The specified annotations were verified.")
         lines.append("  - The cosign claims were validated")
     if not args.insecure_ignore_tlog:
         lines.append("  - Existence of the claims in the transparency log was verified offline")
@@ -159,28 +208,101 @@ def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> N
     print("\n".join(lines), file=sys.stderr)
 
 
-def _output(check: Any, attestation: bool) -> Any:
-    """What cosign prints for a verified signature: the payload, with Bundle/Issuer/Subject added."""
+def _output(check: Any, attestation: bool, reference: str) -> Any:
+    """What cosign prints for a verified signature (cmd/cosign/cli/verify/common.go PrintVerification).
+
+    An attestation: its DSSE envelope as stored, keeping only the signature that verified (never the
+    others beside it). A legacy signature: its simple-signing payload decoded into cosign's struct
+    (unknown fields dropped, ``optional`` a Go map: keys sorted) with Bundle/Issuer/Subject added. A
+    bundle signature: cosign v3's claims made from the in-toto statement (docker-reference the image as
+    named, the first subject's digest, the predicate type, the subject's annotations)."""
+    import base64
+
     from airlock import _wire
+    from airlock.cli.common import go_sorted
     from airlock.errors import FormatError
     from airlock.formats import cosign
 
     material = check.material
-    if attestation or material.format != "cosign-legacy":
-        import base64
-
-        envelope = material.content  # only the signature that was verified, never the others beside it
-        return {"payloadType": envelope.payload_type, "payload": base64.b64encode(envelope.payload).decode(),
-                "signatures": [{"keyid": "", "sig": base64.b64encode(material.signature).decode()}]}
+    if attestation:
+        stored = dict(check.envelope or {})
+        verified = base64.b64encode(material.signature).decode()
+        signatures = stored.get("signatures")
+        kept = [s for s in signatures if isinstance(s, dict) and s.get("sig") == verified] \
+            if isinstance(signatures, list) else []
+        if not stored or not kept:  # not from storage: the envelope as verified
+            return {"payloadType": material.content.payload_type,
+                    "payload": base64.b64encode(material.content.payload).decode(), "signatures": [{"sig": verified}]}
+        stored["signatures"] = kept[:1]
+        return stored
     document = _wire.loads(check.payload, "the signature payload")  # a JSON object: checked before it verified
     if not isinstance(document, dict):
         raise FormatError("the signature payload is not a JSON object")
-    optional: dict[str, Any] = document["optional"] if isinstance(document.get("optional"), dict) else {}
+    if material.format != "cosign-legacy":  # a bundle: claims from its statement, as cosign's transformOutput
+        subjects = document.get("subject")
+        subject = _object(subjects[0] if isinstance(subjects, list) and subjects else None)
+        digest = next(iter(_object(subject.get("digest")).items()), ("", ""))
+        return {"critical": {"identity": {"docker-reference": reference},
+                             "image": {"docker-manifest-digest": ":".join(map(str, digest))},
+                             "type": document.get("predicateType", "")},
+                "optional": go_sorted(_object(subject.get("annotations")))}
+    critical = _object(document.get("critical"))
+    identity, image = _object(critical.get("identity")), _object(critical.get("image"))
+    optional: dict[str, Any] | None = document["optional"] if isinstance(document.get("optional"), dict) else None
+    extra: dict[str, Any] = {}
     bundle = check.layer_annotations.get(cosign.ANNOTATION_BUNDLE) if check.layer_annotations else None
     if bundle:
-        optional["Bundle"] = _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation")
+        extra["Bundle"] = _wire.loads(bundle, f"the {cosign.ANNOTATION_BUNDLE} annotation")
     if check.verdict and check.verdict.identity:
-        optional["Issuer"] = check.verdict.issuer
-        optional["Subject"] = check.verdict.identity
-    document["optional"] = optional or None
-    return document
+        extra.update(_certificate_claims(check))
+    if extra:
+        optional = {**(optional or {}), **extra}
+    return {"critical": {"identity": {"docker-reference": str(identity.get("docker-reference", ""))},
+                         "image": {"docker-manifest-digest": str(image.get("docker-manifest-digest", ""))},
+                         "type": str(critical.get("type", ""))},
+            "optional": None if optional is None else {k: optional[k] if k == "Bundle" else go_sorted(optional[k])
+                                                       for k in sorted(optional)}}
+
+
+def _docker_reference(text: str) -> str:
+    """How cosign names an image in a bundle signature's claims (go-containerregistry's ``Name()``): the
+    normalized repository (``index.docker.io/library/...``), then ``@digest`` if given, else ``:tag``
+    (``latest`` when none)."""
+    from airlock.oci.reference import DEFAULT_TAG, parse_reference
+
+    reference = parse_reference(text)
+    return f"{reference.name}@{reference.digest}" if reference.digest else \
+        f"{reference.name}:{reference.tag or DEFAULT_TAG}"
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+FULCIO_OID = "1.3.6.1.4.1.57264.1"
+# the raw (deprecated) GitHub extensions cosign adds to a legacy signature's output, and their names
+_GITHUB = ((2, "githubWorkflowTrigger"), (3, "githubWorkflowSha"), (4, "githubWorkflowName"),
+           (5, "githubWorkflowRepository"), (6, "githubWorkflowRef"))
+
+
+def _certificate_claims(check: Any) -> dict[str, str]:
+    """What cosign adds to ``optional`` for a verified certificate: Subject, Issuer (also under its OID)
+    and the raw GitHub workflow extensions (under their names and their OIDs)."""
+    from cryptography import x509
+
+    claims = {"Subject": check.verdict.identity}
+    if check.verdict.issuer:
+        claims["Issuer"] = claims[f"{FULCIO_OID}.1"] = check.verdict.issuer
+    leaf = check.material.leaf if check.material is not None else None
+    for arc, name in _GITHUB:
+        if leaf is None:
+            break
+        try:
+            extension = leaf.extensions.get_extension_for_oid(x509.ObjectIdentifier(f"{FULCIO_OID}.{arc}"))
+        except x509.ExtensionNotFound:
+            continue
+        value = extension.value.value if isinstance(extension.value, x509.UnrecognizedExtension) else b""
+        text = value.decode("utf-8", "replace")
+        if text:
+            claims[name] = claims[f"{FULCIO_OID}.{arc}"] = text
+    return claims

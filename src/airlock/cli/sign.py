@@ -11,19 +11,22 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 from typing import Any
 
 SIGN_HELP = """\
 Sign a container image (by digest: a tag is resolved first) with a key, and attach the signature:
-a layer of the image's sha256-<hex>.sig manifest (legacy cosign format, the default here), or a
-Sigstore bundle referrer with --new-bundle-format (cosign v3 style; implied by --bundle FILE,
-which also writes that bundle to FILE as cosign v3 does). Works on a registry or on an OCI layout
-(--local-image DIR), for teams that sign inside the air gap.
+a Sigstore bundle as an OCI referrer (cosign v3's default; on a registry without the referrers
+API, the tag sha256-<hex>), or with --new-bundle-format=false a layer of the image's
+sha256-<hex>.sig manifest (the legacy cosign format). --bundle FILE also writes the signature to
+FILE. Works on a registry or on an OCI layout (--local-image DIR), for teams that sign inside the
+air gap.
 
   airlock sign --key cosign.key -a env=prod registry.internal/app@sha256:...
   airlock sign --key cosign.key --local-image ./layout
   airlock sign --key cosign.key --bundle app.sigstore.json registry.internal/app@sha256:...
+  airlock sign --key cosign.key --new-bundle-format=false registry.internal/app@sha256:...
   airlock sign --key 'pkcs11:token=ci;object=signing?module-path=/usr/lib/softhsm/libsofthsm2.so' IMAGE
 """
 
@@ -62,19 +65,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("-a", "--annotations", action="append", type=common.annotation,
                       default=[], metavar="KEY=VALUE",
                       help="annotation to sign into the payload (repeatable)")
-    sign.add_argument("--payload", metavar="FILE", help="sign this payload instead of generating one")
-    bool_flag(sign, "--upload", "attach the signature (false: print it)", default=True)
+    sign.add_argument("--payload", metavar="FILE", help="with --new-bundle-format=false: sign this simple-signing "
+                      "payload instead of generating one")
+    bool_flag(sign, "--upload", "attach the signature (false: only write --bundle / --output-signature / "
+              "--output-payload, as cosign)", default=True)
     sign.add_argument("--output-signature", metavar="FILE", help="also write the base64 signature here")
     sign.add_argument("--output-payload", metavar="FILE", help="also write the signed payload here")
     sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
                       "no certificate; nothing is written)")
     sign.add_argument("--bundle", metavar="FILE", help="also write everything needed to verify the image to FILE: "
-                      "the Sigstore bundle, as cosign v3 does (--bundle implies --new-bundle-format, cosign v3's "
-                      "default); with --new-bundle-format=false, cosign's legacy signed-payload JSON "
+                      "the Sigstore bundle, as cosign v3 does; with --new-bundle-format=false, cosign's legacy "
+                      "signed-payload JSON "
                       "({\"base64Signature\": ...}, for verify-blob --bundle FILE over the --output-payload)")
     _offline_flags(sign)
-    bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (cosign v3) instead of a .sig layer "
-              "(default: false, or true with --bundle)", default=None)
+    bool_flag(sign, "--new-bundle-format", "attach a Sigstore bundle referrer (default, as cosign v3); false: a "
+              "legacy .sig layer", default=True)
     _image_flags(sign)
     sign.set_defaults(run=run_sign)
 
@@ -115,13 +120,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     attest.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required)")
     attest.add_argument("--predicate", required=True, metavar="FILE")
     attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
-    attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does "
-                        "(implies --new-bundle-format, cosign v3's default)")
-    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer instead of an .att layer "
-              "(default: false, or true with --bundle)", default=None)
+    attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does")
+    bool_flag(attest, "--new-bundle-format", "attach a Sigstore bundle referrer (default, as cosign v3); false: a "
+              "legacy .att layer", default=True)
     _offline_flags(attest)
     _image_flags(attest)
     attest.set_defaults(run=run_attest)
+
+    blob_attest = commands.add_parser("attest-blob", help="sign an in-toto attestation about a file with a key")
+    blob_attest.add_argument("file", metavar="FILE")
+    blob_attest.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required: keyless "
+                             "signing needs Fulcio and Rekor)")
+    blob_attest.add_argument("--predicate", required=True, metavar="FILE")
+    blob_attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
+    blob_attest.add_argument("--bundle", metavar="FILE", help="write the attestation here: a Sigstore bundle "
+                             "(required, as in cosign), or with --new-bundle-format=false cosign's legacy bundle")
+    bool_flag(blob_attest, "--new-bundle-format", "write a Sigstore bundle (default, as cosign v3); false: print the "
+              "bare DSSE envelope (and --bundle gets cosign's legacy bundle)", default=True)
+    blob_attest.add_argument("--output-signature", "--output-attestation", dest="output_signature", metavar="FILE",
+                             help="with --new-bundle-format=false: write the DSSE envelope here instead of printing it")
+    _offline_flags(blob_attest)
+    blob_attest.set_defaults(run=run_attest_blob)
 
     clean = commands.add_parser("clean", help="remove an image's signatures, attestations and bundles")
     clean.add_argument("image", metavar="IMAGE")
@@ -217,16 +236,24 @@ def run_sign(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
     public_pem = signer.public_key_pem()
     annotations = dict(args.annotations)
-    new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
+    new_format = args.new_bundle_format
+    if args.payload and new_format:  # cosign v3 ignores --payload then, and signs its own statement
+        raise UsageError(f"--payload {args.payload}: a bundle signs cosign's in-toto statement, not a given payload; "
+                         "sign a simple-signing payload with --new-bundle-format=false")
+    if new_format and not args.upload and not args.bundle:  # as cosign: the bundle would go nowhere
+        raise UsageError("--upload=false with the new bundle format writes the bundle to a file: add --bundle FILE "
+                         "(or attach it: --upload=true)")
     targets = _targets(args, args.images)
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
                          f"{len(targets)} images are to be signed; sign them one at a time")
+    payload = None
+    if args.payload:
+        from airlock.cli.common import read_file
+
+        _say(f"Using payload from: {args.payload}")  # cosign's line
+        payload = read_file(args.payload, "--payload")
     for image in targets:
-        payload = None
-        if not new_format and args.payload:
-            with open(args.payload, "rb") as handle:
-                payload = handle.read()
         signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
                                     payload=payload, public_pem=public_pem)
         if args.bundle:
@@ -238,13 +265,12 @@ def run_sign(args: argparse.Namespace) -> int:
                                                separators=(",", ":")).encode(), 0o600)
             _say(f"Wrote bundle to file {args.bundle}")
         if args.upload:
+            _say(f"Pushing signature to: {image.name}")  # cosign's line
             api.attach(image, signed, signer)
             if new_format:
                 _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
             else:
                 _say(f"{'Signed' if signed.added else 'Already signed'} {image.name}@{image.digest}")
-        if not args.upload:
-            print(bundles.b64(signed.signature))
         if args.output_signature:
             _write(args.output_signature, bundles.b64(signed.signature).encode())
         if args.output_payload:
@@ -361,11 +387,12 @@ def run_attest(args: argparse.Namespace) -> int:
     from airlock.errors import UsageError
 
     _no_tlog(args)
-    new_format = bool(args.bundle) if args.new_bundle_format is None else args.new_bundle_format
+    new_format = args.new_bundle_format
     if args.bundle and not new_format:
         raise UsageError(f"--bundle {args.bundle}: a bundle file needs the new bundle format (cosign writes none with "
                          "--new-bundle-format=false)")
     signer = load_signer(args.key)
+    _say(f"Using payload from: {args.predicate}")  # cosign's line
     predicate = read_file(args.predicate, "--predicate")
     targets = _targets(args, args.images)
     if args.bundle and len(targets) > 1:
@@ -379,6 +406,36 @@ def run_attest(args: argparse.Namespace) -> int:
             _say(f"Wrote bundle to file {args.bundle}")
         api.attach(image, signed)
         _say(f"Attested {image.name}@{image.digest} ({signed.predicate_type})")
+    return 0
+
+
+def run_attest_blob(args: argparse.Namespace) -> int:
+    from airlock import api
+    from airlock.cli.common import read_file
+    from airlock.errors import UsageError
+
+    _no_tlog(args)
+    if args.new_bundle_format and not args.bundle:
+        raise UsageError("--bundle FILE is required: the attestation is written there as a Sigstore bundle (or print "
+                         "the bare DSSE envelope with --new-bundle-format=false)")
+    if args.new_bundle_format and args.output_signature:
+        raise UsageError(f"--output-signature {args.output_signature}: the envelope is in the bundle; a separate "
+                         "envelope file is written with --new-bundle-format=false")
+    signer = load_signer(args.key)
+    _say(f"Using payload from: {args.file}\nUsing payload from: {args.predicate}")  # cosign's lines
+    predicate = read_file(args.predicate, "--predicate")
+    if not os.path.isfile(args.file):
+        raise UsageError(f"{args.file}: no such file")
+    made = api.attest_blob(args.file, signer, predicate, args.type, new_bundle_format=args.new_bundle_format)
+    if args.bundle:
+        _write(args.bundle, made.bundle, 0o600)
+        _say(f"Wrote bundle to file {args.bundle}")
+    if not args.new_bundle_format:
+        if args.output_signature:
+            _write(args.output_signature, made.envelope)
+            _say(f"Signature written in {args.output_signature}")
+        else:
+            _stdout(made.envelope + b"\n")
     return 0
 
 

@@ -41,6 +41,89 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+ATTESTATION_HELP = """\
+Verify an in-toto attestation about a blob, offline: a Sigstore bundle with a DSSE envelope
+(--bundle, as attest-blob writes it; cosign's legacy bundle too), or a bare DSSE envelope
+(--signature, as attest-blob --new-bundle-format=false prints it). The blob must be a subject
+of the statement (give the file, or --digest HEX --digestAlg sha256), and the statement's
+predicate type must be --type (default custom).
+
+  airlock verify-blob-attestation --bundle att.sigstore.json --key cosign.pub --type slsaprovenance \\
+      --insecure-ignore-tlog artifact.tgz
+  airlock verify-blob-attestation --bundle att.sigstore.json --trusted-root trusted_root.json \\
+      --certificate-identity ID --certificate-oidc-issuer URL --type spdxjson artifact.tgz
+"""
+
+
+def register_attestation(commands: argparse._SubParsersAction) -> None:
+    from airlock.cli import bool_flag, common
+
+    parser = commands.add_parser("verify-blob-attestation", help="verify an in-toto attestation about a blob, "
+                                 "offline", description=ATTESTATION_HELP,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("artifact", nargs="?", metavar="FILE", help="the file the attestation is about (or "
+                        "--digest)")
+    parser.add_argument("--bundle", metavar="FILE", help="Sigstore bundle (or cosign's legacy bundle) with the "
+                        "attestation")
+    parser.add_argument("--signature", metavar="FILE", help="a bare DSSE envelope (JSON)")
+    parser.add_argument("--key", metavar="KEY", help="public key for key-signed attestations: a PEM file, "
+                        "pkcs11:... or awskms://...")
+    parser.add_argument("--type", default="custom", metavar="TYPE", help="predicate type the statement must have: a "
+                        "URI or a cosign short name (custom, slsaprovenance, spdx, spdxjson, cyclonedx, ...)")
+    bool_flag(parser, "--check-claims", "the blob must be a subject of the statement (default true); false: only "
+              "the envelope is verified", default=True)
+    parser.add_argument("--digest", metavar="HEX", help="the blob's digest instead of the file (with --digestAlg)")
+    parser.add_argument("--digestAlg", dest="digest_alg", metavar="ALG", help="sha256, sha384 or sha512 (with "
+                        "--digest)")
+    bool_flag(parser, "--new-bundle-format", "accepted for cosign compatibility: a Sigstore bundle is read as one, "
+              "a legacy bundle as one", default=True)
+    common.add_trust_flags(parser)
+    common.add_identity_flags(parser)
+    common.add_insecure_flags(parser)
+    parser.set_defaults(run=run_attestation)
+
+
+def run_attestation(args: argparse.Namespace) -> int:
+    from airlock import api
+    from airlock.cli import common
+    from airlock.errors import UsageError
+    from airlock.formats.cosign import PREDICATE_TYPES
+
+    if not args.bundle and not args.signature:
+        raise UsageError("nothing to verify: pass --bundle FILE or --signature FILE (a DSSE envelope)")
+    artifact = None
+    if args.check_claims:
+        if args.artifact:
+            if args.digest:
+                print("WARNING: --digest is ignored: the file given is hashed instead", file=sys.stderr)
+            artifact = api.Artifact.from_path(args.artifact)
+        elif args.digest and args.digest_alg:
+            artifact = api.Artifact.from_digest(f"{args.digest_alg.lower()}:{args.digest}")
+        else:
+            raise UsageError("name the blob (FILE, or --digest HEX --digestAlg sha256) that the attestation must be "
+                             "about, or verify only the envelope with --check-claims=false")
+    elif args.artifact or args.digest:
+        print("WARNING: --check-claims=false: the attestation is NOT checked to be about "
+              f"{args.artifact or args.digest}; only its envelope is verified", file=sys.stderr)
+    else:
+        print("WARNING: --check-claims=false: only the envelope is verified, not which artifact it is about",
+              file=sys.stderr)
+    policy = common.signer(args)
+    options = common.options(args)
+    bundle = common.read_file(args.bundle, "--bundle") if args.bundle else None
+    envelope = common.read_file(args.signature, "--signature") if args.signature else None
+    where = f"--signature {args.signature}" if envelope is not None else f"--bundle {args.bundle}"
+    material = api.attestation_material(bundle=bundle, envelope=envelope, where=where)
+    trusted_root = common.load_trust_for(args, policy, options)
+    verdict = api.verify_blob_attestation(artifact, material, predicate_type=PREDICATE_TYPES.get(args.type, args.type),
+                                          policy=policy, trusted_root=trusted_root, options=options)
+    for warning in verdict.warnings:
+        print(warning, file=sys.stderr)
+    verdict.raise_for_failure()
+    print("Verified OK", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from airlock import api
     from airlock.cli import common

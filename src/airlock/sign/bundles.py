@@ -72,18 +72,34 @@ def image_statement(image_digest: str, annotations: dict[str, str] | None = None
 def attestation_statement(name: str, image_digest: str, predicate_type: str, predicate_bytes: bytes) -> bytes:
     """What ``cosign attest`` signs (Statement v0.1; a ``custom`` predicate wraps the file's text)."""
     uri = PREDICATE_TYPES.get(predicate_type, predicate_type)
+    return json.dumps({
+        "_type": STATEMENT_V01, "predicateType": uri,
+        "subject": [{"name": name, "digest": {"sha256": image_digest.split(":", 1)[1]}}],
+        "predicate": _predicate(predicate_type, predicate_bytes),
+    }, separators=(",", ":")).encode()
+
+
+def blob_statement(name: str, sha256: bytes, predicate_type: str, predicate_bytes: bytes) -> bytes:
+    """What ``cosign attest-blob`` signs: a Statement v0.1 whose subject is the file (its base name)."""
+    return json.dumps({
+        "_type": STATEMENT_V01, "subject": [{"name": name, "digest": {"sha256": sha256.hex()}}],
+        "predicateType": PREDICATE_TYPES.get(predicate_type, predicate_type),
+        "predicate": _predicate(predicate_type, predicate_bytes),
+    }, separators=(",", ":")).encode()
+
+
+def _predicate(predicate_type: str, predicate_bytes: bytes) -> Any:
+    """The predicate as cosign writes it: a ``custom`` predicate wraps the file's text, any other is the
+    file's JSON with the keys of every object sorted (cosign re-marshals it as a map). cosign also drops
+    the fields a typed predicate (slsaprovenance, ...) does not define; airlock keeps what it was given."""
     if predicate_type == "custom":
         predicate: Any = {"Data": predicate_bytes.decode(errors="replace"),
                           "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     else:
         try:
-            predicate = json.loads(predicate_bytes)
+            predicate = json.loads(predicate_bytes, object_pairs_hook=lambda pairs: dict(sorted(pairs)))
         except ValueError as exc:
             from airlock.errors import UsageError
 
             raise UsageError(f"--predicate: not JSON (a {predicate_type} predicate must be JSON)") from exc
-    return json.dumps({
-        "_type": STATEMENT_V01, "predicateType": uri,
-        "subject": [{"name": name, "digest": {"sha256": image_digest.split(":", 1)[1]}}],
-        "predicate": predicate,
-    }, separators=(",", ":")).encode()
+    return predicate
