@@ -41,11 +41,15 @@ if TYPE_CHECKING:
         attach_bundle,
         attach_signature,
         attest_image,
+        attest_image_keyless,
+        keyless_signer,
         layout_source,
         layout_targets,
         registry_client,
         registry_targets,
+        sign_blob_keyless,
         sign_image,
+        sign_image_keyless,
         signing_targets,
         verify_blob,
         verify_image,
@@ -64,8 +68,9 @@ _warnings.filterwarnings("ignore", message=r"Attribute's length must be >= \d+ a
 __all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for entry points)
     "Artifact", "IdentityPolicy", "ImageTarget", "ImageVerdict", "LayoutSource", "Material", "RegistrySource",
     "SignatureCheck", "SignedImage", "SigningTarget", "TrustedRoot", "Verdict", "VerificationOptions",
-    "attach_bundle", "attach_signature", "attest_image", "layout_source", "layout_targets", "registry_client",
-    "registry_targets", "sign_image", "signing_targets", "verify_blob", "verify_image",
+    "attach_bundle", "attach_signature", "attest_image", "attest_image_keyless", "keyless_signer", "layout_source",
+    "layout_targets", "registry_client", "registry_targets", "sign_blob_keyless", "sign_image", "sign_image_keyless",
+    "signing_targets", "verify_blob", "verify_image",
 ]
 
 

@@ -35,11 +35,16 @@ if TYPE_CHECKING:
         attach_bundle,
         attach_signature,
         attest_image,
+        attest_image_keyless,
         bundle_subjects,
+        checked_keyless_bundle,
         is_sigstore_bundle,
+        keyless_signer,
         make_attestation,
         make_signature,
+        sign_blob_keyless,
         sign_image,
+        sign_image_keyless,
         signing_targets,
     )
     from airlock.artifact import Artifact
@@ -64,6 +69,9 @@ _EXPORTS = {
     "SigningTarget": "airlock.api.signing", "make_signature": "airlock.api.signing",
     "make_attestation": "airlock.api.signing", "attach": "airlock.api.signing",
     "bundle_subjects": "airlock.api.signing", "is_sigstore_bundle": "airlock.api.signing",
+    "keyless_signer": "airlock.api.signing", "sign_blob_keyless": "airlock.api.signing",
+    "sign_image_keyless": "airlock.api.signing", "attest_image_keyless": "airlock.api.signing",
+    "checked_keyless_bundle": "airlock.api.signing",
     # sources and the vocabulary the functions take
     "layout_source": "airlock.oci.sources", "registry_client": "airlock.oci.sources",
     "LayoutSource": "airlock.oci.sources", "RegistrySource": "airlock.oci.sources",

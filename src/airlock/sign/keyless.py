@@ -103,12 +103,13 @@ class Http:
     def _failure(self, what: str, url: str, reason: Any) -> ServiceError:
         import urllib3
 
-        if isinstance(reason, urllib3.exceptions.TimeoutError):
-            return ServiceError(f"{what} at {url} did not answer within {self.timeout:g}s")
         text = str(reason)
-        if "Connection refused" in text or isinstance(reason, urllib3.exceptions.NewConnectionError):
+        # before the timeout test: urllib3's NewConnectionError is a ConnectTimeoutError, refused or not
+        if isinstance(reason, urllib3.exceptions.NewConnectionError) and "timed out" not in text:
             detail = "connection refused" if "refused" in text else text.rsplit(": ", 1)[-1]
             return ServiceError(f"{what} at {url} is unreachable ({detail})")
+        if isinstance(reason, urllib3.exceptions.TimeoutError):
+            return ServiceError(f"{what} at {url} did not answer within {self.timeout:g}s")
         return ServiceError(f"{what} at {url}: {text.splitlines()[0][:200] if text else reason.__class__.__name__}")
 
 
@@ -316,7 +317,7 @@ class KeylessSigner:
         from airlock.verify import checks
         from airlock.verify.policy import IdentityPolicy
 
-        if spki_der(leaf.public_key()) != spki_der(self.key.public_key()):  # type: ignore[arg-type]
+        if spki_der(leaf.public_key()) != spki_der(self.key.public_key()):
             raise KeylessError("Fulcio issued a certificate for another key than the one it was asked to certify")
         try:
             issuer = checks.check_certificate(leaf, datetime.now(UTC), self.trusted_root)
