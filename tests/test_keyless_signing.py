@@ -602,3 +602,67 @@ def test_the_ambient_github_actions_token_is_used(instance, trusted_root, tmp_pa
     assert leaf_of(bundle).extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
         .get_values_for_type(x509.UniformResourceIdentifier) == [CI_IDENTITY]
 
+
+
+# -- the journey, and cosign's keyless images ----------------------------------------------------------------
+
+def test_seed_flow_sign_in_ci_carry_and_verify_offline(instance, trusted_root, image, registry, tmp_path):
+    """Sign keyless in "CI" with --bundle checkout.bundle; save; trust export; carry; trust import;
+    load; verify --offline --bundle checkout.bundle IMAGE@digest, identity and issuer pinned, with
+    no network at all on the air-gapped side."""
+    ci, gap = tmp_path / "ci", tmp_path / "gap"
+    ci.mkdir()
+    gap.mkdir()
+    bundle = ci / "checkout.bundle"
+    signed = run_cli("sign", "--bundle", bundle, "--allow-insecure-registry", image,
+                     *keyless_argv(instance, trusted_root, instance.oidc.token("ci")))
+    assert signed.code == 0, signed.stderr
+    saved = run_cli("save", "--dir", ci / "layout", "--allow-insecure-registry", image)
+    assert saved.code == 0, saved.stderr
+    exported = run_cli("trust", "export", "--trusted-root", trusted_root, "--out", ci / "trust.tar.gz")
+    assert exported.code == 0, exported.stderr
+    # carry: only the layout, the archive and the bundle cross
+    for name in ("layout", "trust.tar.gz", "checkout.bundle"):
+        subprocess.run(["cp", "-a", str(ci / name), str(gap / name)], check=True)
+    imported = run_process("trust", "import", gap / "trust.tar.gz", "--out", gap / "trusted_root.json", net=False)
+    assert imported.code == 0, imported.stderr
+    digest = image.split("@")[1]
+    pinned = ["--offline", "--bundle", gap / "checkout.bundle", "--trusted-root", gap / "trusted_root.json", SCT,
+              "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.ci_issuer,
+              "--certificate-github-workflow-repository", CI_REPOSITORY]
+    offline = run_process("verify", "--local-image", gap / "layout", *pinned, net=False)
+    assert offline.code == 0, offline.stderr
+    # load into the gap's registry (here the same one, another repository) and verify there by digest
+    target = f"{registry}/gap/app"
+    loaded = run_cli("load", "--dir", gap / "layout", "--allow-insecure-registry", f"{target}:v1")
+    assert loaded.code == 0, loaded.stderr
+    there = run_cli("verify", "--allow-insecure-registry", *pinned, f"{target}@{digest}")
+    assert there.code == 0, there.stderr
+    impostor = run_cli("verify", "--allow-insecure-registry", *pinned[:-4], "--certificate-identity", CI_IDENTITY,
+                       "--certificate-oidc-issuer", instance.oidc.email_issuer, f"{target}@{digest}")
+    assert instance.oidc.email_issuer in one_line_error(impostor)
+
+
+def test_cosign_keyless_image_then_airlock_verifies_offline(instance, trusted_root, image, tmp_path):
+    """cosign keyless-signs an image against the instance; airlock verifies what it attached, saved
+    and carried, with no network. The legacy format is not possible with Rekor v2: cosign refuses
+    it as airlock does (test_legacy_format_is_refused_for_keyless)."""
+    config = tmp_path / "signing_config.json"
+    instance.signing_config(peer("cosign"), config)
+    argv = ["sign", "--identity-token", instance.oidc.token("email"), "--signing-config", config,
+            "--trusted-root", trusted_root, "--allow-http-registry", "--yes"]
+    legacy = cosign_run(*argv, "--new-bundle-format=false", image)
+    assert legacy.returncode != 0
+    assert "must provide --new-bundle-format or --bundle where applicable with --signing-config" in legacy.stderr
+    proc = cosign_run(*argv, image)
+    assert proc.returncode == 0, proc.stderr
+    saved = run_cli("save", "--dir", tmp_path / "layout", "--allow-insecure-registry", image)
+    assert saved.code == 0, saved.stderr
+    result = run_process("verify", "--local-image", tmp_path / "layout", "--trusted-root", trusted_root, SCT,
+                         "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
+                         net=False)
+    assert result.code == 0, result.stderr
+    other = run_process("verify", "--local-image", tmp_path / "layout", "--trusted-root", trusted_root, SCT,
+                        "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.email_issuer,
+                        net=False)
+    assert CI_IDENTITY in one_line_error(other)

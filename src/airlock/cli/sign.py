@@ -28,6 +28,12 @@ which also writes that bundle to FILE as cosign v3 does). Works on a registry or
   airlock sign --key cosign.key --local-image ./layout
   airlock sign --key cosign.key --bundle app.sigstore.json registry.internal/app@sha256:...
   airlock sign --key 'pkcs11:token=ci;object=signing?module-path=/usr/lib/softhsm/libsofthsm2.so' IMAGE
+
+Without --key, keyless, as cosign v3 signs in CI (an OIDC token, a Fulcio certificate for an
+ephemeral key, a Rekor v2 entry and an RFC 3161 timestamp, all in a Sigstore bundle referrer):
+
+  airlock sign --identity-token "$TOKEN" --signing-config signing_config.json \
+      --trusted-root trusted_root.json --bundle checkout.bundle --yes registry.internal/app@sha256:...
 """
 
 
@@ -71,7 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _image_flags(generate)
     generate.set_defaults(run=run_generate)
 
-    sign = commands.add_parser("sign", help="sign an image with a key and attach the signature",
+    sign = commands.add_parser("sign", help="sign an image (with a key, or keyless) and attach the signature",
                                description=SIGN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sign.add_argument("images", nargs="*", metavar="IMAGE")
     sign.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (without it: keyless)")
@@ -94,7 +100,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _image_flags(sign)
     sign.set_defaults(run=run_sign)
 
-    blob = commands.add_parser("sign-blob", help="sign a file with a key")
+    blob = commands.add_parser("sign-blob", help="sign a file (with a key, or keyless)")
     blob.add_argument("file", metavar="FILE")
     blob.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (without it: keyless)")
     blob.add_argument("--bundle", metavar="FILE",
