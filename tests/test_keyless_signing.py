@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -666,3 +667,51 @@ def test_cosign_keyless_image_then_airlock_verifies_offline(instance, trusted_ro
                         "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.email_issuer,
                         net=False)
     assert CI_IDENTITY in one_line_error(other)
+
+
+# -- signing-config create ---------------------------------------------------------------------------------
+
+def instance_services(instance: LocalSigstore) -> list[str]:
+    start = (instance.started - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [f"--fulcio=url={instance.fulcio_url},api-version=1,start-time={start},operator=airlock-test",
+            f"--rekor=url={instance.rekor_url},api-version=2,start-time={start},operator=airlock-test",
+            "--rekor-config=ANY",
+            f"--oidc-provider=url={instance.oidc.email_issuer},api-version=1,start-time={start},operator=airlock-test",
+            f"--tsa=url={instance.tsa_timestamp_url},api-version=1,start-time={start},operator=airlock-test",
+            "--tsa-config=ANY"]
+
+
+def test_signing_config_create_matches_cosign_and_signs(instance, trusted_root, tmp_path):
+    ours, theirs = tmp_path / "airlock.json", tmp_path / "cosign.json"
+    made = run_cli("signing-config", "create", *instance_services(instance), "--out", ours)
+    assert made.code == 0, made.stderr
+    proc = cosign_run("signing-config", "create", *instance_services(instance), "--out", theirs)
+    assert proc.returncode == 0, proc.stderr
+    assert ours.read_bytes() == theirs.read_bytes()
+    blob, bundle = tmp_path / "a.txt", tmp_path / "a.json"
+    blob.write_bytes(BLOB)
+    signed = run_cli("sign-blob", blob, "--bundle", bundle, "--identity-token", instance.oidc.token("email"),
+                     "--signing-config", ours, "--trusted-root", trusted_root, "--yes")
+    assert signed.code == 0, signed.stderr
+    assert airlock_verify_blob(instance, trusted_root, blob, bundle).code == 0
+
+
+@pytest.mark.parametrize(("spec", "error"), [
+    ("--fulcio=url=https://f,api-version=1,start-time=2025-01-01T00:00:00Z,operator=o,end-tme=2026-01-01T00:00:00Z",
+     "Error: --fulcio 'url=https://f,api-version=1,start-time=2025-01-01T00:00:00Z,operator=o,"
+     "end-tme=2026-01-01T00:00:00Z': 'end-tme' is not one of url, api-version, start-time, end-time, operator "
+     "(key=value)"),
+    ("--rekor=url=https://r,api-version=2,operator=o",
+     "Error: --rekor 'url=https://r,api-version=2,operator=o': missing required key start-time"),
+    ("--tsa=url=https://t,api-version=v1,start-time=2025-01-01T00:00:00Z,operator=o",
+     "Error: --tsa 'url=https://t,api-version=v1,start-time=2025-01-01T00:00:00Z,operator=o': api-version 'v1' is "
+     "not a whole number"),
+    ("--rekor-config=SOME", "Error: --rekor-config 'SOME': not ANY, ALL or EXACT:<count>"),
+])
+def test_signing_config_create_refuses(spec, error, tmp_path):
+    out = tmp_path / "sc.json"
+    base = "--fulcio=url=https://f,api-version=1,start-time=2025-01-01T00:00:00Z,operator=o"
+    result = run_cli("signing-config", "create", *([spec] if spec.startswith("--fulcio") else [base, spec]),
+                     "--out", out)
+    assert (result.code, one_line_error(result)) == (2, error)
+    assert not out.exists()
