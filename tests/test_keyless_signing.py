@@ -222,7 +222,9 @@ def test_keyless_sign_blob_with_a_signing_config_and_the_ci_identity(instance, t
     instance.signing_config(peer("cosign"), config)
     blob, bundle = tmp_path / "artifact.txt", tmp_path / "artifact.sigstore.json"
     blob.write_bytes(BLOB)
-    result = run_cli("sign-blob", blob, "--bundle", bundle, "--identity-token", instance.oidc.token("ci"),
+    token = tmp_path / "token"  # --identity-token also takes a file, as cosign's does
+    token.write_text(instance.oidc.token("ci") + "\n")
+    result = run_cli("sign-blob", blob, "--bundle", bundle, "--identity-token", token,
                      "--signing-config", config, "--trusted-root", trusted_root, "--yes")
     assert result.code == 0, result.stderr
     pinned = ["--certificate-github-workflow-repository", CI_REPOSITORY, "--certificate-github-workflow-trigger",
@@ -715,3 +717,17 @@ def test_signing_config_create_refuses(spec, error, tmp_path):
                      "--out", out)
     assert (result.code, one_line_error(result)) == (2, error)
     assert not out.exists()
+
+
+def test_urls_and_a_signing_config_together_are_refused(instance, trusted_root, tmp_path):
+    """As cosign: "cannot specify service URLs and use signing config"."""
+    config = tmp_path / "sc.json"
+    assert run_cli("signing-config", "create", *instance_services(instance), "--out", config).code == 0
+    blob, bundle = tmp_path / "a.txt", tmp_path / "a.json"
+    blob.write_bytes(BLOB)
+    result = run_cli("sign-blob", blob, "--bundle", bundle, "--signing-config", config,
+                     *keyless_argv(instance, trusted_root, instance.oidc.token("email")))
+    assert (result.code, one_line_error(result)) == (2, (
+        "Error: cannot specify service URLs (--fulcio-url, --rekor-url, --timestamp-server-url) and use a signing "
+        "config (--signing-config): choose one"))
+    assert not bundle.exists()

@@ -266,9 +266,9 @@ def keyless_signer(trusted_root: Any, *, identity_token: str | None = None, sign
     to be certified by Fulcio for an OIDC identity, as ``airlock sign`` without ``--key`` uses.
 
     The token: ``identity_token``, else ``$SIGSTORE_ID_TOKEN``, else the ambient GitHub Actions
-    token (``$ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``). The services: the URLs given, else those
-    a SigningConfig v0.2 (``signing_config``, its bytes) names; Fulcio, Rekor v2 and a TSA are all
-    needed. ``trusted_root`` (``airlock.TrustedRoot``) must hold the Fulcio CA, the Rekor key and
+    token (``$ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``). The services: those a SigningConfig v0.2
+    (``signing_config``, its bytes) names, or the URLs given (not both, as cosign); Fulcio, Rekor v2
+    and a TSA are all needed. ``trusted_root`` (``airlock.TrustedRoot``) must hold the Fulcio CA, the Rekor key and
     the TSA: everything the services answer is checked against it before it is used.
 
     Example::
@@ -287,10 +287,13 @@ def keyless_signer(trusted_root: Any, *, identity_token: str | None = None, sign
     token = identity_token or env.get("SIGSTORE_ID_TOKEN") or keyless.ambient_github_token(http, dict(env))
     if not token:
         raise UsageError(NO_TOKEN)
-    configured = keyless.services_from_signing_config(signing_config, timeout=timeout) if signing_config else None
-    fulcio = fulcio_url or (configured.fulcio_url if configured else None)
-    rekor = rekor_url or (configured.rekor_url if configured else None)
-    tsa = timestamp_server_url or (configured.tsa_url if configured else None)
+    if signing_config and (fulcio_url or rekor_url or timestamp_server_url):  # cosign refuses the mix too
+        raise UsageError("cannot specify service URLs (--fulcio-url, --rekor-url, --timestamp-server-url) and use "
+                         "a signing config (--signing-config): choose one")
+    fulcio, rekor, tsa = fulcio_url, rekor_url, timestamp_server_url
+    if signing_config:
+        services = keyless.services_from_signing_config(signing_config, timeout=timeout)
+        fulcio, rekor, tsa = services.fulcio_url, services.rekor_url, services.tsa_url
     if not fulcio or not rekor:
         raise UsageError("keyless signing needs Fulcio and Rekor: pass --signing-config FILE, or --fulcio-url and "
                          "--rekor-url (and --timestamp-server-url)")

@@ -56,9 +56,10 @@ def _offline_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--identity-token", metavar="TOKEN", help="OIDC identity token, or a file holding it "
                        "(default: $SIGSTORE_ID_TOKEN, else the GitHub Actions token when the job may request one)")
     group.add_argument("--signing-config", metavar="FILE", help="Sigstore SigningConfig v0.2: the Fulcio, Rekor v2 "
-                       "and TSA URLs (the --*-url flags override it)")
+                       "and TSA URLs (airlock signing-config create); or the three --*-url flags, not both")
     group.add_argument("--fulcio-url", metavar="URL", help="Fulcio (its /api/v2/signingCert is used)")
-    group.add_argument("--rekor-url", metavar="URL", help="Rekor v2 (its /api/v2/log/entries is used)")
+    group.add_argument("--rekor-url", metavar="URL", help="Rekor v2 (its /api/v2/log/entries is used; cosign's "
+                       "--rekor-url speaks Rekor v1)")
     group.add_argument("--timestamp-server-url", metavar="URL", help="RFC 3161 timestamp authority (full URL, "
                        "e.g. https://tsa.example/api/v1/timestamp); Rekor v2 entries need one")
     if "--trusted-root" not in parser._option_string_actions:

@@ -2,8 +2,10 @@
 an RFC 3161 timestamp and a Rekor v2 entry, assembled into a Sigstore bundle v0.3.
 
 The clients speak the services' HTTP APIs with urllib3: Fulcio ``POST /api/v2/signingCert``,
-Rekor v2 ``POST /api/v2/log/entries`` (hashedrekord and DSSE 0.0.2 requests) and a timestamp
-authority ``POST`` of an RFC 3161 request (built with ``rfc3161-client``). Every server failure is
+Rekor v2 ``POST /api/v2/log/entries`` (hashedrekord 0.0.2 requests: rekor-tiles v2.3 refuses its
+deprecated DSSE type, so a DSSE envelope is logged, as sigstore-go logs it, as a hashedrekord of
+the SHA-256 of its PAE) and a timestamp authority ``POST`` of an RFC 3161 request (built with
+``rfc3161-client``). Every server failure is
 one ``ServiceError`` line naming the service: unreachable, refused (4xx, with the server's own
 message), failed (5xx), no answer in time. A POST is retried only when the connection was refused
 before anything was sent; nothing else is retried (a Rekor entry must not be made twice).
