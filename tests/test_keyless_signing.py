@@ -464,33 +464,64 @@ def test_fulcio_certifying_another_key_is_refused(instance, trusted_root, tmp_pa
     assert not bundle.exists()
 
 
-def test_fulcio_certifying_another_identity_is_refused(instance, trusted_root, tmp_path):
-    """A CA in the trusted root certifies airlock's key, for another identity than the token's."""
+def rogue_fulcio(instance: LocalSigstore, trusted_root: Path, identity: str, **leaf_options):
+    """A Fulcio whose CA (and CT log) the trusted root also lists: it certifies the session's own
+    key, for ``identity``. Yields the keyless session, already pointed at it."""
     from datetime import UTC, datetime
 
     import airlock
-    from airlock.sign.keyless import KeylessError
     from airlock.testing import SigstoreInstance
 
     rogue = SigstoreInstance(datetime.now(UTC))
     document = json.loads(Path(trusted_root).read_text())
-    document["certificateAuthorities"] += rogue.trusted_root()["certificateAuthorities"]
+    extra = rogue.trusted_root()
+    document["certificateAuthorities"] += extra["certificateAuthorities"]
+    document["ctlogs"] = extra["ctlogs"]  # a CT log is configured: the SCT is required at signing
     root = airlock.TrustedRoot.from_json(json.dumps(document))
-    signer = airlock.keyless_signer(root, identity_token=instance.oidc.token("email"), fulcio_url="http://unused",
-                                    rekor_url=instance.rekor_url, timestamp_server_url=instance.tsa_timestamp_url)
+    holder: dict = {}
 
     def answer(path: str, body: bytes) -> tuple[int, bytes]:
-        leaf, _ = rogue.issue_leaf("mallory@airlock.test", instance.oidc.email_issuer, key=signer.key,
-                                   san_type="email", sct="none")
+        leaf, _ = rogue.issue_leaf(identity, instance.oidc.email_issuer, key=holder["signer"].key, san_type="email",
+                                   **leaf_options)
         chain = [c.public_bytes(serialization.Encoding.PEM).decode() for c in [leaf, *rogue.fulcio.chain]]
         return 201, json.dumps({"signedCertificateEmbeddedSct": {"chain": {"certificates": chain}}}).encode()
 
-    with FakeServer(answer) as fake:
-        signer.services = signer.services.__class__(fake.url, instance.rekor_url, instance.tsa_timestamp_url)
-        with pytest.raises(KeylessError) as raised:
-            airlock.sign_blob_keyless(BLOB, signer)
-    assert str(raised.value).startswith("the certificate from Fulcio is not usable: identity: ")
-    assert "mallory@airlock.test" in str(raised.value)
+    fake = FakeServer(answer)
+    holder["signer"] = airlock.keyless_signer(root, identity_token=instance.oidc.token("email"), fulcio_url=fake.url,
+                                              rekor_url=instance.rekor_url,
+                                              timestamp_server_url=instance.tsa_timestamp_url)
+    return fake, holder["signer"]
+
+
+def test_fulcio_certifying_another_identity_is_refused(instance, trusted_root):
+    """A CA in the trusted root certifies airlock's key, for another identity than the token's."""
+    import airlock
+    from airlock.sign.keyless import KeylessError
+
+    fake, signer = rogue_fulcio(instance, trusted_root, "mallory@airlock.test")
+    with fake, pytest.raises(KeylessError) as raised:
+        airlock.sign_blob_keyless(BLOB, signer)
+    assert str(raised.value) == ("the certificate from Fulcio is not usable: identity: certificate identity "
+                                 "['mallory@airlock.test'] does not match 'alice@airlock.test'")
+
+
+def test_with_a_ct_log_in_the_trusted_root_the_sct_is_required(instance, trusted_root):
+    """The trusted root lists a CT log: a certificate without an SCT is refused before it is used,
+    one with a valid SCT signs, and the bundle verifies with the SCT checked."""
+    import airlock
+    from airlock.sign.keyless import KeylessError
+
+    fake, signer = rogue_fulcio(instance, trusted_root, EMAIL, sct="none")
+    with fake, pytest.raises(KeylessError) as raised:
+        airlock.sign_blob_keyless(BLOB, signer)
+    assert str(raised.value).startswith("the certificate from Fulcio is not usable: sct: "), str(raised.value)
+    fake, signer = rogue_fulcio(instance, trusted_root, EMAIL)
+    with fake:
+        bundle = airlock.sign_blob_keyless(BLOB, signer)
+    verdict = airlock.verify_blob(BLOB, bundle, trusted_root=signer.trusted_root,
+                                  policy=airlock.IdentityPolicy(identity=EMAIL, issuer=instance.oidc.email_issuer))
+    assert verdict.ok, verdict.failure
+    assert "sct" in [check for check, _ in verdict.checks]
 
 
 def _flip(text: str) -> str:
