@@ -292,11 +292,14 @@ def image(registry, tmp_path, request) -> str:
 
 
 def referrers(image: str) -> list:
+    """The referrers of an image, from the tag fallback (Debian's registry has no referrers API)."""
     repository, digest = image.split("@")
     host, name = repository.split("/", 1)
     tag = digest.replace(":", "-")
+    request = urllib.request.Request(f"http://{host}/v2/{name}/manifests/{tag}",
+                                     headers={"Accept": "application/vnd.oci.image.index.v1+json"})
     try:
-        with urllib.request.urlopen(f"http://{host}/v2/{name}/manifests/{tag}", timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read()).get("manifests", [])
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -305,11 +308,13 @@ def referrers(image: str) -> list:
 
 
 def test_keyless_sign_image_then_airlock_and_cosign_verify(instance, trusted_root, image, tmp_path):
-    bundle = tmp_path / "checkout.bundle"
-    result = run_cli("sign", "--bundle", bundle, "--allow-insecure-registry", image,
-                     *keyless_argv(instance, trusted_root, instance.oidc.token("email")))
+    bundle, certificate = tmp_path / "checkout.bundle", tmp_path / "cert.pem"
+    result = run_cli("sign", "--bundle", bundle, "--output-certificate", certificate, "--allow-insecure-registry",
+                     image, *keyless_argv(instance, trusted_root, instance.oidc.token("email")))
     assert result.code == 0, result.stderr
     assert "keyless: bundle referrer sha256:" in result.stderr
+    assert x509.load_pem_x509_certificate(certificate.read_bytes()) == leaf_of(bundle)
+    assert [m["artifactType"] for m in referrers(image)] == ["application/vnd.dev.sigstore.bundle.v0.3+json"]
     pinned = ["--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
               "--trusted-root", trusted_root, SCT]
     ours = run_cli("verify", "--allow-insecure-registry", *pinned, image)
@@ -359,6 +364,15 @@ def test_without_yes_and_no_answer_nothing_is_signed(instance, trusted_root, tmp
     assert proc.stderr.rstrip().endswith("Error: not confirmed (pass --yes to sign without the question): "
                                          "nothing was signed")
     assert not bundle.exists()
+
+
+def test_keyless_without_the_log_is_refused(tmp_path):
+    result = run_cli("sign-blob", tmp_path / "a.txt", "--bundle", tmp_path / "a.json", "--tlog-upload=false",
+                     "--identity-token", "x.y.z")
+    assert (result.code, one_line_error(result)) == (2, (
+        "Error: --tlog-upload=false: keyless signing needs the transparency log (its entry is what makes a "
+        "short-lived certificate verifiable); sign with --key to sign without Rekor"))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_legacy_format_is_refused_for_keyless(instance, trusted_root, tmp_path):

@@ -89,8 +89,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     bool_flag(sign, "--upload", "attach the signature (false: print it)", default=True)
     sign.add_argument("--output-signature", metavar="FILE", help="also write the base64 signature here")
     sign.add_argument("--output-payload", metavar="FILE", help="also write the signed payload here")
-    sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
-                      "no certificate; nothing is written)")
+    sign.add_argument("--output-certificate", metavar="FILE", help="keyless: also write the signing certificate "
+                      "(PEM) here; with --key nothing is written (keys have no certificate)")
     sign.add_argument("--bundle", metavar="FILE", help="also write everything needed to verify the image to FILE: "
                       "the Sigstore bundle, as cosign v3 does (--bundle implies --new-bundle-format, cosign v3's "
                       "default); with --new-bundle-format=false, cosign's legacy signed-payload JSON "
