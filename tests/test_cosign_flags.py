@@ -3,7 +3,7 @@
 1. ``--key K --insecure-ignore-tlog`` needs no trusted root (no TUF mirror is read, even an expired
    one); without the flag the error names the missing log entry and the flag.
 2. ``--key pkcs11:...`` and ``--key awskms://...`` verify with the signer's public key.
-3. ``sign`` without ``--key`` explains why keyless signing cannot work offline.
+3. ``sign`` without ``--key`` is keyless, and says so when no identity token is at hand.
 4. Identity regexps are RE2, matched anywhere in the value (Go's ``MatchString``), with a warning
    for a pattern that is not anchored at both ends.
 
@@ -308,10 +308,9 @@ def test_missing_key_file(signed):
 
 # -- 3. keyless signing ---------------------------------------------------------------------------------
 
-KEYLESS_SIGN = ("Error: keyless signing (no --key, cosign's default) needs Fulcio and Rekor and an OIDC identity, "
-                "which are not available offline: sign with a key instead: --key cosign.key (airlock "
-                "generate-key-pair), --key 'pkcs11:token=...;object=...?module-path=...' or "
-                "--key awskms://[ENDPOINT]/KEY")
+KEYLESS_SIGN = ("Error: keyless signing (no --key) needs an OIDC identity token: pass --identity-token (or set "
+                "SIGSTORE_ID_TOKEN, or run in GitHub Actions with id-token: write); or sign with a key: "
+                "--key cosign.key")
 
 
 @pytest.mark.parametrize("argv", [
@@ -321,6 +320,8 @@ KEYLESS_SIGN = ("Error: keyless signing (no --key, cosign's default) needs Fulci
     ["attest", "--predicate", "p.json", "registry.local/team/app@sha256:" + "a" * 64],
 ])
 def test_sign_without_key_explains_keyless(argv, tmp_path, monkeypatch):
+    for name in ("SIGSTORE_ID_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     result = run_cli(*argv)
     assert (result.code, one_line_error(result)) == (2, KEYLESS_SIGN)

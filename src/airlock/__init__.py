@@ -49,11 +49,15 @@ if TYPE_CHECKING:
         attach_bundle,
         attach_signature,
         attest_image,
+        attest_image_keyless,
+        keyless_signer,
         layout_source,
         layout_targets,
         registry_client,
         registry_targets,
+        sign_blob_keyless,
         sign_image,
+        sign_image_keyless,
         signing_targets,
         verify_blob,
         verify_image,
@@ -73,8 +77,9 @@ __all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for
     "AllOf", "AnyIdentityUnsafe", "AnyOf", "Artifact", "Check", "Identity", "ImageTarget", "ImageVerdict", "Key",
     "LayoutSource", "Material", "Policy", "RegistrySource", "SignatureCheck", "SignedImage", "SigningTarget",
     "SigningTime", "Threshold", "TrustedRoot", "Verdict", "VerificationOptions",
-    "attach_bundle", "attach_signature", "attest_image", "layout_source", "layout_targets", "registry_client",
-    "registry_targets", "sign_image", "signing_targets", "verify_blob", "verify_image",
+    "attach_bundle", "attach_signature", "attest_image", "attest_image_keyless", "keyless_signer", "layout_source",
+    "layout_targets", "registry_client", "registry_targets", "sign_blob_keyless", "sign_image", "sign_image_keyless",
+    "signing_targets", "verify_blob", "verify_image",
 ]
 
 

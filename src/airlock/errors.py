@@ -124,3 +124,11 @@ class ProofError(AirlockError):
 
 class Unsupported(AirlockError):
     """A certificate feature Go's JSON rendering of certificates (formats/go_x509) does not model."""
+
+
+class ServiceError(AirlockError):
+    """A Sigstore service (Fulcio, Rekor, the TSA, the OIDC token source) failed or refused."""
+
+
+class KeylessError(AirlockError):
+    """A service answered, and what it answered cannot be trusted or used."""

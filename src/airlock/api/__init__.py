@@ -37,11 +37,16 @@ if TYPE_CHECKING:
         attach_signature,
         attest_blob,
         attest_image,
+        attest_image_keyless,
         bundle_subjects,
+        checked_keyless_bundle,
         is_sigstore_bundle,
+        keyless_signer,
         make_attestation,
         make_signature,
+        sign_blob_keyless,
         sign_image,
+        sign_image_keyless,
         signing_targets,
     )
     from airlock.artifact import Artifact
@@ -77,6 +82,9 @@ _EXPORTS = {
     "make_attestation": "airlock.api.signing", "attach": "airlock.api.signing",
     "bundle_subjects": "airlock.api.signing", "is_sigstore_bundle": "airlock.api.signing",
     "attest_blob": "airlock.api.signing", "BlobAttestation": "airlock.api.signing",
+    "keyless_signer": "airlock.api.signing", "sign_blob_keyless": "airlock.api.signing",
+    "sign_image_keyless": "airlock.api.signing", "attest_image_keyless": "airlock.api.signing",
+    "checked_keyless_bundle": "airlock.api.signing",
     # sources and the vocabulary the functions take
     "layout_source": "airlock.oci.sources", "registry_client": "airlock.oci.sources",
     "LayoutSource": "airlock.oci.sources", "RegistrySource": "airlock.oci.sources",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -281,3 +282,111 @@ def attest_blob(path: str, signer: Any, predicate: bytes, predicate_type: str = 
     document = bundles.dsse_bundle(statement, signature, public_pem) if new_bundle_format else \
         bundles.legacy_blob_bundle(envelope, public_pem)
     return BlobAttestation(statement, envelope, json.dumps(document, separators=(",", ":")).encode())
+
+
+# -- keyless ----------------------------------------------------------------------------------------
+
+NO_TOKEN = ("keyless signing (no --key) needs an OIDC identity token: pass --identity-token (or set SIGSTORE_ID_TOKEN, "
+            "or run in GitHub Actions with id-token: write); or sign with a key: --key cosign.key")
+
+
+def keyless_signer(trusted_root: Any, *, identity_token: str | None = None, signing_config: bytes | None = None,
+                   fulcio_url: str | None = None, rekor_url: str | None = None,
+                   timestamp_server_url: str | None = None, timeout: float = 30.0,
+                   environ: dict[str, str] | None = None) -> Any:
+    """A keyless signing session (``airlock.sign.keyless.KeylessSigner``): an ephemeral P-256 key
+    to be certified by Fulcio for an OIDC identity, as ``airlock sign`` without ``--key`` uses.
+
+    The token: ``identity_token``, else ``$SIGSTORE_ID_TOKEN``, else the ambient GitHub Actions
+    token (``$ACTIONS_ID_TOKEN_REQUEST_URL``/``_TOKEN``). The services: those a SigningConfig v0.2
+    (``signing_config``, its bytes) names, or the URLs given (not both, as cosign); Fulcio, Rekor v2
+    and a TSA are all needed. ``trusted_root`` (``airlock.TrustedRoot``) must hold the Fulcio CA, the Rekor key and
+    the TSA: everything the services answer is checked against it before it is used.
+
+    Example::
+
+        import airlock
+
+        root = airlock.TrustedRoot.from_file("trusted_root.json")
+        signer = airlock.keyless_signer(root, identity_token=token, signing_config=open("sc.json", "rb").read())
+        bundle = airlock.sign_blob_keyless(b"release notes", signer)
+    """
+    from airlock.errors import UsageError
+    from airlock.sign import keyless
+
+    env = os.environ if environ is None else environ
+    http = keyless.Http(timeout)
+    token = identity_token or env.get("SIGSTORE_ID_TOKEN") or keyless.ambient_github_token(http, dict(env))
+    if not token:
+        raise UsageError(NO_TOKEN)
+    if signing_config and (fulcio_url or rekor_url or timestamp_server_url):  # cosign refuses the mix too
+        raise UsageError("cannot specify service URLs (--fulcio-url, --rekor-url, --timestamp-server-url) and use "
+                         "a signing config (--signing-config): choose one")
+    fulcio, rekor, tsa = fulcio_url, rekor_url, timestamp_server_url
+    if signing_config:
+        services = keyless.services_from_signing_config(signing_config, timeout=timeout)
+        fulcio, rekor, tsa = services.fulcio_url, services.rekor_url, services.tsa_url
+    if not fulcio or not rekor:
+        raise UsageError("keyless signing needs Fulcio and Rekor: pass --signing-config FILE, or --fulcio-url and "
+                         "--rekor-url (and --timestamp-server-url)")
+    return keyless.KeylessSigner(keyless.Services(fulcio, rekor, tsa, timeout), keyless.read_token(token),
+                                 trusted_root, http=http)
+
+
+def checked_keyless_bundle(bundle: dict, artifact: Any, signer: Any) -> bytes:
+    """The bundle's bytes, once the verifier accepts it for the session's identity and issuer
+    against the session's trusted root (inclusion proof, checkpoint, entry body, timestamp, chain):
+    a bundle that would not verify is never written or attached. The SCT is checked when the
+    trusted root has a CT log."""
+    from airlock.errors import KeylessError
+    from airlock.formats.bundle import parse_bundle
+    from airlock.verify.policy import Identity
+    from airlock.verify.verifier import VerificationOptions, Verifier
+
+    policy = Identity(identity=signer.token.identity, issuer=signer.token.issuer)
+    options = VerificationOptions(insecure_ignore_sct=not signer.trusted_root.ctlogs)
+    verdict = Verifier(signer.trusted_root).verify(parse_bundle(bundle), artifact, policy, options=options)
+    if verdict.failure is not None:
+        raise KeylessError(f"the signature made does not verify, so nothing was written: {verdict.failure}")
+    return json.dumps(bundle).encode()
+
+
+def sign_image_keyless(image: SigningTarget, signer: Any, *, annotations: dict[str, str] | None = None,
+                       upload: bool = True) -> SignedImage:
+    """Keyless-sign one image as cosign v3 does (a DSSE bundle of its signing statement, logged in
+    Rekor v2), verify the bundle, then (``upload``) attach it as a referrer."""
+    from airlock.artifact import Artifact
+    from airlock.sign import bundles
+
+    statement = bundles.image_statement(image.digest, annotations or {})
+    made = signer.dsse_bundle(statement)
+    bundle = checked_keyless_bundle(made, Artifact.from_digest(image.digest), signer)
+    signed = SignedImage(image.name, image.digest, statement, _dsse_signature(made), bundle,
+                         predicate_type=bundles.SIGN_PREDICATE)
+    return attach(image, signed) if upload else signed
+
+
+def attest_image_keyless(image: SigningTarget, signer: Any, predicate: bytes, predicate_type: str = "custom", *,
+                         upload: bool = True) -> SignedImage:
+    """Keyless-sign an in-toto attestation about one image, verify it, then (``upload``) attach it."""
+    from airlock.artifact import Artifact
+    from airlock.sign import bundles
+
+    statement = bundles.attestation_statement(image.name, image.digest, predicate_type, predicate)
+    made = signer.dsse_bundle(statement)
+    bundle = checked_keyless_bundle(made, Artifact.from_digest(image.digest), signer)
+    signed = SignedImage(image.name, image.digest, statement, _dsse_signature(made), bundle,
+                         predicate_type=bundles.PREDICATE_TYPES.get(predicate_type, predicate_type))
+    return attach(image, signed) if upload else signed
+
+
+def _dsse_signature(bundle: dict) -> bytes:
+    return base64.b64decode(bundle["dsseEnvelope"]["signatures"][0]["sig"])
+
+
+def sign_blob_keyless(data: bytes, signer: Any) -> bytes:
+    """Keyless-sign ``data`` (a message signature logged in Rekor v2) and return the Sigstore
+    bundle v0.3, verified for the signer's identity before it is returned."""
+    from airlock.artifact import Artifact
+
+    return checked_keyless_bundle(signer.message_bundle(data), Artifact.from_bytes(data), signer)

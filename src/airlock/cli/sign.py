@@ -1,9 +1,11 @@
 """Signing commands, cosign-compatible: generate, sign, sign-blob, attach signature, attest, clean.
 
 Keys come from ``--key``: a cosign.key file (password from COSIGN_PASSWORD or a prompt), or a
-provider URI (``pkcs11:...``, ``awskms://...``). Signing inside the air gap has no Rekor, so
-nothing is uploaded to a transparency log (``--tlog-upload=false`` is the only choice) and the
-results verify with ``--key ... --insecure-ignore-tlog``.
+provider URI (``pkcs11:...``, ``awskms://...``). Signing with a key inside the air gap has no
+Rekor, so nothing is uploaded to a transparency log and the results verify with ``--key ...
+--insecure-ignore-tlog``. Without ``--key``, ``sign``, ``sign-blob`` and ``attest`` sign keyless
+against a Sigstore instance (Fulcio, Rekor v2, a TSA: ``--signing-config`` or the URLs), as cosign
+does, for the connected side or an organisation's own instance (``airlock.api.keyless_signer``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ air gap.
   airlock sign --key cosign.key --bundle app.sigstore.json registry.internal/app@sha256:...
   airlock sign --key cosign.key --new-bundle-format=false registry.internal/app@sha256:...
   airlock sign --key 'pkcs11:token=ci;object=signing?module-path=/usr/lib/softhsm/libsofthsm2.so' IMAGE
+
+Without --key, keyless, as cosign v3 signs in CI (an OIDC token, a Fulcio certificate for an
+ephemeral key, a Rekor v2 entry and an RFC 3161 timestamp, all in a Sigstore bundle referrer):
+
+  airlock sign --identity-token "$TOKEN" --signing-config signing_config.json \
+      --trusted-root trusted_root.json --bundle checkout.bundle --yes registry.internal/app@sha256:...
 """
 
 
@@ -39,12 +47,27 @@ def _image_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _offline_flags(parser: argparse.ArgumentParser) -> None:
-    """cosign's Rekor and confirmation flags: offline there is nothing to upload or confirm."""
+    """cosign's Rekor, confirmation and keyless flags."""
     from airlock.cli import bool_flag
 
-    bool_flag(parser, "--tlog-upload", "upload to Rekor: impossible offline, so only false is accepted")
-    bool_flag(parser, "--yes", "accepted for cosign compatibility (nothing to confirm offline)")
+    bool_flag(parser, "--tlog-upload", "upload to Rekor: keyless signing always does; signing with --key never "
+              "does (offline), so there only false is accepted", default=None)
+    bool_flag(parser, "--yes", "skip the confirmation that keyless signing records the identity in public logs")
     parser.add_argument("-y", dest="yes", action="store_true", help=argparse.SUPPRESS)
+    group = parser.add_argument_group("keyless signing (without --key)")
+    group.add_argument("--identity-token", metavar="TOKEN", help="OIDC identity token, or a file holding it "
+                       "(default: $SIGSTORE_ID_TOKEN, else the GitHub Actions token when the job may request one)")
+    group.add_argument("--signing-config", metavar="FILE", help="Sigstore SigningConfig v0.2: the Fulcio, Rekor v2 "
+                       "and TSA URLs (airlock signing-config create); or the three --*-url flags, not both")
+    group.add_argument("--fulcio-url", metavar="URL", help="Fulcio (its /api/v2/signingCert is used)")
+    group.add_argument("--rekor-url", metavar="URL", help="Rekor v2 (its /api/v2/log/entries is used; cosign's "
+                       "--rekor-url speaks Rekor v1)")
+    group.add_argument("--timestamp-server-url", metavar="URL", help="RFC 3161 timestamp authority (full URL, "
+                       "e.g. https://tsa.example/api/v1/timestamp); Rekor v2 entries need one")
+    if "--trusted-root" not in parser._option_string_actions:
+        group.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json the certificate, the log entry "
+                           "and the timestamp are checked against before anything is written (default: the TUF "
+                           "mirror under $TUF_ROOT)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,11 +80,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     _image_flags(generate)
     generate.set_defaults(run=run_generate)
 
-    sign = commands.add_parser("sign", help="sign an image with a key and attach the signature",
+    sign = commands.add_parser("sign", help="sign an image (with a key, or keyless) and attach the signature",
                                description=SIGN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sign.add_argument("images", nargs="*", metavar="IMAGE")
-    sign.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required: keyless "
-                      "signing needs Fulcio and Rekor)")
+    sign.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (without it: keyless)")
     sign.add_argument("-a", "--annotations", action="append", type=common.annotation,
                       default=[], metavar="KEY=VALUE",
                       help="annotation to sign into the payload (repeatable)")
@@ -71,8 +93,8 @@ def register(commands: argparse._SubParsersAction) -> None:
               "--output-payload, as cosign)", default=True)
     sign.add_argument("--output-signature", metavar="FILE", help="also write the base64 signature here")
     sign.add_argument("--output-payload", metavar="FILE", help="also write the signed payload here")
-    sign.add_argument("--output-certificate", metavar="FILE", help="accepted for cosign compatibility (keys have "
-                      "no certificate; nothing is written)")
+    sign.add_argument("--output-certificate", metavar="FILE", help="keyless: also write the signing certificate "
+                      "(PEM) here; with --key nothing is written (keys have no certificate)")
     sign.add_argument("--bundle", metavar="FILE", help="also write everything needed to verify the image to FILE: "
                       "the Sigstore bundle, as cosign v3 does; with --new-bundle-format=false, cosign's legacy "
                       "signed-payload JSON "
@@ -83,10 +105,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     _image_flags(sign)
     sign.set_defaults(run=run_sign)
 
-    blob = commands.add_parser("sign-blob", help="sign a file with a key")
+    blob = commands.add_parser("sign-blob", help="sign a file (with a key, or keyless)")
     blob.add_argument("file", metavar="FILE")
-    blob.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required: keyless "
-                      "signing needs Fulcio and Rekor)")
+    blob.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (without it: keyless)")
     blob.add_argument("--bundle", metavar="FILE",
                       help="write a bundle (Sigstore v0.3 unless --new-bundle-format=false)")
     bool_flag(blob, "--new-bundle-format", "write a Sigstore bundle (true, cosign v3's default) or cosign's legacy "
@@ -117,7 +138,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     attest = commands.add_parser("attest", help="sign an in-toto attestation about an image and attach it")
     attest.add_argument("images", nargs="*", metavar="IMAGE")
-    attest.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (required)")
+    attest.add_argument("--key", metavar="KEY", help="cosign.key, or pkcs11:/awskms:// URI (without it: keyless)")
     attest.add_argument("--predicate", required=True, metavar="FILE")
     attest.add_argument("--type", default="custom", metavar="TYPE", help="predicate type URI or short name")
     attest.add_argument("--bundle", metavar="FILE", help="also write the Sigstore bundle to FILE, as cosign v3 does")
@@ -152,23 +173,76 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------------
 
-KEYLESS = ("keyless signing (no --key, cosign's default) needs Fulcio and Rekor and an OIDC identity, which are "
-           "not available offline: sign with a key instead: --key cosign.key (airlock generate-key-pair), "
-           "--key 'pkcs11:token=...;object=...?module-path=...' or --key awskms://[ENDPOINT]/KEY")
-
-
-def load_signer(reference: str | None) -> Any:
+def load_signer(reference: str) -> Any:
     """A Signer for ``--key``: a provider URI, or a cosign.key file (password from COSIGN_PASSWORD or a prompt)."""
-    from airlock.errors import UsageError
     from airlock.sign import signers
 
-    if not reference:
-        raise UsageError(KEYLESS)
     if reference.startswith("pkcs11:") or "://" in reference:
         return signers.signer_from_uri(reference)
     from airlock.sign import keys
 
     return signers.FileSigner(keys.load_private_key_file(reference))  # asks for the password once the file parses
+
+
+PRIVACY = ("Keyless signing records your identity ({identity}, from {issuer}) in a certificate from {fulcio} and "
+           "in the transparency log at {rekor}: publicly and permanently, where the instance is public.")
+
+
+def keyless_token(args: argparse.Namespace) -> str | None:
+    """The identity token (``--identity-token``, a literal or a file, else ``$SIGSTORE_ID_TOKEN``;
+    None: the ambient GitHub Actions token will be asked for). Checked before anything else, so a
+    missing token is the error a keyless command without one reports."""
+    from airlock.api.signing import NO_TOKEN
+    from airlock.cli.common import read_file
+    from airlock.errors import UsageError
+
+    if args.tlog_upload is False:
+        raise UsageError("--tlog-upload=false: keyless signing needs the transparency log (its entry is what makes "
+                         "a short-lived certificate verifiable); sign with --key to sign without Rekor")
+    token = args.identity_token or os.environ.get("SIGSTORE_ID_TOKEN")
+    if token and os.path.isfile(token):
+        token = read_file(token, "--identity-token").decode("utf-8", "replace").strip()
+    if not token and not (os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+                          and os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")):
+        raise UsageError(NO_TOKEN)
+    return token
+
+
+def keyless_signer(args: argparse.Namespace, token: str | None) -> Any:
+    """The keyless session for ``sign``/``sign-blob``/``attest`` without ``--key``: the trusted
+    root, the services, then the confirmation (cosign asks unless --yes, and takes an empty or
+    absent standard input as a refusal)."""
+    from airlock import api
+    from airlock.cli.common import read_file
+    from airlock.errors import UsageError
+    from airlock.trust import source
+
+    trusted_root, warnings = source.load(args.trusted_root)
+    for warning in warnings:
+        _say(warning)
+    config = read_file(args.signing_config, "--signing-config") if args.signing_config else None
+    signer = api.keyless_signer(trusted_root, identity_token=token, signing_config=config,
+                                fulcio_url=args.fulcio_url, rekor_url=args.rekor_url,
+                                timestamp_server_url=args.timestamp_server_url,
+                                timeout=getattr(args, "timeout", None) or 30.0)
+    if not args.yes:  # the notice goes with the question: with --yes, stderr stays for warnings and the error
+        _say(PRIVACY.format(identity=signer.token.identity, issuer=signer.token.issuer,
+                            fulcio=signer.services.fulcio_url, rekor=signer.services.rekor_url))
+        print("Are you sure you would like to continue? [y/N] ", end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+        if not answer.endswith("\n"):
+            _say("")  # end the question's line before the error
+        if answer.strip().lower() not in ("y", "yes"):
+            raise UsageError("not confirmed (pass --yes to sign without the question): nothing was signed")
+    return signer
+
+
+def _keyless_format(args: argparse.Namespace) -> None:
+    from airlock.errors import UsageError
+
+    if args.new_bundle_format is False:
+        raise UsageError("--new-bundle-format=false: keyless signing logs to Rekor v2, whose entries only a Sigstore "
+                         "bundle carries; drop --new-bundle-format=false")
 
 
 def _no_tlog(args: argparse.Namespace) -> None:
@@ -232,6 +306,8 @@ def run_sign(args: argparse.Namespace) -> int:
     from airlock.errors import UsageError
     from airlock.sign import bundles
 
+    if not args.key:
+        return _sign_keyless(args)
     _no_tlog(args)
     signer = load_signer(args.key)
     public_pem = signer.public_key_pem()
@@ -278,10 +354,75 @@ def run_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sign_keyless(args: argparse.Namespace) -> int:
+    from airlock import api
+    from airlock.errors import UsageError
+    from airlock.sign import bundles
+
+    token = keyless_token(args)
+    _keyless_format(args)
+    if args.payload:
+        raise UsageError("--payload: keyless signing signs cosign v3's statement about the image (a Sigstore "
+                         "bundle), not a payload file")
+    targets = _targets(args, args.images)
+    if args.bundle and len(targets) > 1:
+        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
+                         f"{len(targets)} images are to be signed; sign them one at a time")
+    signer = keyless_signer(args, token)
+    for image in targets:
+        signed = api.sign_image_keyless(image, signer, annotations=dict(args.annotations), upload=args.upload)
+        _keyless_outputs(args, signer, signed.bundle)
+        if args.upload:
+            _say(f"Signed {image.name}@{image.digest} keyless: bundle referrer {signed.referrer}")
+        else:
+            print(bundles.b64(signed.signature))
+        if args.output_payload:
+            _write(args.output_payload, signed.payload)
+    return 0
+
+
+def _keyless_outputs(args: argparse.Namespace, signer: Any, bundle: bytes | None) -> None:
+    """--bundle, --output-signature, --output-certificate: written only once the bundle verified."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from airlock import _wire
+
+    assert bundle is not None, "keyless signing always makes a bundle"
+    if args.bundle:
+        _write(args.bundle, bundle, 0o600)
+        _say(f"Wrote bundle to file {args.bundle}")
+    if getattr(args, "output_signature", None):
+        document = _wire.loads(bundle, "the bundle")
+        content = document.get("messageSignature") or document["dsseEnvelope"]["signatures"][0]
+        _write(args.output_signature, (content.get("signature") or content["sig"]).encode())
+        _say(f"Wrote signature to file {args.output_signature}")
+    if getattr(args, "output_certificate", None):
+        _write(args.output_certificate, signer.certificate.public_bytes(Encoding.PEM))
+        _say(f"Wrote certificate to file {args.output_certificate}")
+
+
+def _sign_blob_keyless(args: argparse.Namespace) -> int:
+    from airlock import api
+    from airlock.cli.common import read_file
+    from airlock.errors import UsageError
+
+    token = keyless_token(args)
+    _keyless_format(args)
+    if not args.bundle:
+        raise UsageError("keyless sign-blob needs --bundle FILE: the signature alone, without its certificate, log "
+                         "entry and timestamp, verifies nothing")
+    data = read_file(args.file, "FILE")
+    signer = keyless_signer(args, token)
+    _keyless_outputs(args, signer, api.sign_blob_keyless(data, signer))
+    return 0
+
+
 def run_sign_blob(args: argparse.Namespace) -> int:
     from airlock.cli.common import read_file
     from airlock.sign import bundles
 
+    if not args.key:
+        return _sign_blob_keyless(args)
     _no_tlog(args)
     signer = load_signer(args.key)
     data = read_file(args.file, "FILE")
@@ -386,22 +527,33 @@ def run_attest(args: argparse.Namespace) -> int:
     from airlock.cli.common import read_file
     from airlock.errors import UsageError
 
-    _no_tlog(args)
+    token = None if args.key else keyless_token(args)
+    if args.key:
+        _no_tlog(args)
     new_format = args.new_bundle_format
     if args.bundle and not new_format:
         raise UsageError(f"--bundle {args.bundle}: a bundle file needs the new bundle format (cosign writes none with "
                          "--new-bundle-format=false)")
-    signer = load_signer(args.key)
     _say(f"Using payload from: {args.predicate}")  # cosign's line
     predicate = read_file(args.predicate, "--predicate")
     targets = _targets(args, args.images)
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the attestation of one image, and "
                          f"{len(targets)} images are to be attested; attest them one at a time")
+    if not args.key:
+        _keyless_format(args)
+        keyless = keyless_signer(args, token)
+        for image in targets:
+            signed = api.attest_image_keyless(image, keyless, predicate, args.type)
+            _keyless_outputs(args, keyless, signed.bundle)
+            _say(f"Attested {image.name}@{image.digest} keyless ({signed.predicate_type}): bundle referrer "
+                 f"{signed.referrer}")
+        return 0
+    signer = load_signer(args.key)
     for image in targets:
         signed = api.make_attestation(image, signer, predicate, args.type, new_bundle_format=new_format)
         if args.bundle:
-            assert signed.bundle is not None, "--bundle implies the new format, which makes a bundle"
+            assert signed.bundle is not None, "--bundle needs the new format, which makes a bundle"
             _write(args.bundle, signed.bundle, 0o600)
             _say(f"Wrote bundle to file {args.bundle}")
         api.attach(image, signed)

@@ -149,6 +149,20 @@ several CAs or logs; --*-url/--*-uri values pair with them in order. Times are R
 """
 
 
+SIGNING_CONFIG_HELP = """\
+Create a Sigstore SigningConfig v0.2 for a private Sigstore deployment: which Fulcio, Rekor v2
+and timestamp authority keyless signing uses (airlock sign --signing-config FILE). Same flags and
+same output as cosign signing-config create, except that an unknown key in a SPEC is refused.
+
+  airlock signing-config create \\
+      --fulcio=url=https://fulcio.internal,api-version=1,start-time=2025-01-01T00:00:00Z,operator=it \\
+      --rekor=url=https://rekor.internal,api-version=2,start-time=2025-01-01T00:00:00Z,operator=it \\
+      --rekor-config=ANY \\
+      --tsa=url=https://tsa.internal/api/v1/timestamp,api-version=1,start-time=2025-01-01T00:00:00Z,operator=it \\
+      --tsa-config=ANY --out signing_config.json
+"""
+
+
 def register_more(commands: argparse._SubParsersAction, trust_commands: argparse._SubParsersAction) -> None:
     root = commands.add_parser("trusted-root", help="create a trusted_root.json")
     root_commands = root.add_subparsers(dest="trusted_root_command", metavar="COMMAND")
@@ -172,6 +186,23 @@ def register_more(commands: argparse._SubParsersAction, trust_commands: argparse
     create.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
     create.set_defaults(run=run_create)
     root.set_defaults(run=lambda args: root.print_help(sys.stderr) or 2)
+
+    config = commands.add_parser("signing-config", help="create a Sigstore signing config (the services to sign "
+                                 "with)")
+    config_commands = config.add_subparsers(dest="signing_config_command", metavar="COMMAND")
+    make = config_commands.add_parser("create", help="create a SigningConfig v0.2, as cosign signing-config create",
+                                      description=SIGNING_CONFIG_HELP,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, what in (("--fulcio", "Fulcio"), ("--rekor", "Rekor log"), ("--oidc-provider", "OIDC provider"),
+                       ("--tsa", "timestamp authority (its full timestamp URL)")):
+        make.add_argument(flag, action="append", default=[], metavar="SPEC",
+                          help=f"a {what}: url=URL,api-version=N,start-time=TIME,operator=NAME[,end-time=TIME] "
+                          "(repeatable)")
+    make.add_argument("--rekor-config", metavar="SELECTOR", help="ANY, ALL or EXACT:<count>")
+    make.add_argument("--tsa-config", metavar="SELECTOR", help="ANY, ALL or EXACT:<count>")
+    make.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
+    make.set_defaults(run=run_signing_config)
+    config.set_defaults(run=lambda args: config.print_help(sys.stderr) or 2)
 
     export = trust_commands.add_parser("export", help="pack the TUF mirror (or a trusted root) into one archive")
     export.add_argument("--out", required=True, metavar="FILE", help="the archive to write (.tar.gz)")
@@ -200,6 +231,22 @@ def _timestamp(value: str | None, flag: str):
         return _wire.timestamp(value, flag)
     except FormatError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def run_signing_config(args: argparse.Namespace) -> int:
+    from airlock.errors import UsageError
+    from airlock.trust.create import signing_config
+
+    if not (args.fulcio or args.rekor or args.tsa or args.oidc_provider):
+        raise UsageError("nothing to put in the signing config: give --fulcio, --rekor, --tsa or --oidc-provider")
+    data = signing_config(fulcio=args.fulcio, rekor=args.rekor, oidc=args.oidc_provider, tsa=args.tsa,
+                          rekor_config=args.rekor_config, tsa_config=args.tsa_config)
+    if args.out:
+        _write_atomic(args.out, data.decode())
+        print(f"Wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(data.decode())
+    return 0
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
 from airlock.errors import FormatError, UsageError
+from airlock.media_types import SIGNING_CONFIG_V02
 from airlock.media_types import TRUSTED_ROOT_TYPES as MEDIA_TYPES
 from airlock.trust.trusted_root import TrustedRoot, log_origin
 
@@ -109,3 +110,70 @@ def create(*, cas: list[tuple[bytes, str, Window]], tlogs: list[tuple[bytes, str
     TrustedRoot.from_json(data, source="created trusted root")
     return data
 
+
+
+# -- signing-config create -------------------------------------------------------------------------
+
+_SERVICE_KEYS = ("url", "api-version", "start-time", "end-time", "operator")
+
+
+def service_spec(text: str, flag: str) -> dict:
+    """One service of ``signing-config create`` (``--fulcio url=...,api-version=1,start-time=...,
+    operator=...[,end-time=...]``, as cosign spells it) as a SigningConfig service entry. Unlike
+    cosign, an unknown key is refused: a misspelt ``end-time`` would silently never end."""
+    from airlock import _wire
+
+    values: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in _SERVICE_KEYS:
+            raise UsageError(f"{flag} {text!r}: {key or part!r} is not one of {', '.join(_SERVICE_KEYS)} (key=value)")
+        if key in values:
+            raise UsageError(f"{flag} {text!r}: {key} given twice")
+        values[key] = value.strip()
+    for key in ("url", "api-version", "start-time", "operator"):
+        if not values.get(key):
+            raise UsageError(f"{flag} {text!r}: missing required key {key}")
+    if not values["api-version"].isdigit():
+        raise UsageError(f"{flag} {text!r}: api-version {values['api-version']!r} is not a whole number")
+
+    def when(key: str) -> str:
+        try:
+            return _time(_wire.timestamp(values[key], f"{flag} {key}")) or ""
+        except FormatError as exc:
+            raise UsageError(str(exc)) from None
+
+    valid_for = {"start": when("start-time")}
+    if values.get("end-time"):
+        valid_for["end"] = when("end-time")
+    return {"url": values["url"], "majorApiVersion": int(values["api-version"]), "validFor": valid_for,
+            "operator": values["operator"]}
+
+
+def selector(text: str | None, flag: str) -> dict:
+    """``ANY``, ``ALL`` or ``EXACT:N``: how many of the Rekor logs (TSAs) a client uses."""
+    if text is None:
+        return {}
+    name, _, count = text.partition(":")
+    if name in ("ANY", "ALL") and not count:
+        return {"selector": name}
+    if name == "EXACT" and count.isdigit() and int(count) > 0:
+        return {"selector": "EXACT", "count": int(count)}
+    raise UsageError(f"{flag} {text!r}: not ANY, ALL or EXACT:<count>")
+
+
+def signing_config(*, fulcio: list[str], rekor: list[str], oidc: list[str], tsa: list[str],
+                   rekor_config: str | None, tsa_config: str | None) -> bytes:
+    """A Sigstore SigningConfig v0.2, byte for byte as ``cosign signing-config create`` writes the
+    same services (compact JSON, the same field order; lists that are empty are left out)."""
+    document: dict = {"mediaType": SIGNING_CONFIG_V02}
+    for name, specs, flag in (("caUrls", fulcio, "--fulcio"), ("oidcUrls", oidc, "--oidc-provider"),
+                              ("rekorTlogUrls", rekor, "--rekor")):
+        if specs:
+            document[name] = [service_spec(spec, flag) for spec in specs]
+    document["rekorTlogConfig"] = selector(rekor_config, "--rekor-config")
+    if tsa:
+        document["tsaUrls"] = [service_spec(spec, "--tsa") for spec in tsa]
+    document["tsaConfig"] = selector(tsa_config, "--tsa-config")
+    return json.dumps(document, separators=(",", ":")).encode()
