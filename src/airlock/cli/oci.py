@@ -175,9 +175,10 @@ def run_load(args: argparse.Namespace) -> int:
     if args.all:
         if args.which:
             raise UsageError("--all and --image cannot be used together")
-        probe = parse_reference(f"{args.image.rstrip('/')}/probe")  # registry[/path], checked as a name
-        if probe.tag not in (None, "latest") or probe.digest:
+        prefix = args.image.rstrip("/")
+        if any(mark in prefix.partition("/")[2] for mark in ":@"):
             raise UsageError(f"--all takes a registry[/path], not an image: {args.image}")
+        probe = parse_reference(f"{prefix}/probe")  # registry[/path], checked as a name
         destinations = targets(layout, None, prefix=(probe.registry, probe.repository[:-len("probe")].rstrip("/")))
     else:
         destinations = targets(layout, parse_reference(args.image), image=args.which)

@@ -27,6 +27,7 @@ half-written is visible (at most verified, unreferenced blobs).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -272,7 +273,8 @@ def save(client: Any, references: Sequence[Reference], layout: oci.OciLayout, *,
     for _, found in planned:
         for digest, source in found.items():
             sources.setdefault(digest, source)
-    missing = {digest: source for digest, source in sources.items() if not layout.has_blob(digest)}
+    missing = {digest: source for digest, source in sources.items()
+               if not _in_layout(layout, digest, source.descriptor["size"])}
     progress.begin(len(plans), sum(source.descriptor["size"] for source in missing.values()))
 
     def fetch(source: _Blob) -> Callable[[], None]:
@@ -285,13 +287,15 @@ def save(client: Any, references: Sequence[Reference], layout: oci.OciLayout, *,
                 raise oci.LayoutError(f"OCI layout {layout.path}: cannot create blobs/sha256: "
                                       f"{exc.strerror or exc}") from None
             layout._check_directories()  # never write through a symlinked blobs directory
-            client.copy_blob_to(source.registry, source.repository, digest, path, size=size, progress=progress.bytes)
+            client.copy_blob_to(source.registry, source.repository, digest, path, size=size, progress=progress.bytes,
+                                sync=False)  # one sync of the file system before index.json refers to it
         return run
 
     def finisher(plan: _Plan) -> Callable[[], None]:
         def run() -> None:
-            for _, data in plan.manifests:
-                layout.write_blob(data)
+            for descriptor, data in plan.manifests:
+                if not _in_layout(layout, descriptor["digest"], len(data)):
+                    _write_unsynced(layout, data)
             progress.image(f"Saved {plan.name}")
         return run
 
@@ -306,10 +310,61 @@ def save(client: Any, references: Sequence[Reference], layout: oci.OciLayout, *,
     return [plan.digest for plan in plans]
 
 
+def _in_layout(layout: oci.OciLayout, digest: str, size: int) -> bool:
+    """A blob of that size is there (written by a save, so checked before it was renamed into place)."""
+    try:
+        return layout.has_blob(digest) and os.path.getsize(layout._blob_path(digest)) == size
+    except OSError:
+        return False
+
+
+def _write_unsynced(layout: oci.OciLayout, data: bytes) -> None:
+    """A manifest into the layout: a temporary file, renamed into place (``_record`` syncs later)."""
+    import tempfile
+
+    path = layout._blob_path(oci.sha256_digest(data))  # blobs/sha256/<hex>, inside the layout
+    layout._check_directories()
+    try:
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".blob-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o644)
+                handle.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise oci.LayoutError(f"OCI layout {layout.path}: cannot write blob {oci.sha256_digest(data)}: "
+                              f"{exc.strerror or exc}") from None
+
+
+def _sync(path: str) -> None:
+    """Flush the file system holding ``path`` to disk (Linux ``syncfs``; else ``sync``): one flush
+    for every blob of a save, instead of one fsync per blob."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
 def _record(layout: oci.OciLayout, plans: Sequence[_Plan]) -> None:
-    """index.json with the entries of ``plans``, replacing what they supersede (in one write)."""
+    """index.json with the entries of ``plans``, replacing what they supersede (in one write),
+    once every blob it will name is on disk."""
     if not plans:
         return
+    _sync(layout.path)
     index = layout.read_index()
     keep = index["manifests"]
     for plan in plans:
@@ -369,11 +424,8 @@ def targets(layout: oci.OciLayout, destination: Reference | None, *, image: str 
     return found
 
 
-def _plan_load(layout: oci.OciLayout, target: Target) -> _Plan:
+def _plan_load(layout: oci.OciLayout, source: Any, target: Target) -> _Plan:
     """The manifests to push for one image (its tree, .sig, .att, referrers) and the blobs they need."""
-    from airlock.oci.sources import LayoutSource
-
-    source = LayoutSource(layout)
     entry = target.entry
     digest = entry["digest"]
     plan = _Plan(f"{target.reference.name}@{digest}", digest)
@@ -407,7 +459,10 @@ def load(client: Any, layout: oci.OciLayout, destinations: Sequence[Target], *, 
     it, else streamed from its (checked) file. An image's manifests are pushed, children before
     parents, only once all its blobs are in.
     """
-    plans = [_plan_load(layout, target) for target in destinations]
+    from airlock.oci.sources import LayoutSource
+
+    source = LayoutSource(layout)  # index.json read once, whatever the number of images
+    plans = [_plan_load(layout, source, target) for target in destinations]
     uploads: dict[str, list[tuple[str, str]]] = {}  # digest -> [(registry, repository)]
     descriptors: dict[str, dict] = {}
     for plan, target in zip(plans, destinations, strict=True):
@@ -447,11 +502,14 @@ def load(client: Any, layout: oci.OciLayout, destinations: Sequence[Target], *, 
 
 def _push_manifests(client: Any, target: Target, plan: _Plan) -> None:
     registry, repository = target.reference.registry, target.reference.repository
+    tagged = {item["digest"] for item in plan.entries if "tag" in item}
+    if target.reference.tag:
+        tagged.add(plan.digest)
     data: dict[str, bytes] = {}
     for descriptor, manifest in plan.manifests:  # children before parents
-        if descriptor["digest"] not in data:
+        if descriptor["digest"] not in data and descriptor["digest"] not in tagged:  # those: once, by tag
             client.put_manifest(registry, repository, descriptor["digest"], manifest, descriptor["mediaType"])
-            data[descriptor["digest"]] = manifest
+        data[descriptor["digest"]] = manifest
     entry = target.entry
     client.put_manifest(registry, repository, target.reference.tag or plan.digest, data[plan.digest],
                         entry["mediaType"])
