@@ -41,6 +41,7 @@ class LoggingProxy:
     def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
         self.upstream = upstream
         self.delay = delay  # seconds added to every blob upload, so that uploads overlap
+        self.stall = 0.0  # seconds a blob download stops for in the middle of its body
         self.log: list[Exchange] = []
         self.fault: Fault = lambda method, path, query: None
         self.lock = threading.Lock()
@@ -115,7 +116,12 @@ class LoggingProxy:
             if key.lower() not in HOP_BY_HOP:
                 handler.send_header(key, value)
         handler.end_headers()
-        if method != "HEAD":
+        if method == "GET" and self.stall and "/blobs/" in parts.path:
+            handler.wfile.write(answer[:len(answer) // 2])
+            handler.wfile.flush()
+            time.sleep(self.stall)
+            handler.wfile.write(answer[len(answer) // 2:])
+        elif method != "HEAD":
             handler.wfile.write(answer)
 
     def _tick(self) -> int:

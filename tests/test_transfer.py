@@ -287,6 +287,45 @@ def test_a_corrupted_blob_leaves_no_file_and_a_rerun_fetches_only_what_is_missin
     assert result.code == 0, result.stderr
 
 
+def test_a_save_killed_mid_blob_leaves_a_valid_layout_and_resumes(fresh, key, tmp_path):
+    images = signed_layout(tmp_path / "source", key, 4)
+    assert run_cli("load", "--dir", tmp_path / "source", "--all", fresh, "-q").code == 0
+    saved = tmp_path / "saved"
+    with logging_proxy(fresh) as proxy:
+        proxy.stall = 0.3
+        references = [name.replace("src.example", proxy.host) for name in images]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        process = subprocess.Popen([*airlock_exe(), "save", *references, "--dir", str(saved), "--jobs", "1", "-q"],
+                                   env=env, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while len(proxy.fetched()) < 3 and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.02)
+            time.sleep(0.1)  # into the stall of the next blob
+        finally:
+            process.kill()
+            process.wait()
+        assert len(proxy.fetched()) >= 3
+        blobs = saved / "blobs" / "sha256"
+        present = set()
+        for name in os.listdir(blobs):
+            if re.fullmatch("[0-9a-f]{64}", name):  # what is under a digest is that digest
+                assert hashlib.sha256((blobs / name).read_bytes()).hexdigest() == name
+                present.add(f"sha256:{name}")
+        assert [name for name in os.listdir(blobs) if name.endswith(".tmp")]  # killed in the middle of a blob
+        index = saved / "index.json"
+        assert not index.exists() or json.loads(index.read_text())["manifests"] == []  # written only at the end
+        proxy.stall = 0.0
+        proxy.log.clear()
+        result = run_cli("save", *references, "--dir", saved, "--jobs", "4", "-q")
+        assert result.code == 0, result.stderr
+        again = proxy.fetched()
+    assert set(again) == all_blobs(tmp_path / "source") - present
+    layout = oci.OciLayout(str(saved))
+    for entry in layout.read_index()["manifests"]:
+        layout.check_image(entry)
+
+
 # --- progress -------------------------------------------------------------------------------------
 
 
