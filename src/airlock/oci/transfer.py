@@ -293,9 +293,8 @@ def save(client: Any, references: Sequence[Reference], layout: oci.OciLayout, *,
 
     def finisher(plan: _Plan) -> Callable[[], None]:
         def run() -> None:
-            for descriptor, data in plan.manifests:
-                if not _in_layout(layout, descriptor["digest"], len(data)):
-                    _write_unsynced(layout, data)
+            for _, data in plan.manifests:
+                _write_manifest(layout, data)
             progress.image(f"Saved {plan.name}")
         return run
 
@@ -318,11 +317,19 @@ def _in_layout(layout: oci.OciLayout, digest: str, size: int) -> bool:
         return False
 
 
-def _write_unsynced(layout: oci.OciLayout, data: bytes) -> None:
-    """A manifest into the layout: a temporary file, renamed into place (``_record`` syncs later)."""
+def _write_manifest(layout: oci.OciLayout, data: bytes) -> None:
+    """A manifest into the layout, unless an intact copy is there: a temporary file renamed into
+    place (``_record`` syncs the file system later)."""
     import tempfile
 
-    path = layout._blob_path(oci.sha256_digest(data))  # blobs/sha256/<hex>, inside the layout
+    digest = oci.sha256_digest(data)
+    if _in_layout(layout, digest, len(data)):
+        try:
+            layout.read_blob(digest, size=len(data), limit=max(len(data), 1))  # checks its digest
+            return
+        except oci.LayoutError:
+            pass  # a damaged copy: replaced below
+    path = layout._blob_path(digest)  # blobs/sha256/<hex>, inside the layout
     layout._check_directories()
     try:
         fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".blob-", suffix=".tmp")
@@ -336,8 +343,7 @@ def _write_unsynced(layout: oci.OciLayout, data: bytes) -> None:
                 os.unlink(temporary)
             raise
     except OSError as exc:
-        raise oci.LayoutError(f"OCI layout {layout.path}: cannot write blob {oci.sha256_digest(data)}: "
-                              f"{exc.strerror or exc}") from None
+        raise oci.LayoutError(f"OCI layout {layout.path}: cannot write blob {digest}: {exc.strerror or exc}") from None
 
 
 def _sync(path: str) -> None:
