@@ -61,12 +61,6 @@ def default_jobs() -> int:
     return min(8, 2 * (os.cpu_count() or 1))
 
 
-def check_jobs(jobs: object) -> int:
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= MAX_JOBS:
-        raise UsageError(f"--jobs must be a whole number from 1 to {MAX_JOBS}, not {jobs!r}")
-    return jobs
-
-
 def run_bounded(jobs: int, items: Iterable[T], fn: Callable[[T], R]) -> list[R]:
     """``fn(item)`` for every item, at most ``jobs`` at once (threads); the results in item order.
 
