@@ -326,6 +326,22 @@ def test_a_save_killed_mid_blob_leaves_a_valid_layout_and_resumes(fresh, key, tm
         layout.check_image(entry)
 
 
+def test_a_resave_replaces_a_damaged_manifest_and_fetches_no_blob(fresh, key, tmp_path):
+    images = signed_layout(tmp_path / "source", key, 1)
+    assert run_cli("load", "--dir", tmp_path / "source", "--all", fresh, "-q").code == 0
+    [digest] = images.values()
+    reference = f"{fresh}/team/app0:v1"
+    assert run_cli("save", reference, "--dir", tmp_path / "saved", "-q").code == 0
+    manifest = tmp_path / "saved" / "blobs" / "sha256" / digest[len("sha256:"):]
+    data = manifest.read_bytes()
+    manifest.write_bytes(data.replace(b"schemaVersion", b"schemaVersioN"))  # same size, another digest
+    with logging_proxy(fresh) as proxy:
+        result = run_cli("save", reference.replace(fresh, proxy.host), "--dir", tmp_path / "saved", "-q")
+        assert result.code == 0, result.stderr
+    assert manifest.read_bytes() == data
+    assert proxy.fetched() == []  # every blob was there: none fetched again
+
+
 # --- progress -------------------------------------------------------------------------------------
 
 
