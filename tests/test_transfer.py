@@ -317,9 +317,15 @@ def test_a_save_killed_mid_blob_leaves_a_valid_layout_and_resumes(fresh, key, tm
         assert not index.exists() or json.loads(index.read_text())["manifests"] == []  # written only at the end
         proxy.stall = 0.0
         proxy.log.clear()
+        [left] = [name for name in os.listdir(blobs) if name.endswith(".tmp")]
+        live = blobs / ".blob-in-progress.tmp"  # as another save's download would be
+        live.write_bytes(b"partial")
+        old = time.time() - 3600
+        os.utime(blobs / left, (old, old))
         result = run_cli("save", *references, "--dir", saved, "--jobs", "4", "-q")
         assert result.code == 0, result.stderr
         again = proxy.fetched()
+        assert not (blobs / left).exists() and live.exists()  # the killed save's leftover swept, a live one kept
     assert set(again) == all_blobs(tmp_path / "source") - present
     layout = oci.OciLayout(str(saved))
     for entry in layout.read_index()["manifests"]:

@@ -22,7 +22,8 @@ How a transfer runs (both directions)::
               never before; index.json is written once, at the end, for the images finished
 
 So an interrupted ``save`` or ``load``, run again, moves only what is missing, and nothing
-half-written is visible (at most verified, unreferenced blobs).
+half-written is visible (at most verified, unreferenced blobs; the temporary file of a save that
+was killed is swept by the next save once it is stale).
 """
 
 from __future__ import annotations
@@ -262,6 +263,7 @@ def save(client: Any, references: Sequence[Reference], layout: oci.OciLayout, *,
     manifest is on disk, so an interrupted save leaves the layout valid.
     """
     planned = run_bounded(jobs, references, lambda reference: _plan_save(client, reference, signatures))
+    _sweep(layout)
     plans = [plan for plan, _ in planned]
     sources: dict[str, _Blob] = {}
     for _, found in planned:
@@ -301,6 +303,27 @@ def save(client: Any, references: Sequence[Reference], layout: oci.OciLayout, *,
         progress.end()
         _record(layout, finished)  # what is complete on disk, even when another image failed
     return [plan.digest for plan in plans]
+
+
+STALE_SECONDS = 600
+
+
+def _sweep(layout: oci.OciLayout) -> None:
+    """Remove what an earlier save left half-written when it was killed: its temporary files in
+    blobs/sha256 untouched for STALE_SECONDS (a download in progress writes to its file all the
+    time). They were never visible under a digest."""
+    import time
+
+    directory = os.path.dirname(layout._blob_path(oci.EMPTY_CONFIG_DIGEST))
+    try:
+        names = [name for name in os.listdir(directory) if name.startswith(".blob-") and name.endswith(".tmp")]
+    except OSError:
+        return  # no blobs yet
+    for name in names:
+        with contextlib.suppress(OSError):
+            path = os.path.join(directory, name)
+            if os.lstat(path).st_mtime < time.time() - STALE_SECONDS:
+                os.unlink(path)
 
 
 def _in_layout(layout: oci.OciLayout, digest: str, size: int) -> bool:
