@@ -15,14 +15,16 @@ from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644, *, overwrite: bool = True,
+                  sync: bool = True) -> Iterator[BinaryIO]:
     """A binary stream whose content replaces ``path`` when the block exits without an error.
 
     ``mode`` is set on the temporary file before anything is written, so a private key is never
     readable by others even briefly. With ``overwrite`` False an existing ``path`` is left alone
     and ``FileExistsError`` raised (a hard link, which fails if the name exists, so there is no
-    race between a check and the rename). ``OSError`` escapes as is: callers name the file in their
-    own error.
+    race between a check and the rename). ``sync=False`` skips the fsync, for a caller that syncs
+    the file system once after many files, before anything refers to them. ``OSError`` escapes as
+    is: callers name the file in their own error.
     """
     import tempfile  # only writers need it; verification should start fast
 
@@ -34,7 +36,8 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644, *, overwrite:
             os.fchmod(stream.fileno(), mode)
             yield stream
             stream.flush()
-            os.fsync(stream.fileno())
+            if sync:
+                os.fsync(stream.fileno())
         if overwrite:
             os.replace(temporary, target)
         else:
@@ -44,9 +47,10 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644, *, overwrite:
             os.unlink(temporary)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, overwrite: bool = True) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644, *, overwrite: bool = True,
+                 sync: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically (see ``atomic_writer``)."""
-    with atomic_writer(path, mode, overwrite=overwrite) as stream:
+    with atomic_writer(path, mode, overwrite=overwrite, sync=sync) as stream:
         stream.write(data)
 
 

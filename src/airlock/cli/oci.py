@@ -6,17 +6,22 @@ import argparse
 import base64
 import json
 import sys
+from typing import Any
 
 SAVE_HELP = """\
-Save an image, its signatures, attestations and Sigstore bundles into an OCI layout directory
-(the connected side), as cosign save does; several images may share one layout.
+Save images, their signatures, attestations and Sigstore bundles into an OCI layout directory
+(the connected side), as cosign save does; several images may share one layout. Blobs already
+in the layout are not fetched again, so an interrupted save can simply be run again.
 
-  airlock save registry.example/app:1.0 --dir ./transfer
+  airlock save registry.example/app:1.0 registry.example/db:2 --dir ./transfer
 """
 LOAD_HELP = """\
-Push an image and its signatures from an OCI layout into a registry (the disconnected side).
+Push an image and its signatures from an OCI layout into a registry (the disconnected side);
+with --all, every image of the layout, each under its saved repository and tag below PREFIX.
+Blobs the registry has are not sent again, so an interrupted load can simply be run again.
 
   airlock load --dir ./transfer registry.internal/app:1.0
+  airlock load --dir ./transfer --all registry.internal/mirror
 """
 
 
@@ -25,17 +30,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     save = commands.add_parser("save", help="save an image and its signatures to an OCI layout",
                                description=SAVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    save.add_argument("image", metavar="IMAGE")
+    save.add_argument("image", metavar="IMAGE", nargs="+")
     save.add_argument("--dir", required=True, metavar="DIR", help="the OCI layout (created if missing)")
+    _transfer_flags(save)
     bool_flag(save, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
     save.set_defaults(run=run_save)
 
     load = commands.add_parser("load", help="push an image and its signatures from an OCI layout",
                                description=LOAD_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    load.add_argument("image", metavar="IMAGE", help="where to push it (registry/repo:tag)")
+    load.add_argument("image", metavar="IMAGE", help="where to push it (registry/repo:tag); with --all, "
+                      "registry[/path] to push every image below")
     load.add_argument("--dir", required=True, metavar="DIR", help="the OCI layout")
     load.add_argument("--image", dest="which", metavar="NAME_OR_DIGEST",
                       help="which image of the layout (needed when it holds several)")
+    bool_flag(load, "--all", "push every image of the layout, each to PREFIX/<its repository>:<its tag>")
+    _transfer_flags(load)
     bool_flag(load, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
     load.set_defaults(run=run_load)
 
@@ -54,6 +63,80 @@ def register(commands: argparse._SubParsersAction) -> None:
     download.set_defaults(run=lambda args: download.print_help(sys.stderr) or 2)
 
 
+def _jobs(text: str) -> int:
+    from airlock.oci.transfer import MAX_JOBS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_JOBS}, not {text!r}")
+    return int(text)
+
+
+def _transfer_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                        help="blobs and images moved at once (default: twice the CPUs, at most 8)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress (else a progress bar on a terminal, one line per image otherwise)")
+
+
+def _progress(args: argparse.Namespace, verb: str):
+    """``--quiet``: nothing; stderr a terminal: a progress bar (tqdm, imported only then); else
+    one line per image."""
+    import threading
+
+    from airlock.oci.transfer import QUIET, Progress
+
+    if args.quiet:
+        return QUIET
+
+    class Lines(Progress):
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def image(self, line: str) -> None:
+            with self.lock:
+                _say(line)
+
+    class Bar(Progress):
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.bar: Any = None
+            self.images = self.done = 0
+
+        def begin(self, images: int, nbytes: int) -> None:
+            from tqdm import tqdm  # type: ignore[import-untyped]
+
+            self.images = images
+            self.bar = tqdm(total=nbytes, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                            desc=verb, dynamic_ncols=True, postfix=f"0/{images} images")
+
+        def bytes(self, count: int) -> None:
+            if count and self.bar is not None:
+                with self.lock:
+                    self.bar.update(count)
+
+        def image(self, line: str) -> None:
+            with self.lock:
+                self.done += 1
+                if self.bar is not None:
+                    self.bar.set_postfix_str(f"{self.done}/{self.images} images")
+
+        def end(self) -> None:
+            with self.lock:
+                if self.bar is not None:
+                    self.bar.close()
+                    self.bar = None
+
+    return Bar() if sys.stderr.isatty() else Lines()
+
+
+def _client(args: argparse.Namespace, jobs: int):
+    from airlock.cli.common import registry_client
+
+    client = registry_client(args)
+    client.connections = max(client.connections, jobs)  # one kept-alive connection per worker
+    return client
+
+
 def _resolve(args: argparse.Namespace):
     from airlock.cli.common import registry_client
     from airlock.oci.reference import parse_reference
@@ -70,28 +153,37 @@ def _say(message: str) -> None:
 
 
 def run_save(args: argparse.Namespace) -> int:
-    from airlock.cli.common import registry_client
     from airlock.oci.layout import OciLayout
     from airlock.oci.reference import parse_reference
     from airlock.oci.sources import signature_repository
-    from airlock.oci.transfer import save
+    from airlock.oci.transfer import default_jobs, save
 
-    reference = parse_reference(args.image)
-    digest = save(registry_client(args), reference, OciLayout(args.dir, create=True), say=_say,
-                  signatures=signature_repository())
-    _say(f"Saved {reference.name}@{digest} to {args.dir}")
+    references = [parse_reference(image) for image in args.image]
+    jobs = args.jobs or default_jobs()
+    save(_client(args, jobs), references, OciLayout(args.dir, create=True), jobs=jobs,
+         progress=_progress(args, "save"), signatures=signature_repository())
     return 0
 
 
 def run_load(args: argparse.Namespace) -> int:
-    from airlock.cli.common import registry_client
+    from airlock.errors import UsageError
     from airlock.oci.layout import OciLayout
     from airlock.oci.reference import parse_reference
-    from airlock.oci.transfer import load
+    from airlock.oci.transfer import default_jobs, load, targets
 
-    target = parse_reference(args.image)
-    digest = load(registry_client(args), OciLayout(args.dir), target, image=args.which, say=_say)
-    _say(f"Loaded {target.name}@{digest}")
+    layout = OciLayout(args.dir)
+    if args.all:
+        if args.which:
+            raise UsageError("--all and --image cannot be used together")
+        prefix = args.image.rstrip("/")
+        if any(mark in prefix.partition("/")[2] for mark in ":@"):
+            raise UsageError(f"--all takes a registry[/path], not an image: {args.image}")
+        probe = parse_reference(f"{prefix}/probe")  # registry[/path], checked as a name
+        destinations = targets(layout, None, prefix=(probe.registry, probe.repository[:-len("probe")].rstrip("/")))
+    else:
+        destinations = targets(layout, parse_reference(args.image), image=args.which)
+    jobs = args.jobs or default_jobs()
+    load(_client(args, jobs), layout, destinations, jobs=jobs, progress=_progress(args, "load"))
     return 0
 
 

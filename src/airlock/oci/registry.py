@@ -46,6 +46,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -815,6 +816,7 @@ class RegistryClient:
         self.min_rate = min_rate
         self.user_agent = user_agent
         self._docker_config = docker_config
+        self.connections = 8  # kept-alive connections per host: raise it to the threads sharing the client
         self._lock = threading.RLock()
         self._managers: dict[tuple[bool, str | None], Any] = {}
         self._endpoints: dict[str, _Endpoint] = {}
@@ -854,7 +856,7 @@ class RegistryClient:
             if manager is None:
                 options: dict[str, Any] = {
                     "num_pools": 16,
-                    "maxsize": 8,
+                    "maxsize": self.connections,
                     "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
                 }
                 if not verify:
@@ -1304,14 +1306,17 @@ class RegistryClient:
         return b"".join(chunks)
 
     def copy_blob_to(self, registry: str, repository: str, digest: str, dest: str | os.PathLike | IO[bytes], *,
-                     limit: int | None = None, size: int | None = None) -> int:
+                     limit: int | None = None, size: int | None = None,
+                     progress: Callable[[int], None] | None = None, sync: bool = True) -> int:
         """Stream a blob into ``dest`` (a path or a binary file); returns its size.
 
         ``size`` (a descriptor's claim) is enforced exactly: the blob must be that long (and is
         never read past it). A path is written through a temporary file beside it (mode 0644,
         synced) and renamed only once the digest and size matched, so a bad or partial blob never
         appears under that name. A file object gets the bytes as they come: on an error the
-        caller must discard what was written.
+        caller must discard what was written. ``progress`` is told the length of each chunk received.
+        ``sync=False`` skips the fsync of each file: for a caller that syncs the file system once
+        after many blobs, before anything refers to them.
         """
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -1321,15 +1326,15 @@ class RegistryClient:
                                     f"{limit}-byte limit")
             limit = size
         if hasattr(dest, "write"):
-            written = self._stream_blob(registry, repository, digest, dest.write, limit)
+            written = self._stream_blob(registry, repository, digest, _reporting(dest.write, progress), limit)
             self._check_size(registry, digest, written, size)
             return written
         from airlock.files import atomic_writer
 
         path = os.fspath(dest)
         try:
-            with atomic_writer(path) as handle:
-                written = self._stream_blob(registry, repository, digest, handle.write, limit)
+            with atomic_writer(path, sync=sync) as handle:
+                written = self._stream_blob(registry, repository, digest, _reporting(handle.write, progress), limit)
                 self._check_size(registry, digest, written, size)
         except OSError as exc:
             raise RegistryError(f"cannot write blob {digest} to {path}: {exc.strerror or exc}") from None
@@ -1359,10 +1364,12 @@ class RegistryClient:
         return total
 
     def put_blob(self, registry: str, repository: str, data: bytes | str | os.PathLike | IO[bytes], *,
-                 digest: str | None = None, chunk_size: int | None = None, mount_from: str | None = None) -> str:
+                 digest: str | None = None, chunk_size: int | None = None, mount_from: str | None = None,
+                 skip_existing: bool = True) -> str:
         """Upload a blob (bytes, a file path, or a binary file object); returns its digest.
 
-        Skipped when the repository already has it; mounted from ``mount_from`` (another
+        Skipped when the repository already has it (``skip_existing=False``: the caller just
+        asked); mounted from ``mount_from`` (another
         repository of the same registry) when the registry agrees; otherwise uploaded in one PUT,
         or in ``chunk_size`` PATCHes (always chunked for a stream that cannot seek).
         """
@@ -1376,9 +1383,9 @@ class RegistryClient:
         if isinstance(data, (str, os.PathLike)):
             with open(data, "rb") as handle:
                 return self.put_blob(registry, repository, handle, digest=digest, chunk_size=chunk_size,
-                                     mount_from=mount_from)
+                                     mount_from=mount_from, skip_existing=skip_existing)
         upload = _prepare_upload(data, digest)
-        if upload.digest is not None and self.blob_exists(registry, repository, upload.digest):
+        if skip_existing and upload.digest is not None and self.blob_exists(registry, repository, upload.digest):
             log.debug("blob %s already in %s/%s", upload.digest, registry, repository)
             return upload.digest
         push = _scope(repository, "pull,push")
@@ -1655,6 +1662,17 @@ def _discard(response: BaseHTTPResponse) -> None:
         _finish(response)
     except Exception:  # a connection that failed while draining is simply not reused
         _finish(response, close=True)
+
+
+def _reporting(write: Callable[[bytes], Any], progress: Callable[[int], None] | None) -> Callable[[bytes], Any]:
+    if progress is None:
+        return write
+
+    def both(chunk: bytes) -> Any:
+        result = write(chunk)
+        progress(len(chunk))
+        return result
+    return both
 
 
 def _read_full(stream: IO[bytes], size: int) -> bytes:
