@@ -46,9 +46,11 @@ if TYPE_CHECKING:
         registry_client,
         registry_targets,
         sign_image,
+        signing_batch,
         signing_targets,
         verify_blob,
         verify_image,
+        verify_images,
     )
 
 __version__ = "0.1.0"
@@ -65,7 +67,8 @@ __all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for
     "Artifact", "IdentityPolicy", "ImageTarget", "ImageVerdict", "LayoutSource", "Material", "RegistrySource",
     "SignatureCheck", "SignedImage", "SigningTarget", "TrustedRoot", "Verdict", "VerificationOptions",
     "attach_bundle", "attach_signature", "attest_image", "layout_source", "layout_targets", "registry_client",
-    "registry_targets", "sign_image", "signing_targets", "verify_blob", "verify_image",
+    "registry_targets", "sign_image", "signing_batch", "signing_targets", "verify_blob", "verify_image",
+    "verify_images",
 ]
 
 

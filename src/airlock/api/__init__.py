@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         one_line,
         registry_targets,
         verify_image,
+        verify_images,
         verify_target,
     )
     from airlock.api.signing import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         make_attestation,
         make_signature,
         sign_image,
+        signing_batch,
         signing_targets,
     )
     from airlock.artifact import Artifact
@@ -55,12 +57,14 @@ _EXPORTS = {
     "SignatureCheck": "airlock.api.images", "layout_targets": "airlock.api.images",
     "registry_targets": "airlock.api.images", "verify_image": "airlock.api.images",
     "verify_target": "airlock.api.images", "one_line": "airlock.api.images",
+    "verify_images": "airlock.api.images", "default_jobs": "airlock.api.images",
     # blobs
     "blob_artifact": "airlock.api.blobs", "verify_blob": "airlock.api.blobs",
     # signing
     "SignedImage": "airlock.api.signing", "sign_image": "airlock.api.signing",
     "attest_image": "airlock.api.signing", "attach_signature": "airlock.api.signing",
     "attach_bundle": "airlock.api.signing", "signing_targets": "airlock.api.signing",
+    "signing_batch": "airlock.api.signing",
     "SigningTarget": "airlock.api.signing", "make_signature": "airlock.api.signing",
     "make_attestation": "airlock.api.signing", "attach": "airlock.api.signing",
     "bundle_subjects": "airlock.api.signing", "is_sigstore_bundle": "airlock.api.signing",

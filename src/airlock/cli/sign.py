@@ -228,33 +228,34 @@ def run_sign(args: argparse.Namespace) -> int:
     if args.bundle and len(targets) > 1:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
                          f"{len(targets)} images are to be signed; sign them one at a time")
-    for image in targets:
-        payload = None
-        if not new_format and args.payload:
-            with open(args.payload, "rb") as handle:
-                payload = handle.read()
-        signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
-                                    payload=payload, public_pem=public_pem)
-        if args.bundle:
-            if new_format:
-                assert signed.bundle is not None, "the new format makes a bundle"
-                _write(args.bundle, signed.bundle, 0o600)
-            else:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
-                _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signed.signature)},
-                                               separators=(",", ":")).encode(), 0o600)
-            _say(f"Wrote bundle to file {args.bundle}")
-        if args.upload:
-            api.attach(image, signed, signer)
-            if new_format:
-                _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
-            else:
-                _say(f"{'Signed' if signed.added else 'Already signed'} {image.name}@{image.digest}")
-        if not args.upload:
-            print(bundles.b64(signed.signature))
-        if args.output_signature:
-            _write(args.output_signature, bundles.b64(signed.signature).encode())
-        if args.output_payload:
-            _write(args.output_payload, signed.payload)
+    with api.signing_batch(targets):  # a layout's index.json is written once, not per image
+        for image in targets:
+            payload = None
+            if not new_format and args.payload:
+                with open(args.payload, "rb") as handle:
+                    payload = handle.read()
+            signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
+                                        payload=payload, public_pem=public_pem)
+            if args.bundle:
+                if new_format:
+                    assert signed.bundle is not None, "the new format makes a bundle"
+                    _write(args.bundle, signed.bundle, 0o600)
+                else:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
+                    _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signed.signature)},
+                                                   separators=(",", ":")).encode(), 0o600)
+                _say(f"Wrote bundle to file {args.bundle}")
+            if args.upload:
+                api.attach(image, signed, signer)
+                if new_format:
+                    _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
+                else:
+                    _say(f"{'Signed' if signed.added else 'Already signed'} {image.name}@{image.digest}")
+            if not args.upload:
+                print(bundles.b64(signed.signature))
+            if args.output_signature:
+                _write(args.output_signature, bundles.b64(signed.signature).encode())
+            if args.output_payload:
+                _write(args.output_payload, signed.payload)
     return 0
 
 
