@@ -3,6 +3,7 @@
 - ``airlock.api.images``: which images (``layout_targets``, ``registry_targets``), and
   ``verify_image`` / ``verify_target``: discovery, the loop over signatures, the predicate rules,
   returning an ``ImageVerdict``;
+- ``airlock.api.packs``: ``pack`` and ``unpack`` (checked, verified, then put in place);
 - ``airlock.api.blobs``: ``verify_blob``, returning a ``Verdict``;
 - ``airlock.api.signing``: ``sign_image``, ``attest_image``, ``attach_signature``,
   ``attach_bundle`` (a layout or a registry), returning what was made.
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         verify_images,
         verify_target,
     )
+    from airlock.api.packs import Unpacked, check_destination, pack, unpack
     from airlock.api.signing import (
         SignedImage,
         SigningTarget,
@@ -58,6 +60,9 @@ _EXPORTS = {
     "registry_targets": "airlock.api.images", "verify_image": "airlock.api.images",
     "verify_target": "airlock.api.images", "one_line": "airlock.api.images",
     "verify_images": "airlock.api.images", "default_jobs": "airlock.api.images",
+    # packs
+    "pack": "airlock.api.packs", "unpack": "airlock.api.packs", "Unpacked": "airlock.api.packs",
+    "check_destination": "airlock.api.packs",
     # blobs
     "blob_artifact": "airlock.api.blobs", "verify_blob": "airlock.api.blobs",
     # signing
