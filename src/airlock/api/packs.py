@@ -90,7 +90,8 @@ def unpack(archive: str, directory: str, *, trusted_root: Any = None, use_carrie
             from airlock.trust.pack import carried_trusted_root
             from airlock.trust.trusted_root import TrustedRoot
 
-            data = carried_trusted_root(os.path.join(staging, packing.TRUST), tuf_root=tuf_root, root=anchor)
+            data = carried_trusted_root(os.path.join(staging, packing.TRUST), tuf_root=tuf_root, root=anchor,
+                                        workdir=staging)  # checked inside the staging directory
             trusted_root = TrustedRoot.from_json(data, source="the TUF mirror in the pack")
             result.trust = "the TUF mirror in the pack"
         elif trusted_root is None and use_carried_trust and fallback_trust is not None:

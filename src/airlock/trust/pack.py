@@ -206,12 +206,12 @@ def _install(staging: str, root_dir: str, installed: list[bytes] | None, root: b
 
 
 def carried_trusted_root(path: str, *, tuf_root: str | None = None, root: bytes | None = None,
-                         now: datetime | None = None) -> bytes:
+                         now: datetime | None = None, workdir: str | None = None) -> bytes:
     """The trusted_root.json of the TUF mirror in the trust archive at ``path`` (one an ``airlock
     pack`` carries), checked as ``import_`` checks it, installing nothing: the mirror must chain
     from the installed mirror's newest root (or from ``root``), not roll back what is installed,
     and match the operator's pin. A plain trusted root carried beside the images proves nothing
-    by itself, so it is refused."""
+    by itself, so it is refused. The mirror is checked in a temporary directory under ``workdir``."""
     from airlock.trust import layout
 
     manifest, files = read(path)
@@ -223,7 +223,7 @@ def carried_trusted_root(path: str, *, tuf_root: str | None = None, root: bytes 
     if not installed and root is None:
         raise TufError(f"the pack's TUF mirror has nothing to chain from: no mirror is installed under {root_dir}; "
                        "pass --root FILE (the TUF root to anchor to) or --trusted-root FILE")
-    staging = tempfile.mkdtemp(prefix=".airlock-tuf-check-")
+    staging = tempfile.mkdtemp(prefix=".airlock-tuf-check-", dir=workdir)
     try:
         for name, data in files.items():
             destination = os.path.join(staging, *name.split("/"))
