@@ -85,6 +85,36 @@ def test_all_good_json_has_one_payload_per_image(mixed, tmp_path):
         [f"Verification for {name} --" for name in wanted]
 
 
+def test_processes_are_used_and_threads_are_never_forked(mixed, monkeypatch):
+    import os
+    import threading
+
+    from airlock.api import images
+
+    pids: list[int] = []
+    real = images.verify_target
+
+    def recording(*args, **kwargs):
+        pids.append(os.getpid())  # in a worker, this list is the worker's copy: it stays empty here
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(images, "verify_target", recording)
+    layout, pub, good, _ = mixed
+    targets = airlock.layout_targets(airlock.layout_source(str(layout)))
+    options = {"key": Path(pub).read_bytes(), "options": airlock.VerificationOptions(insecure_ignore_tlog=True)}
+    forked = list(images.verify_images(targets, airlock.api.Verifier(None), jobs=2, **options))
+    assert pids == [] and [v.digest for v in forked if v.ok] == good
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        threaded = list(images.verify_images(targets, airlock.api.Verifier(None), jobs=2, **options))
+    finally:
+        stop.set()
+        thread.join()
+    assert pids == [os.getpid()] * len(targets) and [v.digest for v in threaded if v.ok] == good
+
+
 def test_keyless_verdicts_cross_processes_whole():
     """Certificates and identities survive the trip back from a worker."""
     inst = SigstoreInstance(now=datetime.now(UTC).replace(microsecond=0))

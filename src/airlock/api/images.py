@@ -491,19 +491,22 @@ def verify_images(targets: list[ImageTarget], verifier: Verifier, *, jobs: int |
 
     ``jobs``: worker processes (default ``default_jobs()``); 1 verifies in this process. Workers
     are forked, so ``targets``, ``verifier`` and ``options`` (keys, policies, trusted roots) are
-    inherited, never serialised; each verdict comes back pickled. Fork only from a process that
-    runs no other threads (the CLI). Registry clients are closed first, so no worker inherits a
-    pooled connection it would share with another. An ``AirlockError`` for one image (say, an
-    unreadable layout blob) is raised as it would be by ``verify_target``, once the verdicts
-    before it have been yielded. Blobs already hashed are remembered per process.
+    inherited, never serialised; each verdict comes back pickled. A process that runs other
+    threads (a server) is never forked: it verifies in-process, whatever ``jobs``. Registry
+    clients are closed first, so no worker inherits a pooled connection it would share with
+    another. An ``AirlockError`` for one image (say, an unreadable layout blob) is raised as it
+    would be by ``verify_target``, once the verdicts before it have been yielded. Blobs already
+    hashed are remembered per process.
     """
     from airlock.errors import UsageError
 
     jobs = default_jobs() if jobs is None else jobs
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise UsageError(f"--jobs {jobs!r}: expected a whole number of worker processes, at least 1")
+    import threading
+
     jobs = min(jobs, len(targets))
-    if jobs <= 1:
+    if jobs <= 1 or threading.active_count() > 1:  # forking a process that runs threads can deadlock the child
         intact: set[tuple] = set()
         for target in targets:
             yield verify_target(target, verifier, intact=intact, **options)
