@@ -316,3 +316,31 @@ def test_trust_in_the_pack_chains_from_the_installed_anchor(tmp_path, tuf_server
     untouched(tmp_path / "out2")
     good = run_cli("unpack", tmp_path / "t.tar", "--dir", tmp_path / "out2", *identity)
     assert good.code == 0, good.stderr
+
+
+def test_pack_trust_needs_an_installed_mirror(world, tmp_path, monkeypatch):
+    base, _ = world
+    monkeypatch.setenv("TUF_ROOT", str(tmp_path / "nothing"))
+    result = run_cli("pack", "--dir", base / "apps", "--trust", "-o", tmp_path / "t.tar")
+    missing = tmp_path / "nothing" / "remote.json"
+    assert one_line_error(result) == f"Error: TUF mirror: No such file or directory ({missing})"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no archive, no temp files
+
+
+def test_a_destination_that_appears_meanwhile_is_not_overwritten(world, monkeypatch):
+    base, _ = world
+    from airlock.api import packs
+
+    destination = base / "raced"
+    real = packs.verify_images
+
+    def racing(*args, **kwargs):  # while the images are verified, someone fills the destination
+        destination.mkdir()
+        (destination / "theirs").write_bytes(b"keep me")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(packs, "verify_images", racing)
+    result = unpack(base / "gzip.tar", destination)
+    assert one_line_error(result).startswith(f"Error: --dir {destination}: cannot put the pack there: ")
+    assert [p.name for p in destination.iterdir()] == ["theirs"]
+    assert [p.name for p in base.iterdir() if p.name.startswith(".airlock-unpack-")] == []

@@ -111,7 +111,12 @@ def unpack(archive: str, directory: str, *, trusted_root: Any = None, use_carrie
         umask = os.umask(0o022)
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private; it becomes an ordinary directory
-        os.rename(staging, directory)  # onto nothing, or an empty directory
+        try:
+            os.rename(staging, directory)  # onto nothing, or an empty directory
+        except OSError as exc:  # something appeared there meanwhile
+            from airlock.errors import UsageError
+
+            raise UsageError(f"--dir {directory}: cannot put the pack there: {exc.strerror or exc}") from None
         staging = ""
         return result
     finally:
