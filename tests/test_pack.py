@@ -344,3 +344,50 @@ def test_a_destination_that_appears_meanwhile_is_not_overwritten(world, monkeypa
     assert one_line_error(result).startswith(f"Error: --dir {destination}: cannot put the pack there: ")
     assert [p.name for p in destination.iterdir()] == ["theirs"]
     assert [p.name for p in base.iterdir() if p.name.startswith(".airlock-unpack-")] == []
+
+
+def test_pack_and_unpack_stream_a_large_layer(tmp_path):
+    """A 160 MiB layer goes through pack and unpack (gzip) with a peak RSS far below its size."""
+    import hashlib as hashing
+    import subprocess
+    import sys
+
+    from airlock.oci import layout as oci
+
+    size, chunk = 160 << 20, bytes(1 << 20)
+    layout = new_layout(tmp_path / "big")
+    digest = hashing.sha256()
+    staging = tmp_path / "layer"
+    with open(staging, "wb") as out:
+        for _ in range(size // len(chunk)):
+            out.write(chunk)
+            digest.update(chunk)
+    layer = "sha256:" + digest.hexdigest()
+    staging.replace(tmp_path / "big" / "blobs" / "sha256" / digest.hexdigest())
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer]}})
+    config_digest = layout.write_blob(config.encode())
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
+                           "config": {"mediaType": oci.OCI_CONFIG, "size": len(config), "digest": config_digest},
+                           "layers": [{"mediaType": oci.OCI_LAYER_TAR_GZIP, "size": size, "digest": layer}]}).encode()
+    image = layout.write_blob(manifest)
+    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(manifest), "digest": image,
+                         "annotations": {oci.KIND: oci.KIND_IMAGE, oci.REF_NAME: "registry.local/big/app:1"}})
+    key = ec.generate_private_key(ec.SECP256R1())
+    attach(layout, image, [key_layer(key, cosign.simplesigning_payload("registry.local/big/app", image))])
+    (tmp_path / "key.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+    def peak_rss(*argv) -> int:
+        """Peak RSS in MiB of one airlock process (measured by a wrapper that runs only it)."""
+        wrapper = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+                   "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+        proc = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "airlock", *map(str, argv)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout.splitlines()[-1]) // 1024
+
+    assert peak_rss("pack", "--dir", tmp_path / "big", "-o", tmp_path / "big.tar") < 100
+    assert (tmp_path / "big.tar").stat().st_size < size // 100  # zeros compress
+    assert peak_rss("unpack", tmp_path / "big.tar", "--dir", tmp_path / "out", "--key", tmp_path / "key.pub",
+                    "--insecure-ignore-tlog", "--jobs", "1") < 100
+    assert (tmp_path / "out" / "layouts" / "big" / "blobs" / "sha256" / digest.hexdigest()).stat().st_size == size
