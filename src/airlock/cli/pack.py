@@ -19,9 +19,10 @@ Check a pack against its manifest, verify every image in it, and only then put i
 members, a size or SHA-256 that differs from the manifest, and a truncated archive are refused,
 with nothing extracted; an image that does not verify leaves nothing behind either.
 
-Images are verified against --trusted-root FILE (or --key), else the TUF mirror the pack carries
-(which must chain from the installed mirror, or from --root FILE, as for `airlock trust import`),
-else the installed trust.
+Images are verified against --trusted-root FILE (nothing, for --key with --insecure-ignore-tlog),
+else the TUF mirror the pack carries (which must chain from the installed mirror, or from --root
+FILE, as for `airlock trust import`), else the installed trust. The carried mirror is left at
+--dir for `airlock trust import`; nothing is installed.
 
   airlock unpack transfer.tar --dir ./incoming --certificate-identity ID --certificate-oidc-issuer URL
 """
