@@ -58,9 +58,11 @@ if TYPE_CHECKING:
         sign_blob_keyless,
         sign_image,
         sign_image_keyless,
+        signing_batch,
         signing_targets,
         verify_blob,
         verify_image,
+        verify_images,
     )
 
 __version__ = "0.1.0"
@@ -79,7 +81,7 @@ __all__ = [  # the public API, from ``airlock.api`` (which holds a few more, for
     "SigningTime", "Threshold", "TrustedRoot", "Verdict", "VerificationOptions",
     "attach_bundle", "attach_signature", "attest_image", "attest_image_keyless", "keyless_signer", "layout_source",
     "layout_targets", "registry_client", "registry_targets", "sign_blob_keyless", "sign_image", "sign_image_keyless",
-    "signing_targets", "verify_blob", "verify_image",
+    "signing_batch", "signing_targets", "verify_blob", "verify_image", "verify_images",
 ]
 
 

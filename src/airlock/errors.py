@@ -49,6 +49,8 @@ class Check(StrEnum):
     ANNOTATIONS = "annotations"
     TYPE = "type"  # an attestation's predicate type
     VERIFY = "verify"  # the CLI's summary over several images
+    UNPACK = "unpack"  # unpack's summary: an image of the pack did not verify
+    ADMIT = "admit"  # the admission gate's summary: an image was denied
 
 
 class VerificationError(AirlockError):
@@ -132,3 +134,7 @@ class ServiceError(AirlockError):
 
 class KeylessError(AirlockError):
     """A service answered, and what it answered cannot be trusted or used."""
+
+
+class PackError(FormatError):
+    """An archive that is not a whole, untouched airlock pack."""

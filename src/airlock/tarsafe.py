@@ -4,9 +4,10 @@ CPython's ``tarfile`` parses pax extended headers with regular expressions that 
 attacker bytes (CVE-2024-6232: a 240-byte archive holding a pax header of ASCII digits takes half
 a minute on 3.11.7), accepts links, devices, sparse files and GNU extensions, and hands names back
 unchecked. This reader never calls it. It accepts only the subset ``tarfile.open(..., "w:gz")``
-produces for regular files:
+produces for regular files (``TarReader``, one member at a time; ``read_tar_gz``, all at once):
 
-- one gzip member, nothing after it; the decompressed stream is at most ``max_stream`` bytes;
+- one gzip member, nothing after it (or no compression at all: ``airlock pack --compress none``);
+  the decompressed stream is at most ``max_stream`` bytes;
 - ustar/v7/GNU-magic headers with a valid checksum and plain octal numbers (no base-256);
 - member types regular file (``0`` or NUL) and a pax extended header (``x``) for the next member,
   at most ``MAX_PAX`` bytes, whose records are parsed by hand (``path``, ``size`` and harmless
@@ -14,7 +15,7 @@ produces for regular files:
 - at most ``max_files`` members, each at most ``max_file`` bytes, ``max_total`` in all;
 - relative names of printable characters, at most ``MAX_NAME`` bytes, no empty, ``.`` or ``..``
   component, no duplicates, no member that is both a file and the directory of another;
-- the end-of-archive marker, and only NUL bytes after it.
+- NUL bytes padding each member; the end-of-archive marker, and only NUL bytes after it.
 
 Every refusal is a ``FormatError`` whose one-line message names the member (``repr``).
 """
@@ -28,6 +29,7 @@ from typing import BinaryIO
 from airlock.errors import FormatError
 
 BLOCK = 512
+RECORD = 20 * BLOCK  # tar writers pad the archive to a whole number of records
 MAX_PAX = 8 * 1024
 """Largest pax extended header; airlock writes one only for a name longer than 100 bytes."""
 MAX_NAME = 1024
@@ -102,6 +104,39 @@ class _Stream:
         trailing = self._inflate.unused_data + self._pending + self._source.read(1)
         if trailing:
             raise FormatError(f"{self._what}: data after the end of the gzip stream")
+
+
+class _PlainStream:
+    """An uncompressed tar stream, with the interface of ``_Stream``: never more than ``limit`` bytes."""
+
+    def __init__(self, source: BinaryIO, what: str, limit: int) -> None:
+        self._source, self._what, self._limit = source, what, limit
+        self.produced = 0
+
+    def read(self, size: int) -> bytes:
+        data = self._source.read(size) if size else b""
+        while data and len(data) < size:  # a pipe or socket may return less than asked
+            more = self._source.read(size - len(data))
+            if not more:
+                break
+            data += more
+        self.produced += len(data)
+        if self.produced > self._limit:
+            raise FormatError(f"{self._what}: larger than {self._limit} bytes")
+        if len(data) < size:
+            if not data:
+                return b""
+            raise FormatError(f"{self._what}: the tar stream is truncated")
+        return data
+
+    def finish(self) -> None:
+        """Only NUL bytes remain (tar's record padding), within the limit."""
+        while data := self._source.read(_CHUNK):
+            self.produced += len(data)
+            if self.produced > self._limit:
+                raise FormatError(f"{self._what}: larger than {self._limit} bytes")
+            if data.count(0) != len(data):
+                raise FormatError(f"{self._what}: data after the end-of-archive marker")
 
 
 def _octal(field: bytes, what: str, label: str) -> int:
@@ -184,66 +219,131 @@ def _pax_records(data: bytes, what: str) -> dict[str, bytes]:
     return records
 
 
+class TarReader:
+    """Regular files of a tar stream, one member at a time, in linear time and bounded memory.
+
+    ``next()`` checks the next header (type, name, size, limits, no duplicate) and returns the
+    member's ``(name, size)``, or None at the end-of-archive marker (after which the rest of the
+    stream and the file/directory clashes have been checked too); ``read(n)`` returns up to ``n``
+    bytes of the current member's data, ``b""`` at its end. What ``read`` left is skipped.
+    ``compression``: ``"gzip"`` (one gzip member, nothing after it) or ``"none"``. ``canonical``:
+    every header checksum must be written as tarfile and GNU tar write it (six octal digits, NUL,
+    space), so that no byte of a header can change unnoticed, and the stream must be a whole number
+    of records (as tar pads it), so that no padding can be cut unnoticed. Padding must be NUL bytes.
+    """
+
+    def __init__(self, source: BinaryIO, what: str, *, max_files: int, max_file: int, max_total: int,
+                 max_compressed: int | None = None, compression: str = "gzip", canonical: bool = False) -> None:
+        header_room = max_files * (3 * BLOCK + MAX_PAX) + 20 * BLOCK  # headers, pax data, padding, end
+        max_stream = max_total + max_files * BLOCK + header_room
+        self._what, self._max_files, self._max_file, self._max_total = what, max_files, max_file, max_total
+        self._stream: _Stream | _PlainStream
+        if compression == "gzip":
+            self._stream = _Stream(source, what, max_stream,
+                                   max_compressed if max_compressed is not None else max_stream)
+        elif compression == "none":
+            self._stream = _PlainStream(source, what, max_stream)
+        else:
+            raise ValueError(f"unknown compression {compression!r}")
+        self._names: set[str] = set()
+        self._total = 0
+        self._left = 0  # data bytes of the current member not read yet
+        self._padding = 0
+        self._done = False
+        self._canonical = canonical
+
+    def read(self, size: int = _CHUNK) -> bytes:
+        """Up to ``size`` bytes of the current member's data; ``b""`` once it is all read."""
+        size = min(size, self._left)
+        if size <= 0:
+            return b""
+        data = self._stream.read(size)
+        if len(data) != size:  # the stream ended at a member's data
+            raise FormatError(f"{self._what}: the tar stream is truncated")
+        self._left -= size
+        return data
+
+    def _skip(self) -> None:
+        while self._left:
+            self.read(_CHUNK)
+        if self._padding:
+            if self._stream.read(self._padding).count(0) != self._padding:
+                raise FormatError(f"{self._what}: the padding after a member is not NUL bytes")
+            self._padding = 0
+
+    def next(self) -> tuple[str, int] | None:
+        """The next regular file's (name, size); None at the end of the archive (then all is checked)."""
+        if self._done:
+            return None
+        self._skip()
+        what, stream = self._what, self._stream
+        pax: dict[str, bytes] | None = None
+        while True:
+            header = stream.read(BLOCK)
+            if not header:
+                raise FormatError(f"{what}: the tar stream ends without its end-of-archive marker")
+            if header == bytes(BLOCK):
+                if pax is not None:
+                    raise FormatError(f"{what}: a pax header is not followed by a member")
+                stream.finish()
+                if self._canonical and stream.produced % RECORD:
+                    raise FormatError(f"{what}: the tar stream is truncated (not a whole number of records)")
+                _refuse_file_directory_clashes(sorted(self._names), what)
+                self._done = True
+                return None
+            _check_sum(header, what)
+            if self._canonical and header[148:156] != b"%06o\0 " % sum(header[:148] + b" " * 8 + header[156:]):
+                raise FormatError(f"{what}: a header checksum is not written as tar writes it")
+            kind = header[156:157]
+            magic = header[257:263]
+            raw_name = _text(header[:100])
+            if magic == b"ustar\0" and _text(header[345:500]):
+                raw_name = _text(header[345:500]) + b"/" + raw_name
+            label = f"member {_decode_name(raw_name, what)[:MAX_NAME]!r}"
+            size = _octal(header[124:136], what, f"{label} size")
+            if kind == _PAX:
+                if pax is not None:
+                    raise FormatError(f"{what}: two pax headers in a row")
+                if size > MAX_PAX:
+                    raise FormatError(f"{what}: pax header of {size} bytes, more than {MAX_PAX}")
+                pax = _pax_records(stream.read(size + (-size % BLOCK))[:size], what)
+                continue
+            if kind not in _REGULAR:
+                name = _decode_name(raw_name, what)
+                description = _TYPE_NAMES.get(kind, f"of unknown type {kind!r}")
+                raise FormatError(f"{what}: member {name!r} is {description}, not a regular file")
+            if pax is not None:
+                if "path" in pax:
+                    raw_name = pax["path"]
+                if "size" in pax:
+                    digits = pax["size"]
+                    if not digits.isdigit() or len(digits) > 20:
+                        raise FormatError(f"{what}: {label} has a malformed pax size")
+                    size = int(digits)
+            name = _decode_name(raw_name, what)
+            check_name(name, what)
+            if len(self._names) >= self._max_files:
+                raise FormatError(f"{what}: more than {self._max_files} members")
+            if size > self._max_file:
+                raise FormatError(f"{what}: member {name!r} is {size} bytes, more than {self._max_file}")
+            if self._total + size > self._max_total:
+                raise FormatError(f"{what}: the members add up to more than {self._max_total} bytes")
+            if name in self._names:
+                raise FormatError(f"{what}: member {name!r} appears twice")
+            self._names.add(name)
+            self._total += size
+            self._left, self._padding = size, -size % BLOCK
+            return name, size
+
+
 def read_tar_gz(source: BinaryIO, what: str, *, max_files: int, max_file: int, max_total: int,
                 max_compressed: int | None = None) -> dict[str, bytes]:
     """Every regular file of a gzip'd tar, by name in archive order; ``FormatError`` on anything else."""
-    header_room = max_files * (3 * BLOCK + MAX_PAX) + 20 * BLOCK  # headers, pax data, padding, end
-    max_stream = max_total + max_files * BLOCK + header_room
-    stream = _Stream(source, what, max_stream, max_compressed if max_compressed is not None else max_stream)
+    reader = TarReader(source, what, max_files=max_files, max_file=max_file, max_total=max_total,
+                       max_compressed=max_compressed)
     files: dict[str, bytes] = {}
-    total = 0
-    pax: dict[str, bytes] | None = None
-    while True:
-        header = stream.read(BLOCK)
-        if not header:
-            raise FormatError(f"{what}: the tar stream ends without its end-of-archive marker")
-        if header == bytes(BLOCK):
-            if pax is not None:
-                raise FormatError(f"{what}: a pax header is not followed by a member")
-            break
-        _check_sum(header, what)
-        kind = header[156:157]
-        magic = header[257:263]
-        raw_name = _text(header[:100])
-        if magic == b"ustar\0" and _text(header[345:500]):
-            raw_name = _text(header[345:500]) + b"/" + raw_name
-        label = f"member {_decode_name(raw_name, what)[:MAX_NAME]!r}"
-        size = _octal(header[124:136], what, f"{label} size")
-        if kind == _PAX:
-            if pax is not None:
-                raise FormatError(f"{what}: two pax headers in a row")
-            if size > MAX_PAX:
-                raise FormatError(f"{what}: pax header of {size} bytes, more than {MAX_PAX}")
-            pax = _pax_records(stream.read(size + (-size % BLOCK))[:size], what)
-            continue
-        if kind not in _REGULAR:
-            name = _decode_name(raw_name, what)
-            description = _TYPE_NAMES.get(kind, f"of unknown type {kind!r}")
-            raise FormatError(f"{what}: member {name!r} is {description}, not a regular file")
-        if pax is not None:
-            if "path" in pax:
-                raw_name = pax["path"]
-            if "size" in pax:
-                digits = pax["size"]
-                if not digits.isdigit() or len(digits) > 20:
-                    raise FormatError(f"{what}: {label} has a malformed pax size")
-                size = int(digits)
-            pax = None
-        name = _decode_name(raw_name, what)
-        check_name(name, what)
-        if len(files) >= max_files:
-            raise FormatError(f"{what}: more than {max_files} members")
-        if size > max_file:
-            raise FormatError(f"{what}: member {name!r} is {size} bytes, more than {max_file}")
-        if total + size > max_total:
-            raise FormatError(f"{what}: the members add up to more than {max_total} bytes")
-        if name in files:
-            raise FormatError(f"{what}: member {name!r} appears twice")
-        data = stream.read(size + (-size % BLOCK))[:size]
-        total += size
-        files[name] = data
-    stream.finish()
-    _refuse_file_directory_clashes(sorted(files), what)
+    while (member := reader.next()) is not None:
+        files[member[0]] = reader.read(member[1])
     return files
 
 

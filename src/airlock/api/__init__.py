@@ -3,6 +3,7 @@
 - ``airlock.api.images``: which images (``layout_targets``, ``registry_targets``), and
   ``verify_image`` / ``verify_target``: discovery, the loop over signatures, the predicate rules,
   returning an ``ImageVerdict``;
+- ``airlock.api.packs``: ``pack`` and ``unpack`` (checked, verified, then put in place);
 - ``airlock.api.blobs``: ``verify_blob`` and ``verify_blob_attestation``, returning a ``Verdict``;
 - ``airlock.api.signing``: ``sign_image``, ``attest_image``, ``attest_blob``, ``attach_signature``,
   ``attach_bundle`` (a layout or a registry), returning what was made.
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
         one_line,
         registry_targets,
         verify_image,
+        verify_images,
         verify_target,
     )
+    from airlock.api.packs import Unpacked, check_destination, pack, unpack
     from airlock.api.signing import (
         BlobAttestation,
         SignedImage,
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
         sign_blob_keyless,
         sign_image,
         sign_image_keyless,
+        signing_batch,
         signing_targets,
     )
     from airlock.artifact import Artifact
@@ -71,6 +75,10 @@ _EXPORTS = {
     "SignatureCheck": "airlock.api.images", "layout_targets": "airlock.api.images",
     "registry_targets": "airlock.api.images", "verify_image": "airlock.api.images",
     "verify_target": "airlock.api.images", "one_line": "airlock.api.images",
+    "verify_images": "airlock.api.images", "default_jobs": "airlock.api.images",
+    # packs
+    "pack": "airlock.api.packs", "unpack": "airlock.api.packs", "Unpacked": "airlock.api.packs",
+    "check_destination": "airlock.api.packs",
     # blobs
     "blob_artifact": "airlock.api.blobs", "verify_blob": "airlock.api.blobs",
     "verify_blob_attestation": "airlock.api.blobs", "attestation_material": "airlock.api.blobs",
@@ -78,6 +86,7 @@ _EXPORTS = {
     "SignedImage": "airlock.api.signing", "sign_image": "airlock.api.signing",
     "attest_image": "airlock.api.signing", "attach_signature": "airlock.api.signing",
     "attach_bundle": "airlock.api.signing", "signing_targets": "airlock.api.signing",
+    "signing_batch": "airlock.api.signing",
     "SigningTarget": "airlock.api.signing", "make_signature": "airlock.api.signing",
     "make_attestation": "airlock.api.signing", "attach": "airlock.api.signing",
     "bundle_subjects": "airlock.api.signing", "is_sigstore_bundle": "airlock.api.signing",

@@ -495,3 +495,86 @@ def verify_image(source: Any, image: str, *, policy: Policy | None = None, key: 
                          attestation=attestation, predicate_type=predicate_type, annotations=annotations,
                          check_claims=check_claims, new_bundle_format=new_bundle_format, bundle=bundle,
                          check_layer_digests=check_layer_digests)
+
+
+# -- many images: one verdict each, across processes --------------------------------------------------
+
+def default_jobs() -> int:
+    """Worker processes for ``verify_images`` when not told: the CPUs this process may run on."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def verify_images(targets: list[ImageTarget], verifier: Verifier, *, jobs: int | None = None,
+                  **options: Any) -> Iterator[ImageVerdict]:
+    """Verify every image of ``targets`` (``layout_targets`` / ``registry_targets``) with the
+    ``verify_target`` keywords ``options``, yielding one ``ImageVerdict`` per target, in order.
+
+    ``jobs``: worker processes (default ``default_jobs()``); 1 verifies in this process. Workers
+    are forked, so ``targets``, ``verifier`` and ``options`` (keys, policies, trusted roots) are
+    inherited, never serialised; each verdict comes back pickled. A process that runs other
+    threads (a server) is never forked: it verifies in-process, whatever ``jobs``. Registry
+    clients are closed first, so no worker inherits a pooled connection it would share with
+    another. An ``AirlockError`` for one image (say, an unreadable layout blob) is raised as it
+    would be by ``verify_target``, once the verdicts before it have been yielded. Blobs already
+    hashed are remembered per process.
+    """
+    from airlock.errors import UsageError
+
+    jobs = default_jobs() if jobs is None else jobs
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise UsageError(f"--jobs {jobs!r}: expected a whole number of worker processes, at least 1")
+    import threading
+
+    jobs = min(jobs, len(targets))
+    if jobs <= 1 or threading.active_count() > 1:  # forking a process that runs threads can deadlock the child
+        intact: set[tuple] = set()
+        for target in targets:
+            yield verify_target(target, verifier, intact=intact, **options)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _picklable_verdicts()
+    for target in targets:
+        close = getattr(getattr(target.source, "client", None), "close", None)
+        if close is not None:
+            close()  # children open their own connections
+    chunk = max(1, min(64, len(targets) // (jobs * 8)))
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start,
+                             initargs=(targets, verifier, options)) as pool:
+        yield from pool.map(_worker_verify, range(len(targets)), chunksize=chunk)
+
+
+_WORK: dict[str, Any] = {}  # in a worker process: what _worker_start was given (inherited by fork)
+
+
+def _worker_start(targets: list[ImageTarget], verifier: Verifier, options: dict[str, Any]) -> None:
+    _WORK.update(targets=targets, verifier=verifier, options=options, intact=set())
+
+
+def _worker_verify(position: int) -> ImageVerdict:
+    return verify_target(_WORK["targets"][position], _WORK["verifier"], intact=_WORK["intact"], **_WORK["options"])
+
+
+def _picklable_verdicts() -> None:
+    """What a verdict holds that ``pickle`` cannot carry by itself: certificates (as DER) and
+    ``VerificationError`` (whose constructor takes two arguments). Registered before forking, so
+    workers and this process agree."""
+    import copyreg
+
+    from cryptography.hazmat.bindings._rust import x509 as rust_x509  # the concrete class pickle looks up
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    copyreg.pickle(rust_x509.Certificate, lambda cert: (_certificate, (cert.public_bytes(Encoding.DER),)))
+    copyreg.pickle(VerificationError, lambda exc: (VerificationError, (exc.check, exc.reason)))
+
+
+def _certificate(der: bytes) -> Any:
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(der)

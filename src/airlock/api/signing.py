@@ -12,8 +12,10 @@ caller renders the returned ``SignedImage`` and writes the files it asks for.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -67,9 +69,10 @@ def signing_targets(images: list[str] | tuple[str, ...], *, layout: str | None =
         if not entries:
             raise UsageError(f"{label or layout}: no such image in the layout")
         found = []
+        target = LayoutTarget(source.layout)  # one for all: signing_batch() writes its index.json once
         for entry in entries:
             name = (entry.get("annotations") or {}).get(REF_NAME)
-            found.append(SigningTarget(LayoutTarget(source.layout), entry["digest"],
+            found.append(SigningTarget(target, entry["digest"],
                                        parse_reference(name).name if name else layout))
         return found
     found = []
@@ -80,6 +83,29 @@ def signing_targets(images: list[str] | tuple[str, ...], *, layout: str | None =
         found.append(SigningTarget(RegistryTarget(client, reference.registry, reference.repository), digest,
                                    reference.name))
     return found
+
+
+@contextlib.contextmanager
+def signing_batch(images: list[SigningTarget]) -> Iterator[None]:
+    """Sign or attach to many ``images`` in one go: each OCI layout among their targets is locked
+    and its index.json written once, when the block ends (also on an error: what was attached
+    until then is kept, whole), instead of once per signature. Registries are unaffected.
+
+    Example::
+
+        images = airlock.signing_targets([], layout="./layout")  # every image of the layout
+        with airlock.signing_batch(images):
+            for image in images:
+                airlock.sign_image(image, signer)
+    """
+    with contextlib.ExitStack() as stack:
+        seen: set[int] = set()
+        for image in images:
+            batch = getattr(image.target, "batch", None)
+            if batch is not None and id(image.target) not in seen:
+                seen.add(id(image.target))
+                stack.enter_context(batch())
+        yield
 
 
 def make_signature(image: SigningTarget, signer: Any, *, annotations: dict[str, str] | None = None,

@@ -59,6 +59,13 @@ def _add_timeout_flag(commands: argparse._SubParsersAction) -> None:
                                 help=TIMEOUT_HELP)
 
 
+def jobs(text: str) -> int:
+    """``--jobs N``: a number of worker processes, at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 or more)")
+    return int(text)
+
+
 def add_trust_flags(parser: argparse.ArgumentParser) -> None:
     from airlock.cli import bool_flag
 

@@ -70,6 +70,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--type", default="custom", metavar="TYPE",
                                 help="predicate type: a URI or a cosign short name (custom, slsaprovenance, spdx, "
                                 "cyclonedx, link, vuln, openvex, ...)")
+        parser.add_argument("--jobs", type=common.jobs, metavar="N", help="verify the images in N processes "
+                            "(default: the number of CPUs; 1: in this process); one exit code for all")
         parser.add_argument("--output", choices=("text", "json"), default="json",
                             help="json: the verified payloads (default); text: one line per signature (a legacy "
                             "signature's payload as signed), as cosign prints them")
@@ -126,16 +128,14 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     predicate = PREDICATE_TYPES.get(args.type, args.type) if args.attestation else None
     verdicts = []
-    intact: set[tuple] = set()  # blobs of the layout already hashed: images share layers
     targets = _targets(args)
     names = [t.reference for t in targets] if args.local_image else [_docker_reference(i) for i in args.images]
-    for target in targets:
-        verdict = api.verify_target(target, verifier, policy=policy, options=options,
-                                    attestation=args.attestation, predicate_type=predicate,
-                                    annotations=dict(args.annotations), check_claims=args.check_claims,
-                                    new_bundle_format=args.new_bundle_format, bundle=bundle,
-                                    bundle_where=f"--bundle {args.bundle}",
-                                    check_layer_digests=args.check_layer_digests, intact=intact)
+    for verdict in api.verify_images(targets, verifier, jobs=args.jobs, policy=policy,
+                                     options=options, attestation=args.attestation, predicate_type=predicate,
+                                     annotations=dict(args.annotations), check_claims=args.check_claims,
+                                     new_bundle_format=args.new_bundle_format, bundle=bundle,
+                                     bundle_where=f"--bundle {args.bundle}",
+                                     check_layer_digests=args.check_layer_digests):
         for warning in verdict.warnings:
             print(warning, file=sys.stderr)
         verdicts.append(verdict)

@@ -329,28 +329,29 @@ def run_sign(args: argparse.Namespace) -> int:
 
         _say(f"Using payload from: {args.payload}")  # cosign's line
         payload = read_file(args.payload, "--payload")
-    for image in targets:
-        signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
-                                    payload=payload, public_pem=public_pem)
-        if args.bundle:
-            if new_format:
-                assert signed.bundle is not None, "the new format makes a bundle"
-                _write(args.bundle, signed.bundle, 0o600)
-            else:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
-                _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signed.signature)},
-                                               separators=(",", ":")).encode(), 0o600)
-            _say(f"Wrote bundle to file {args.bundle}")
-        if args.upload:
-            _say(f"Pushing signature to: {image.name}")  # cosign's line
-            api.attach(image, signed, signer)
-            if new_format:
-                _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
-            else:
-                _say(f"{'Signed' if signed.added else 'Already signed'} {image.name}@{image.digest}")
-        if args.output_signature:
-            _write(args.output_signature, bundles.b64(signed.signature).encode())
-        if args.output_payload:
-            _write(args.output_payload, signed.payload)
+    with api.signing_batch(targets):  # a layout's index.json is written once, not per image
+        for image in targets:
+            signed = api.make_signature(image, signer, annotations=annotations, new_bundle_format=new_format,
+                                        payload=payload, public_pem=public_pem)
+            if args.bundle:
+                if new_format:
+                    assert signed.bundle is not None, "the new format makes a bundle"
+                    _write(args.bundle, signed.bundle, 0o600)
+                else:  # cosign's LocalSignedPayload; a key-signed signature has no cert or Rekor bundle
+                    _write(args.bundle, json.dumps({"base64Signature": bundles.b64(signed.signature)},
+                                                   separators=(",", ":")).encode(), 0o600)
+                _say(f"Wrote bundle to file {args.bundle}")
+            if args.upload:
+                _say(f"Pushing signature to: {image.name}")  # cosign's line
+                api.attach(image, signed, signer)
+                if new_format:
+                    _say(f"Signed {image.name}@{image.digest}: bundle referrer {signed.referrer}")
+                else:
+                    _say(f"{'Signed' if signed.added else 'Already signed'} {image.name}@{image.digest}")
+            if args.output_signature:
+                _write(args.output_signature, bundles.b64(signed.signature).encode())
+            if args.output_payload:
+                _write(args.output_payload, signed.payload)
     return 0
 
 
@@ -369,15 +370,16 @@ def _sign_keyless(args: argparse.Namespace) -> int:
         raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
                          f"{len(targets)} images are to be signed; sign them one at a time")
     signer = keyless_signer(args, token)
-    for image in targets:
-        signed = api.sign_image_keyless(image, signer, annotations=dict(args.annotations), upload=args.upload)
-        _keyless_outputs(args, signer, signed.bundle)
-        if args.upload:
-            _say(f"Signed {image.name}@{image.digest} keyless: bundle referrer {signed.referrer}")
-        else:
-            print(bundles.b64(signed.signature))
-        if args.output_payload:
-            _write(args.output_payload, signed.payload)
+    with api.signing_batch(targets):
+        for image in targets:
+            signed = api.sign_image_keyless(image, signer, annotations=dict(args.annotations), upload=args.upload)
+            _keyless_outputs(args, signer, signed.bundle)
+            if args.upload:
+                _say(f"Signed {image.name}@{image.digest} keyless: bundle referrer {signed.referrer}")
+            else:
+                print(bundles.b64(signed.signature))
+            if args.output_payload:
+                _write(args.output_payload, signed.payload)
     return 0
 
 

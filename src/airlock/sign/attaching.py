@@ -6,7 +6,8 @@ read-modify-write on a tag, racy by design in cosign. Here every write is follow
 read-back, and a signature lost to a concurrent writer is merged again (bounded retries), so
 two concurrent ``sign`` runs keep both signatures or one fails cleanly. Blobs are always pushed
 before the manifest that names them, so an interrupted attach leaves the previous signatures
-as they were. In a layout, index.json updates are serialised with a lock file.
+as they were. In a layout, index.json updates are serialised with a lock file, and signing many
+images in one run (``LayoutTarget.batch``) reads and writes index.json once, not per signature.
 """
 
 from __future__ import annotations
@@ -110,12 +111,42 @@ class RegistryTarget:
 class LayoutTarget:
     def __init__(self, layout: oci.OciLayout) -> None:
         self.layout = layout
+        self._index: dict | None = None  # index.json held in memory (and locked) during batch()
+        self._changed = False
+
+    def _read_index(self) -> dict:
+        if self._index is None:
+            return self.layout.read_index()
+        return {**self._index, "manifests": list(self._index["manifests"])}
+
+    def _write_index(self, index: dict) -> None:
+        if self._index is None:
+            self.layout.write_index(index)
+        else:
+            self._index, self._changed = index, True
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the layout lock and index.json in memory while many signatures are attached;
+        index.json is written once at the end (also when one of them failed: every entry
+        already added names blobs written before it). Blobs are still written as they come."""
+        if self._index is not None:
+            yield
+            return
+        with self.locked():
+            self._index, self._changed = self.layout.read_index(), False
+            try:
+                yield
+            finally:
+                index, changed, self._index = self._index, self._changed, None
+                if changed:
+                    self.layout.write_index(index)
 
     def _entry(self, digest: str, suffix: str, index: dict | None = None) -> dict | None:
         kind = {"sig": oci.KIND_SIGS, "att": oci.KIND_ATTS}.get(suffix)
         if kind is None:
             return None  # a layout has no .sbom attachments
-        for entry in (index or self.layout.read_index())["manifests"]:
+        for entry in (index or self._read_index())["manifests"]:
             notes = entry.get("annotations") or {}
             if notes.get(oci.KIND) == kind and notes.get(SUBJECT, digest) == digest:
                 return entry
@@ -132,45 +163,45 @@ class LayoutTarget:
         manifest, config, blobs = signature_manifest(layers)
         for blob in (config, *blobs, manifest):
             self.layout.write_blob(blob.data)
-        index = self.layout.read_index()
+        index = self._read_index()
         old = self._entry(digest, suffix, index)
         kind = {"sig": oci.KIND_SIGS, "att": oci.KIND_ATTS}[suffix]
         index["manifests"] = [e for e in index["manifests"] if old is None or e["digest"] != old["digest"]] + [
             {"mediaType": oci.OCI_MANIFEST, "size": len(manifest.data), "digest": manifest.digest,
              "annotations": {oci.KIND: kind, SUBJECT: digest}}]
-        self.layout.write_index(index)
+        self._write_index(index)
 
     def delete(self, digest: str, suffix: str) -> bool:
-        index = self.layout.read_index()
+        index = self._read_index()
         old = self._entry(digest, suffix, index)
         if old is None:
             return False
         index["manifests"] = [e for e in index["manifests"] if e["digest"] != old["digest"]]
-        self.layout.write_index(index)
+        self._write_index(index)
         return True
 
     def delete_referrers(self, digest: str) -> int:
-        index = self.layout.read_index()
+        index = self._read_index()
         keep = [e for e in index["manifests"] if not ((e.get("annotations") or {}).get(SUBJECT) == digest
                                                       and oci.KIND not in (e.get("annotations") or {}))]
         removed = len(index["manifests"]) - len(keep)
         if removed:
             index["manifests"] = keep
-            self.layout.write_index(index)
+            self._write_index(index)
         return removed
 
     def add_referrer(self, digest: str, manifest: bytes, blobs: list[bytes], artifact_type: str) -> str:
         for blob in (*blobs, manifest):
             self.layout.write_blob(blob)
         referrer = oci.sha256_digest(manifest)
-        index = self.layout.read_index()
+        index = self._read_index()
         index["manifests"].append({"mediaType": oci.OCI_MANIFEST, "size": len(manifest), "digest": referrer,
                                    "artifactType": artifact_type, "annotations": {SUBJECT: digest}})
-        self.layout.write_index(index)
+        self._write_index(index)
         return referrer
 
     def subject(self, digest: str) -> dict:
-        for entry in self.layout.read_index()["manifests"]:
+        for entry in self._read_index()["manifests"]:
             if entry["digest"] == digest:
                 return {"mediaType": entry["mediaType"], "size": entry["size"], "digest": digest}
         raise AttachError(f"OCI layout {self.layout.path}: no image {digest}")
@@ -179,6 +210,9 @@ class LayoutTarget:
     def locked(self) -> Iterator[None]:
         import fcntl
 
+        if self._index is not None:  # batch() holds the lock already (flock is per open file)
+            yield
+            return
         with open(os.path.join(self.layout.path, ".airlock.lock"), "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

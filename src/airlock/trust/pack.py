@@ -186,6 +186,47 @@ def _install(staging: str, root_dir: str, installed: list[bytes] | None, root: b
              now: datetime | None):
     """Anchor the mirror unpacked in ``staging``, re-verify it from that anchor, and swap it in."""
     from airlock.trust import layout
+
+    mirror = _anchor(staging, root_dir, installed, root, now)
+    layout.swap_in(staging, root_dir)
+    return mirror
+
+
+def carried_trusted_root(path: str, *, tuf_root: str | None = None, root: bytes | None = None,
+                         now: datetime | None = None, workdir: str | None = None) -> bytes:
+    """The trusted_root.json of the TUF mirror in the trust archive at ``path`` (one an ``airlock
+    pack`` carries), checked as ``import_`` checks it, installing nothing: the mirror must chain
+    from the installed mirror's newest root (or from ``root``), not roll back what is installed,
+    and match the operator's pin. A plain trusted root carried beside the images proves nothing
+    by itself, so it is refused. The mirror is checked in a temporary directory under ``workdir``."""
+    from airlock.trust import layout
+
+    manifest, files = read(path)
+    if manifest["kind"] != "tuf-mirror":
+        raise TufError("the pack carries a trusted root, not a TUF mirror: it proves nothing by itself; "
+                       "pass --trusted-root FILE (or --key) to say what the images must be verified against")
+    root_dir = os.path.abspath(layout.tuf_root(tuf_root))
+    installed = _installed_lineage(root_dir)
+    if not installed and root is None:
+        raise TufError(f"the pack's TUF mirror has nothing to chain from: no mirror is installed under {root_dir}; "
+                       "pass --root FILE (the TUF root to anchor to) or --trusted-root FILE")
+    staging = tempfile.mkdtemp(prefix=".airlock-tuf-check-", dir=workdir)
+    try:
+        for name, data in files.items():
+            destination = os.path.join(staging, *name.split("/"))
+            os.makedirs(os.path.dirname(destination), exist_ok=True)
+            with open(destination, "wb") as output:
+                output.write(data)
+        return bytes(_anchor(staging, root_dir, installed, root, now).trusted_root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _anchor(staging: str, root_dir: str, installed: list[bytes] | None, root: bytes | None,
+            now: datetime | None):
+    """Anchor the mirror unpacked in ``staging`` and re-verify it from that anchor (and the pin);
+    an installed mirror's roles must not roll back."""
+    from airlock.trust import layout
     from airlock.trust.mirror import chain_from, graft, refuse_rollback, role_versions, verify_mirror
 
     mirror = verify_mirror(staging, now=now, pin=False)  # consistent in itself; the anchor comes next
@@ -207,5 +248,4 @@ def _install(staging: str, root_dir: str, installed: list[bytes] | None, root: b
     mirror = verify_mirror(staging, now=now)  # the whole chain from the anchor, and the pin
     if installed:
         refuse_rollback(role_versions(layout.mirror_dir(root_dir)[1]), role_versions(mirror.directory))
-    layout.swap_in(staging, root_dir)
     return mirror
