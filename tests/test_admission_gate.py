@@ -1,0 +1,341 @@
+"""The admission gate and ``airlock admit`` on real signed images in a real registry (Debian's
+docker-registry on 127.0.0.1): key and keyless signatures, attestations with Rego, every
+combination of match/no match, pass/fail, warn/enforce/audit, AND/OR and threshold, each verdict
+asserted with its reason; failing closed when the registry cannot be reached."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+import airlock
+from airlock.admission import policies
+from airlock.admission.gate import WOULD_DENY, Gate, Resource, would_deny
+from airlock.formats import cosign
+from airlock.sign.signers import FileSigner
+from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
+from conftest import one_line_error, run_cli, run_process
+from image_layouts import add_image, keyless_layer, new_layout
+from test_registry_roundtrip import attach_signatures, push_image
+
+SLSA = "https://slsa.dev/provenance/v1"
+
+
+def pem(private) -> str:
+    return private.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.fixture(scope="module")
+def world(registry, tmp_path_factory):
+    """Images in the registry: signed by alice, by bob, by both, unsigned, keyless-signed, and
+    attested by alice (predicate builder=ci) or (builder=laptop)."""
+    from datetime import UTC, datetime
+
+    tmp = tmp_path_factory.mktemp("admission")
+    client = airlock.registry_client()
+    inst = SigstoreInstance(now=datetime.now(UTC).replace(microsecond=0))
+    root = inst.write_trusted_root(tmp / "trusted_root.json")
+    alice, bob = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    images = {}
+    for name in ("alice", "bob", "both", "unsigned", "keyless", "attested", "laptop", "bundle"):
+        digest = push_image(client, registry, f"app/{name}", tmp, f"layer {name}".encode())
+        images[name] = SimpleNamespace(tag=f"{registry}/app/{name}:v1", digest=digest,
+                                       pinned=f"{registry}/app/{name}@{digest}")
+        [target] = airlock.signing_targets([images[name].tag], client=client)
+        for who, private in (("alice", alice), ("bob", bob)):
+            if name in (who, "both"):
+                airlock.sign_image(target, FileSigner(private))
+        if name == "bundle":
+            airlock.sign_image(target, FileSigner(alice), new_bundle_format=True)
+        if name in ("attested", "laptop"):
+            airlock.attest_image(target, FileSigner(alice), json.dumps({"builder": "ci" if name == "attested"
+                                                                        else "laptop"}).encode(), SLSA)
+        if name == "keyless":
+            payload = cosign.simplesigning_payload(f"{registry}/app/{name}", digest)
+            attach_signatures(client, registry, f"app/{name}", digest, [keyless_layer(inst, payload)])
+    return SimpleNamespace(registry=registry, client=client, tmp=tmp, root=str(root), alice=pem(alice),
+                           bob=pem(bob), images=images, inst=inst)
+
+
+def key_authority(name: str, key: str, extra: str = "") -> str:
+    return f"- name: {name}\n  key:\n    data: |\n{textwrap.indent(key, '      ')}{extra}"
+
+
+def cip(name: str, glob: str, authorities: str, extra: str = "") -> str:
+    return (f"apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: {name}\n"
+            f"spec:\n  images:\n  - glob: \"{glob}\"\n  authorities:\n{textwrap.indent(authorities, '  ')}\n"
+            f"{textwrap.indent(extra, '  ')}")
+
+
+def gate(world, *documents: str, **options) -> Gate:
+    path = world.tmp / f"policy-{abs(hash(documents))}.yaml"
+    path.write_text("\n---\n".join(documents))
+    return Gate(policies.load([str(path)]), world.client, trusted_root=world.root, **options)
+
+
+def decide(g: Gate, image: str, resource: Resource | None = None):
+    [decision] = g.decide([image], resource)
+    return decision
+
+
+def test_a_key_authority_admits_what_it_signed_and_denies_the_rest(world):
+    g = gate(world, cip("release", f"{world.registry}/app/**", key_authority("alice", world.alice)))
+    ok = decide(g, world.images["alice"].tag)
+    assert (ok.allowed, ok.mode, ok.digest, ok.policy, ok.authority) == (
+        True, "enforce", world.images["alice"].digest, "release", "release/alice")
+    assert ok.reason == f"{world.images['alice'].tag}@{ok.digest}: admitted by policy release (alice)"
+    assert ok.warnings == ["authority alice: a key authority without ctlog: the transparency log is not checked "
+                           "(policy-controller's default)"], ok.warnings
+    for name in ("bob", "unsigned"):
+        denied = decide(g, world.images[name].tag)
+        assert (denied.allowed, denied.mode, denied.policy, denied.digest) == (
+            False, "enforce", "release", world.images[name].digest)
+        assert denied.reason.startswith(f"{world.images[name].pinned.replace('@', ':v1@')}: policy release: "
+                                        "no authority passed (alice: no signatures verified (")
+    assert "no signatures found" in decide(g, world.images["unsigned"].tag).reason
+
+
+def test_authorities_are_or_policies_are_and_threshold_is_n_of_m(world):
+    glob = f"{world.registry}/app/**"
+    either = gate(world, cip("either", glob, key_authority("alice", world.alice) + "\n" +
+                             key_authority("bob", world.bob)))
+    assert decide(either, world.images["bob"].tag).authority == "either/bob"
+    assert decide(either, world.images["both"].tag).authority == "either/alice,either/bob"
+    assert not decide(either, world.images["unsigned"].tag).allowed
+    both_policies = gate(world, cip("by-alice", glob, key_authority("alice", world.alice)),
+                         cip("by-bob", glob, key_authority("bob", world.bob)))
+    denied = decide(both_policies, world.images["alice"].tag)
+    assert (denied.allowed, denied.policy) == (False, "by-bob")
+    assert "policy by-bob: no authority passed (bob: no signatures verified" in denied.reason
+    assert "by-alice" not in denied.reason  # the policy that passed is not a reason
+    assert decide(both_policies, world.images["both"].tag).policy == "by-alice,by-bob"
+    two_of_two = gate(world, cip("two-keys", glob, key_authority("alice", world.alice) + "\n" +
+                                 key_authority("bob", world.bob), "threshold: 2"))
+    denied = decide(two_of_two, world.images["alice"].tag)
+    assert not denied.allowed
+    assert "policy two-keys: 1 of 2 authorities passed, 2 needed (bob: no signatures verified" in denied.reason
+    assert decide(two_of_two, world.images["both"].tag).allowed
+
+
+def test_warn_mode_audit_mode_and_no_match(world):
+    glob = f"{world.registry}/app/alice*"
+    warn = gate(world, cip("warn-only", f"{world.registry}/app/**", key_authority("bob", world.bob), "mode: warn"))
+    d = decide(warn, world.images["alice"].tag)
+    assert (d.allowed, d.mode, d.policy) == (True, "warn", "warn-only") and would_deny(d)
+    assert d.warnings[-1] == WOULD_DENY + d.reason and "no authority passed (bob:" in d.reason
+    strict = [cip("alice-only", glob, key_authority("bob", world.bob))]
+    enforce = decide(gate(world, *strict), world.images["alice"].tag)
+    audit = decide(gate(world, *strict, mode="audit"), world.images["alice"].tag)
+    assert (enforce.allowed, enforce.mode) == (False, "enforce")
+    assert (audit.allowed, audit.mode, audit.reason) == (True, "audit", enforce.reason) and would_deny(audit)
+    other = world.images["bob"].tag  # no policy's glob matches it
+    denied = decide(gate(world, *strict), other)
+    assert (denied.allowed, denied.digest, denied.reason) == (False, None, f"{other}: no ClusterImagePolicy matches it")
+    warned = decide(gate(world, *strict, no_match="warn"), other)
+    assert (warned.allowed, warned.mode, warned.warnings) == (True, "warn", [WOULD_DENY + denied.reason])
+    allowed = decide(gate(world, *strict, no_match="allow"), other)
+    assert (allowed.allowed, allowed.warnings) == (True, []) and allowed.reason.endswith("(--no-match-policy allow)")
+
+
+def test_require_digest_and_static_authorities(world):
+    static = gate(world, cip("base", f"{world.registry}/app/unsigned*", "- static:\n    action: pass"),
+                  cip("banned", f"{world.registry}/app/bob*", "- static:\n    action: fail\n    message: bob left"),
+                  require_digest=True)
+    tagged = decide(static, world.images["unsigned"].tag)
+    assert (tagged.allowed, tagged.reason) == (False, f"{world.images['unsigned'].tag}: not pinned by digest "
+                                                      "(--require-digest)")
+    assert decide(static, world.images["unsigned"].pinned).allowed
+    banned = decide(static, world.images["bob"].pinned)
+    assert not banned.allowed and banned.reason.endswith("policy banned: no authority passed (authority-0: bob left)")
+
+
+def test_keyless_authorities_check_identity_and_trust_root(world):
+    good = textwrap.dedent(f"""\
+        - keyless:
+            url: https://fulcio.sigstore.dev
+            identities:
+            - issuer: {DEFAULT_ISSUER}
+              subjectRegExp: "^https://github.com/org/repo/"
+    """)
+    g = gate(world, cip("ci", f"{world.registry}/app/keyless*", good))
+    assert decide(g, world.images["keyless"].tag).authority == "ci/authority-0"
+    wrong = good.replace("subjectRegExp: \"^https://github.com/org/repo/\"", "subject: someone@example.com")
+    d = decide(gate(world, cip("ci", f"{world.registry}/app/keyless*", wrong)), world.images["keyless"].tag)
+    assert not d.allowed and f"certificate identity ['{DEFAULT_IDENTITY}'] does not match 'someone@example.com'" \
+        in d.reason
+    # the trust root named by trustRootRef: another instance's root does not verify this signature
+    other = SigstoreInstance().write_trusted_root(world.tmp / "other_root.json")
+    trust = ("apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata:\n  name: other\nspec:\n"
+             f"  trustedRootFile: {other}\n")
+    referenced = good.replace("  url: https://fulcio.sigstore.dev", "  trustRootRef: other")
+    d = decide(gate(world, trust, cip("ci", f"{world.registry}/app/keyless*", referenced)),
+               world.images["keyless"].tag)
+    assert not d.allowed and "no signatures verified" in d.reason
+    assert "is from a log not in the trusted root" in d.reason
+
+
+def test_attestations_are_judged_by_rego(world):
+    rego = json.dumps('package sigstore\ndefault isCompliant = false\n'
+                      'isCompliant { input.predicate.builder == "ci" }\n')
+    authority = key_authority("alice", world.alice, "\n  attestations:\n  - name: built-by-ci\n"
+                              f"    predicateType: {SLSA}\n    policy: {{type: rego, data: {rego}}}")
+    g = gate(world, cip("provenance", f"{world.registry}/app/**", authority))
+    attested = decide(g, world.images["attested"].tag)
+    assert attested.authority == "provenance/alice", attested.reason
+    laptop = decide(g, world.images["laptop"].tag)
+    assert not laptop.allowed and laptop.reason.endswith(
+        "policy provenance: no authority passed (alice: attestation built-by-ci: failed evaluating rego policy: "
+        "policy is not compliant for query 'isCompliant = data.sigstore.isCompliant')")
+    # signed but not attested: an authority with attestations needs them
+    assert "attestation built-by-ci: no attestations verified" in decide(g, world.images["alice"].tag).reason
+
+
+def test_signature_formats_and_ctlog(world):
+    bundle = gate(world, cip("v3", f"{world.registry}/app/**", key_authority("alice", world.alice,
+                                                                             "\n  signatureFormat: bundle")))
+    assert decide(bundle, world.images["bundle"].tag).allowed
+    assert not decide(bundle, world.images["alice"].tag).allowed  # legacy .sig only: not a bundle
+    legacy = gate(world, cip("v2", f"{world.registry}/app/**", key_authority("alice", world.alice)))
+    assert decide(legacy, world.images["alice"].tag).allowed
+    # ctlog: the transparency log is required, and airlock's offline signatures have none
+    logged = gate(world, cip("logged", f"{world.registry}/app/**", key_authority(
+        "alice", world.alice, "\n  ctlog:\n    url: https://rekor.sigstore.dev")))
+    d = decide(logged, world.images["alice"].tag)
+    assert not d.allowed and "tlog" in d.reason and not any("without ctlog" in w for w in d.warnings)
+
+
+def test_match_selects_resources(world):
+    g = gate(world, cip("deployments-only", f"{world.registry}/app/**", key_authority("bob", world.bob),
+                        "match:\n- group: apps\n  version: v1\n  resource: deployments\n  selector:\n"
+                        "    matchLabels: {tier: prod}"))
+    image = world.images["alice"].tag
+    assert not decide(g, image, Resource("apps", "v1", "deployments", {"tier": "prod"})).allowed
+    assert not decide(g, image).allowed  # no resource known: the policy applies (fail closed)
+    for resource in (Resource("", "v1", "pods", {"tier": "prod"}), Resource("apps", "v1", "deployments", {})):
+        d = decide(g, image, resource)
+        assert not d.allowed and d.reason == f"{image}: no ClusterImagePolicy matches it"
+
+
+def test_fail_closed_and_verdicts_are_cached(world):
+    from registry_server import free_port
+
+    policy = cip("any", "127.0.0.1:*/**", key_authority("alice", world.alice))
+    down = f"127.0.0.1:{free_port()}/app/alice:v1"
+    d = decide(gate(world, policy), down)
+    assert not d.allowed and d.reason.startswith(f"{down}: cannot resolve it to a digest: ")
+    assert decide(gate(world, policy, mode="audit"), down).allowed
+    g = gate(world, policy)
+    calls = []
+    original = g._policy
+    g._policy = lambda *a: calls.append(a) or original(*a)
+    image = world.images["alice"]
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.extend(g.decide([image.tag, image.pinned])))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8 and all(r.allowed and r.digest == image.digest for r in results)
+    assert len(calls) == 1  # eight decisions on one digest: one verification
+
+
+# -- airlock admit ------------------------------------------------------------------------------------
+
+def manifests(world, tmp_path: Path) -> Path:
+    images = world.images
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "app.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {{name: web}}
+        spec:
+          template:
+            spec:
+              initContainers: [{{name: init, image: "{images['alice'].tag}"}}]
+              containers: [{{name: web, image: "{images['bob'].tag}"}}]
+        ---
+        apiVersion: batch/v1
+        kind: CronJob
+        metadata: {{name: nightly}}
+        spec:
+          jobTemplate:
+            spec:
+              template:
+                spec:
+                  containers: [{{name: job, image: "{images['alice'].pinned}"}}]
+        """))
+    (tmp_path / "deploy" / "pods.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"},
+         "spec": {"containers": [{"name": "c", "image": images["alice"].tag}],
+                  "ephemeralContainers": [{"name": "d", "image": images["unsigned"].tag}]}}]}))
+    (tmp_path / "policy.yaml").write_text(cip("release", f"{world.registry}/app/**",
+                                              key_authority("alice", world.alice)))
+    return tmp_path
+
+
+def test_admit_enforce_and_audit(world, tmp_path):
+    base = manifests(world, tmp_path)
+    images = world.images
+    args = ["admit", base / "deploy", "--policy", base / "policy.yaml"]
+    enforce = run_cli(*args)
+    assert one_line_error(enforce) == "Error: admit: 2 of 4 images denied"
+    lines = enforce.stdout.splitlines()
+    assert lines[0].startswith(f"DENIED: {images['bob'].tag} ({images['bob'].digest}): ")
+    assert lines[1] == (f"ADMITTED: {images['alice'].tag} ({images['alice'].digest}): {images['alice'].tag}"
+                        f"@{images['alice'].digest}: admitted by policy release (alice)")
+    assert lines[2].startswith(f"ADMITTED: {images['alice'].pinned}: ")  # the digest is in the reference
+    assert lines[3].startswith(f"DENIED: {images['unsigned'].tag} ({images['unsigned'].digest}): ")
+    assert "no signatures found" in lines[3]
+    audit = run_cli(*args, "--mode", "audit", "--output", "json")
+    assert audit.code == 0, audit.stderr
+    assert "2 of 4 images would be denied in enforce mode" in audit.stderr
+    report = json.loads(audit.stdout)
+    assert (report["mode"], report["admitted"]) == ("audit", True)
+    assert [(i["image"], i["digest"], i["wouldDeny"], i["mode"]) for i in report["images"]] == [
+        (images["bob"].tag, images["bob"].digest, True, "audit"),
+        (images["alice"].tag, images["alice"].digest, False, "audit"),
+        (images["alice"].pinned, images["alice"].digest, False, "audit"),
+        (images["unsigned"].tag, images["unsigned"].digest, True, "audit")]
+    assert report["images"][1]["workloads"] == [f"Deployment/web ({base}/deploy/app.yaml: document 0)",
+                                                f"Pod/debug ({base}/deploy/pods.json: document 0 items[0])"]
+    digest_only = run_cli(*args, "--require-digest")
+    assert one_line_error(digest_only) == "Error: admit: 3 of 4 images denied"
+    assert f"DENIED: {images['alice'].tag}: {images['alice'].tag}: not pinned by digest (--require-digest)" \
+        in digest_only.stdout.splitlines()
+
+
+def test_admit_refuses_a_broken_policy(world, tmp_path):
+    base = manifests(world, tmp_path)
+    (base / "broken.yaml").write_text(cip("broken", "r.io/**", "- key:\n    data: not-a-key"))
+    error = one_line_error(run_cli("admit", base / "deploy", "--policy", base / "broken.yaml"))
+    assert error == (f"Error: policy {base}/broken.yaml: document 0 (ClusterImagePolicy broken): "
+                     "spec.authorities[0].key.data: not a PEM or DER public key")
+    (base / "bad.yaml").write_text("spec: [")
+    error = one_line_error(run_cli("admit", base / "deploy", "--policy", base / "bad.yaml"))
+    assert error == f"Error: policy {base}/bad.yaml: not valid YAML at line 2: did not find expected node content"
+
+
+def test_admit_offline_from_a_layout(world, tmp_path):
+    """No network at all (unshare --net): the images and signatures come from an OCI layout."""
+    layout = new_layout(tmp_path / "layout")
+    name = "registry.internal/team/app:1.0"
+    add_image(layout, name)
+    private = ec.generate_private_key(ec.SECP256R1())
+    [target] = airlock.signing_targets([name], layout=str(tmp_path / "layout"))
+    airlock.sign_image(target, FileSigner(private))
+    (tmp_path / "policy.yaml").write_text(cip("internal", "registry.internal/**", key_authority("ci", pem(private))))
+    (tmp_path / "pod.yaml").write_text(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
+                                       f"  - {{name: a, image: \"{name}\"}}\n")
+    result = run_process("admit", tmp_path / "pod.yaml", "--policy", tmp_path / "policy.yaml", "--local-image",
+                         tmp_path / "layout", net=False)
+    assert result.code == 0, result.stderr
+    assert result.stdout.startswith(f"ADMITTED: {name} ({target.digest}): ")
