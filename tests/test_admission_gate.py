@@ -182,6 +182,47 @@ def test_keyless_authorities_check_identity_and_trust_root(world):
     assert "is from a log not in the trusted root" in d.reason
 
 
+def mirror_tarball(directory: Path, *, prefix: str = "repository") -> str:
+    """The TUF repository in ``directory`` as policy-controller's CompressFS writes it: a gzip'd tar
+    of ``repository/`` with its directory entries, base64-encoded."""
+    import base64
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.USTAR_FORMAT) as tar:
+        tar.add(directory, arcname=prefix)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def test_a_trust_root_from_a_tuf_repository_tarball(world, tmp_path):
+    """TrustRoot spec.repository: the tarball is verified from its root by airlock's TUF client;
+    its trusted_root.json then verifies keyless signatures. A tampered target is refused at load."""
+    from tuf_repo import TufRepo
+
+    repo = TufRepo(tmp_path / "tuf", trusted_root=Path(world.root).read_bytes())
+    root = __import__("base64").b64encode(repo.root_bytes(1)).decode()
+
+    def trust_root(tarball: str) -> str:
+        return ("apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata:\n  name: mirrored\nspec:\n"
+                f"  repository:\n    root: {root}\n    mirrorFS: {tarball}\n    targets: targets\n")
+
+    keyless = (f"- keyless:\n    trustRootRef: mirrored\n    identities:\n    - issuer: {DEFAULT_ISSUER}\n"
+               f"      subject: {DEFAULT_IDENTITY}")
+    g = gate(world, trust_root(mirror_tarball(tmp_path / "tuf")), cip("ci", f"{world.registry}/app/**", keyless))
+    assert decide(g, world.images["keyless"].tag).allowed
+    assert not decide(g, world.images["alice"].tag).allowed
+    repo.tamper_target("trusted_root.json")
+    with pytest.raises(policies.PolicyError) as raised:
+        gate(world, trust_root(mirror_tarball(tmp_path / "tuf")), cip("ci", f"{world.registry}/app/**", keyless))
+    assert "(TrustRoot mirrored): spec.repository: the TUF repository does not verify: TUF target " \
+           "trusted_root.json from file://" in str(raised.value)
+    with pytest.raises(policies.PolicyError, match=r"spec\.repository\.mirrorFS: member 'elsewhere/1\.root\.json' "
+                                                    r"is not under repository/"):
+        gate(world, trust_root(mirror_tarball(tmp_path / "tuf", prefix="elsewhere")),
+             cip("ci", f"{world.registry}/app/**", keyless))
+
+
 def test_attestations_are_judged_by_rego(world):
     rego = json.dumps('package sigstore\ndefault isCompliant = false\n'
                       'isCompliant { input.predicate.builder == "ci" }\n')

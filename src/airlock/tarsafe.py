@@ -185,8 +185,10 @@ def _pax_records(data: bytes, what: str) -> dict[str, bytes]:
 
 
 def read_tar_gz(source: BinaryIO, what: str, *, max_files: int, max_file: int, max_total: int,
-                max_compressed: int | None = None) -> dict[str, bytes]:
-    """Every regular file of a gzip'd tar, by name in archive order; ``FormatError`` on anything else."""
+                max_compressed: int | None = None, directories: bool = False) -> dict[str, bytes]:
+    """Every regular file of a gzip'd tar, by name in archive order; ``FormatError`` on anything else.
+    ``directories``: empty directory members (Go's ``archive/tar`` and GNU tar write them) are
+    skipped, their names checked like any other, rather than refused."""
     header_room = max_files * (3 * BLOCK + MAX_PAX) + 20 * BLOCK  # headers, pax data, padding, end
     max_stream = max_total + max_files * BLOCK + header_room
     stream = _Stream(source, what, max_stream, max_compressed if max_compressed is not None else max_stream)
@@ -215,6 +217,9 @@ def read_tar_gz(source: BinaryIO, what: str, *, max_files: int, max_file: int, m
             if size > MAX_PAX:
                 raise FormatError(f"{what}: pax header of {size} bytes, more than {MAX_PAX}")
             pax = _pax_records(stream.read(size + (-size % BLOCK))[:size], what)
+            continue
+        if kind == b"5" and directories and size == 0 and pax is None:
+            check_name(_decode_name(raw_name, what).removesuffix("/"), what)  # the stream bound bounds these
             continue
         if kind not in _REGULAR:
             name = _decode_name(raw_name, what)

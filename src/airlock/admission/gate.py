@@ -267,7 +267,7 @@ class Gate:
             return source.load(self.trusted_root)
         spec = self.policies.trust_roots[name]
         if spec.trusted_root_json is not None:
-            return TrustedRoot.from_json(spec.trusted_root_json, source=f"TrustRoot {name}"), []
+            return TrustedRoot.from_json(spec.trusted_root_json, source=f"TrustRoot {name}"), list(spec.warnings)
         return source.load(spec.trusted_root_file, tuf_root=spec.tuf_root)
 
     def _authority(self, target: Any, authority: Authority, warnings: list[str]) -> AuthorityResult:

@@ -19,6 +19,9 @@ The semantics are upstream's (pkg/apis/policy, pkg/webhook/validator.go):
   ``data.sigstore.isCompliant`` over the in-toto statement, as upstream);
 - ``mode: warn`` turns the policy's denial into a warning.
 
+A ``TrustRoot``'s ``repository`` (a TUF repository tarball) is verified with airlock's TUF client
+when the policies load; its ``sigstoreKeys`` become a trusted root directly.
+
 Beyond upstream: ``spec.threshold: N`` admits when N of the authorities pass; a ``TrustRoot`` may
 name airlock's trust mirror (``spec.tufRoot: DIR``, verified offline as ``$TUF_ROOT`` is) or a
 ``trusted_root.json`` (``spec.trustedRootFile: FILE``), relative to the policy file.
@@ -216,7 +219,8 @@ class TrustRootSpec(NamedTuple):
     where: str
     trusted_root_file: str | None = None
     tuf_root: str | None = None
-    trusted_root_json: bytes | None = None  # from inline sigstoreKeys
+    trusted_root_json: bytes | None = None  # from inline sigstoreKeys, or a verified repository
+    warnings: tuple[str, ...] = ()  # what loading it found (a repository about to expire)
 
 
 class PolicySet(NamedTuple):
@@ -508,8 +512,7 @@ def _trust_root(doc: dict[str, Any], where: Where, base: str) -> TrustRootSpec:
         raise here.at("remote").error("a remote TUF mirror cannot be reached offline: mirror it with `airlock "
                                       "initialize` and name the directory in spec.tufRoot")
     if given == "repository":
-        raise here.at("repository").error("a TUF repository tarball (mirrorFS) is not supported yet: unpack it "
-                                          "with `airlock initialize` and name the directory in spec.tufRoot")
+        return _repository(spec["repository"], here.at("repository"), name, where.label)
     if given in ("tufRoot", "trustedRootFile"):
         path = _string(spec, given, here, required=True) or ""
         path = os.path.join(base, path)
@@ -519,6 +522,57 @@ def _trust_root(doc: dict[str, Any], where: Where, base: str) -> TrustRootSpec:
             return TrustRootSpec(name, where.label, tuf_root=path)
         return TrustRootSpec(name, where.label, trusted_root_file=path)
     return TrustRootSpec(name, where.label, trusted_root_json=sigstore_keys_json(spec[given], here.at(given)))
+
+
+MIRROR_PREFIX = "repository/"  # upstream's DefaultTUFRepoPrefix: the tarball holds repository/...
+MAX_MIRROR = 64 * 1024 * 1024
+
+
+def _repository(value: Any, where: Where, name: str, label: str) -> TrustRootSpec:
+    """``spec.repository``: a TUF repository serialized into the policy (base64 of a gzip'd tar of
+    ``repository/``, as policy-controller's ``CompressFS`` writes it) and the root to start from.
+    It is unpacked (``airlock.tarsafe``) and verified by the same TUF client as ``airlock
+    initialize`` (a ``file://`` mirror), so its trusted_root.json is what the signed metadata says."""
+    import io
+    import shutil
+    import tempfile
+
+    from airlock.tarsafe import read_tar_gz
+    from airlock.trust import source, tuf
+    from airlock.trust.mirror import verify_mirror
+
+    obj = _object(value, where, ("root", "mirrorFS", "targets", "trustedRootTarget"))
+    for field, default in (("targets", "targets"), ("trustedRootTarget", "trusted_root.json")):
+        given = _string(obj, field, where)
+        if given not in (None, "", default):
+            raise where.at(field).error(f"only {default!r} is supported, not {given!r}")
+    root = _b64(obj.get("root"), where.at("root"))
+    archive = _b64(obj.get("mirrorFS"), where.at("mirrorFS"))
+    try:
+        files = read_tar_gz(io.BytesIO(archive), "the tarball", max_files=10_000, max_file=MAX_MIRROR,
+                            max_total=MAX_MIRROR, directories=True)
+    except AirlockError as exc:
+        raise where.at("mirrorFS").error(str(exc)) from None
+    staging = tempfile.mkdtemp(prefix="airlock-trustroot-")
+    try:
+        mirror = os.path.join(staging, "mirror")
+        for member, data in files.items():
+            if not member.startswith(MIRROR_PREFIX):
+                raise where.at("mirrorFS").error(f"member {member!r} is not under {MIRROR_PREFIX}")
+            path = os.path.join(mirror, member.removeprefix(MIRROR_PREFIX))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as handle:
+                handle.write(data)
+        installed = os.path.join(staging, "tuf")
+        try:
+            tuf.initialize("file://" + mirror, root, installed, targets=("trusted_root.json",))
+            _, warnings = source.load(None, tuf_root=installed)
+            document = verify_mirror(installed).trusted_root
+        except AirlockError as exc:
+            raise where.error(f"the TUF repository does not verify: {exc}") from None
+        return TrustRootSpec(name, label, trusted_root_json=document, warnings=tuple(warnings))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _log(value: Any, where: Where) -> dict[str, Any]:
