@@ -22,8 +22,8 @@ from airlock.formats import cosign
 from airlock.sign.signers import FileSigner
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
 from conftest import one_line_error, run_cli, run_process
-from image_layouts import add_image, keyless_layer, new_layout
-from test_registry_roundtrip import attach_signatures, push_image
+from image_layouts import add_image, image_statement, keyless_layer, new_layout
+from test_registry_roundtrip import attach_bundle, attach_signatures, push_image
 
 SLSA = "https://slsa.dev/provenance/v1"
 
@@ -45,7 +45,8 @@ def world(registry, tmp_path_factory):
     root = inst.write_trusted_root(tmp / "trusted_root.json")
     alice, bob = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     images = {}
-    for name in ("alice", "bob", "both", "unsigned", "keyless", "attested", "laptop", "bundle"):
+    for name in ("alice", "bob", "both", "unsigned", "keyless", "attested", "laptop", "bundle", "keyless-v3",
+                 "keyless-rekor2", "logged"):
         digest = push_image(client, registry, f"app/{name}", tmp, f"layer {name}".encode())
         images[name] = SimpleNamespace(tag=f"{registry}/app/{name}:v1", digest=digest,
                                        pinned=f"{registry}/app/{name}@{digest}")
@@ -61,6 +62,10 @@ def world(registry, tmp_path_factory):
         if name == "keyless":
             payload = cosign.simplesigning_payload(f"{registry}/app/{name}", digest)
             attach_signatures(client, registry, f"app/{name}", digest, [keyless_layer(inst, payload)])
+        options = {"keyless-v3": {}, "keyless-rekor2": {"rekor": "v2"}, "logged": {"key": alice}}.get(name)
+        if options is not None:  # cosign v3 bundles (referrers) signed with the test instance, logged
+            attach_bundle(client, registry, f"app/{name}", digest,
+                          inst.sign_blob(b"", content="dsse", statement=image_statement(digest), **options))
     return SimpleNamespace(registry=registry, client=client, tmp=tmp, root=str(root), alice=pem(alice),
                            bob=pem(bob), images=images, inst=inst)
 
@@ -250,7 +255,26 @@ def test_signature_formats_and_ctlog(world):
     logged = gate(world, cip("logged", f"{world.registry}/app/**", key_authority(
         "alice", world.alice, "\n  ctlog:\n    url: https://rekor.sigstore.dev")))
     d = decide(logged, world.images["alice"].tag)
-    assert not d.allowed and "tlog" in d.reason and not any("without ctlog" in w for w in d.warnings)
+    assert not d.allowed and "tlog: the signature has no transparency log entry" in d.reason
+    assert not any("without ctlog" in w for w in d.warnings)
+
+
+def test_sigstore_bundles_keyless_and_logged_keys(world):
+    """cosign v3 bundles from the test Sigstore instance: keyless (Rekor v1, and Rekor v2 with a
+    timestamp authority) and key-signed with a log entry, the latter required by ctlog."""
+    keyless = (f"- keyless:\n    identities:\n    - issuer: {DEFAULT_ISSUER}\n      subject: {DEFAULT_IDENTITY}\n"
+               "  signatureFormat: bundle")
+    g = gate(world, cip("v3", f"{world.registry}/app/**", keyless))
+    for name in ("keyless-v3", "keyless-rekor2"):
+        d = decide(g, world.images[name].tag)
+        assert (d.allowed, d.authority) == (True, "v3/authority-0"), d.reason
+    assert "no signatures found" in decide(g, world.images["keyless"].tag).reason  # legacy only: no bundle
+    logged = gate(world, cip("logged", f"{world.registry}/app/**", key_authority(
+        "alice", world.alice, "\n  ctlog: {url: 'https://rekor.sigstore.dev'}\n  signatureFormat: bundle")))
+    d = decide(logged, world.images["logged"].tag)
+    assert (d.allowed, d.authority, d.warnings) == (True, "logged/alice", [])
+    d = decide(logged, world.images["bundle"].tag)  # the same key, no log entry
+    assert not d.allowed and "tlog: the signature has no transparency log entry" in d.reason, d.reason
 
 
 def test_match_selects_resources(world):
