@@ -22,7 +22,7 @@ from airlock.formats import cosign
 from airlock.sign.signers import FileSigner
 from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER, SigstoreInstance
 from conftest import one_line_error, run_cli, run_process
-from image_layouts import add_image, image_statement, keyless_layer, new_layout
+from image_layouts import add_image, image_statement, key_layer, keyless_layer, new_layout
 from test_registry_roundtrip import attach_bundle, attach_signatures, push_image
 
 SLSA = "https://slsa.dev/provenance/v1"
@@ -46,7 +46,7 @@ def world(registry, tmp_path_factory):
     alice, bob = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     images = {}
     for name in ("alice", "bob", "both", "unsigned", "keyless", "attested", "laptop", "bundle", "keyless-v3",
-                 "keyless-rekor2", "logged"):
+                 "keyless-rekor2", "logged", "elsewhere"):
         digest = push_image(client, registry, f"app/{name}", tmp, f"layer {name}".encode())
         images[name] = SimpleNamespace(tag=f"{registry}/app/{name}:v1", digest=digest,
                                        pinned=f"{registry}/app/{name}@{digest}")
@@ -54,6 +54,9 @@ def world(registry, tmp_path_factory):
         for who, private in (("alice", alice), ("bob", bob)):
             if name in (who, "both"):
                 airlock.sign_image(target, FileSigner(private))
+        if name == "elsewhere":  # signatures in another repository (as COSIGN_REPOSITORY puts them)
+            payload = cosign.simplesigning_payload(f"{registry}/app/{name}", digest)
+            attach_signatures(client, registry, "signatures/app", digest, [key_layer(alice, payload)])
         if name == "bundle":
             airlock.sign_image(target, FileSigner(alice), new_bundle_format=True)
         if name in ("attested", "laptop"):
@@ -275,6 +278,17 @@ def test_sigstore_bundles_keyless_and_logged_keys(world):
     assert (d.allowed, d.authority, d.warnings) == (True, "logged/alice", [])
     d = decide(logged, world.images["bundle"].tag)  # the same key, no log entry
     assert not d.allowed and "tlog: the signature has no transparency log entry" in d.reason, d.reason
+
+
+def test_signatures_from_another_repository(world):
+    image = world.images["elsewhere"].tag
+    there = gate(world, cip("sigs", f"{world.registry}/app/**", key_authority(
+        "alice", world.alice, f"\n  source:\n  - oci: {world.registry}/signatures/app")))
+    d = decide(there, image)
+    assert d.authority == "sigs/alice", d.reason
+    assert not decide(there, world.images["alice"].tag).allowed  # its signature is beside it, not there
+    here = gate(world, cip("sigs", f"{world.registry}/app/**", key_authority("alice", world.alice)))
+    assert "no signatures found" in decide(here, image).reason
 
 
 def test_match_selects_resources(world):

@@ -278,6 +278,8 @@ class Gate:
                 return AuthorityResult(authority.name, True, "static pass")
             return AuthorityResult(authority.name, False, authority.static_message or "static action fail")
         verifier = self._verifier(authority, warnings)
+        if authority.signatures is not None:
+            target = self._signatures_in(target, authority.signatures)
         options = VerificationOptions(insecure_ignore_tlog=not authority.tlog, insecure_ignore_sct=authority.ignore_sct)
         signers: list[dict[str, Any]] = [{"key": authority.key}] if authority.key is not None else \
             [{"policy": identity} for identity in authority.identities]
@@ -307,6 +309,16 @@ class Gate:
             else:
                 return AuthorityResult(authority.name, False, f"attestation {rule.name}: " + "; ".join(reasons), notes)
         return AuthorityResult(authority.name, True, "attestations verified", notes)
+
+
+    def _signatures_in(self, target: Any, where: tuple[str, str]) -> Any:
+        """The image, with its signatures read from another repository (``source[0].oci``)."""
+        from airlock.api import RegistrySource
+
+        if not isinstance(target.source, RegistrySource):
+            raise AirlockError("source.oci: the signatures of an image in a layout are in the layout")
+        return target._replace(source=RegistrySource(self.source, target.source.registry,
+                                                     target.source.repository, where))
 
 
 def _short(failure: str, target: Any) -> str:

@@ -26,8 +26,10 @@ Beyond upstream: ``spec.threshold: N`` admits when N of the authorities pass; a 
 name airlock's trust mirror (``spec.tufRoot: DIR``, verified offline as ``$TUF_ROOT`` is) or a
 ``trusted_root.json`` (``spec.trustedRootFile: FILE``), relative to the policy file.
 
+``source[0].oci`` reads the signatures from another repository, as ``COSIGN_REPOSITORY`` does.
+
 What needs a cluster or a network is refused with the reason, never ignored: ``key.secretRef``,
-``key.kms``, ``source``, ``policy.remote``/``configMapRef``, ``TrustRoot.spec.remote``, and
+``key.kms``, ``source[].signaturePullSecrets``, ``policy.remote``/``configMapRef``, ``TrustRoot.spec.remote``, and
 ``cue`` policies. So is every field upstream does not define (a typo must not weaken a policy),
 and every malformed value, named by file, document and field path.
 """
@@ -185,6 +187,7 @@ class Authority(NamedTuple):
     ignore_sct: bool = False
     attestations: tuple[AttestationRule, ...] = ()
     bundle_format: bool = False  # signatureFormat: bundle (cosign v3 referrers), else legacy .sig/.att
+    signatures: tuple[str, str] | None = None  # source[0].oci: (registry, repository) of the signatures
     warnings: tuple[str, ...] = ()
 
 
@@ -359,8 +362,7 @@ def _authority(value: Any, where: Where, index: int, trust_refs: set[str]) -> Au
     obj = _object(value, where, AUTHORITY_FIELDS)
     name = _string(obj, "name", where) or f"authority-{index}"
     kind = _one_of(obj, ("key", "keyless", "static"), where)
-    if obj.get("source") is not None:
-        raise where.at("source").error("signatures in another repository are not supported yet")
+    signatures = _source(_list(obj, "source", where), where.at("source"))
     warnings: list[str] = []
     fmt = _string(obj, "signatureFormat", where) or "legacy"
     if fmt not in SIGNATURE_FORMATS:
@@ -418,7 +420,32 @@ def _authority(value: Any, where: Where, index: int, trust_refs: set[str]) -> Au
                                      _rego(att.get("policy"), here.at("policy"), att_name)))
     return Authority(name, kind, key=key, identities=identities, trust_root=trust_root,
                      tlog=not (kind == "key" and ctlog is None), ignore_sct=ignore_sct, attestations=tuple(rules),
-                     bundle_format=fmt == "bundle", warnings=tuple(warnings))
+                     bundle_format=fmt == "bundle", signatures=signatures, warnings=tuple(warnings))
+
+
+def _source(sources: list[Any], where: Where) -> tuple[str, str] | None:
+    """``source[].oci``: the repository holding the signatures (as ``COSIGN_REPOSITORY``); one only."""
+    from airlock.oci.reference import parse_reference
+
+    if not sources:
+        return None
+    if len(sources) > 1:
+        raise where.error("only a single source is supported")
+    here = where.at(0)
+    obj = _object(sources[0], here, ("oci", "signaturePullSecrets", "tagPrefix"))
+    if _list(obj, "signaturePullSecrets", here):
+        raise here.at("signaturePullSecrets").error("Kubernetes Secrets cannot be read offline: airlock uses its "
+                                                   "own registry credentials")
+    if _string(obj, "tagPrefix", here):
+        raise here.at("tagPrefix").error("signature tag prefixes are not supported")
+    oci = _string(obj, "oci", here, required=True) or ""
+    try:
+        reference = parse_reference(oci)
+    except AirlockError as exc:
+        raise here.at("oci").error(str(exc)) from None
+    if reference.digest or ":" in oci.rsplit("/", 1)[-1]:
+        raise here.at("oci").error(f"{oci!r} must name a repository, without a tag or digest")
+    return reference.registry, reference.repository
 
 
 def _match(value: Any, where: Where) -> Match:
