@@ -280,6 +280,28 @@ def test_sigstore_bundles_keyless_and_logged_keys(world):
     assert not d.allowed and "tlog: the signature has no transparency log entry" in d.reason, d.reason
 
 
+def test_a_policy_over_the_authorities_that_passed(world):
+    """spec.policy sees upstream's authorityMatches of the authorities that passed: here both keys
+    must have signed (an AND written in Rego), and a keyless signature's subject is visible."""
+    both = json.dumps("package sigstore\ndefault isCompliant = false\n"
+                      "isCompliant { count(input.authorityMatches.alice.signatures) > 0\n"
+                      "  count(input.authorityMatches.bob.signatures) > 0 }\n")
+    g = gate(world, cip("both-keys", f"{world.registry}/app/**", key_authority("alice", world.alice) + "\n" +
+                        key_authority("bob", world.bob), f"policy: {{type: rego, data: {both}}}"))
+    assert decide(g, world.images["both"].tag).authority == "both-keys/alice,both-keys/bob"
+    d = decide(g, world.images["alice"].tag)
+    assert not d.allowed and d.reason.endswith(
+        "policy both-keys: failed evaluating rego policy for type ClusterImagePolicy: policy is not compliant for "
+        "query 'isCompliant = data.sigstore.isCompliant'")
+    assert "no authority passed" in decide(g, world.images["unsigned"].tag).reason  # not even evaluated
+    subject = json.dumps("package sigstore\nimport rego.v1\nisCompliant := {\"result\": false, \"error\": s} if {\n"
+                         "  s := input.authorityMatches[\"authority-0\"].signatures[0].subject }\n")
+    keyless = (f"- keyless:\n    identities:\n    - issuer: {DEFAULT_ISSUER}\n      subject: {DEFAULT_IDENTITY}")
+    d = decide(gate(world, cip("who", f"{world.registry}/app/**", keyless, f"policy: {{type: rego, data: {subject}}}")),
+               world.images["keyless"].tag)
+    assert not d.allowed and d.reason.endswith(f"with errors: {DEFAULT_IDENTITY}")
+
+
 def test_signatures_from_another_repository(world):
     image = world.images["elsewhere"].tag
     there = gate(world, cip("sigs", f"{world.registry}/app/**", key_authority(

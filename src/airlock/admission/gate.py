@@ -64,6 +64,7 @@ class AuthorityResult(NamedTuple):
     ok: bool
     reason: str
     warnings: tuple[str, ...] = ()
+    match: dict[str, Any] | None = None  # upstream's AuthorityMatch, for spec.policy
 
 
 class PolicyResult(NamedTuple):
@@ -81,7 +82,14 @@ def combine(policy: ClusterImagePolicy, results: list[AuthorityResult]) -> Polic
     warnings = tuple(dict.fromkeys(w for r in results for w in r.warnings))
     needed = policy.threshold or 1
     if len(passed) >= needed:
-        return PolicyResult(policy, True, passed, "", warnings)
+        if policy.policy is None:
+            return PolicyResult(policy, True, passed, "", warnings)
+        matches = {r.name: r.match or {} for r in results if r.ok}
+        problem = policy.policy.evaluate({"authorityMatches": matches})
+        if problem is None:
+            return PolicyResult(policy, True, passed, "", warnings)
+        return PolicyResult(policy, False, passed, f"failed evaluating rego policy for type ClusterImagePolicy: "
+                                                   f"{problem}", warnings)
     failed = "; ".join(f"{r.name}: {r.reason}" for r in results if not r.ok)
     if policy.threshold:
         reason = f"{len(passed)} of {len(results)} authorities passed, {needed} needed ({failed})"
@@ -275,7 +283,7 @@ class Gate:
 
         if authority.kind == "static":
             if authority.static_action == "pass":
-                return AuthorityResult(authority.name, True, "static pass")
+                return AuthorityResult(authority.name, True, "static pass", match={"static": True})
             return AuthorityResult(authority.name, False, authority.static_message or "static action fail")
         verifier = self._verifier(authority, warnings)
         if authority.signatures is not None:
@@ -290,9 +298,11 @@ class Gate:
                 verdict = verify_target(target, verifier, options=options, new_bundle_format=authority.bundle_format,
                                         **who)
                 if verdict.ok:
-                    return AuthorityResult(authority.name, True, "signature verified", notes)
+                    return AuthorityResult(authority.name, True, "signature verified", notes,
+                                           {"signatures": [_signature(c) for c in verdict.verified]})
                 reasons.append(verdict.failure or "")
             return AuthorityResult(authority.name, False, "; ".join(_short(r, target) for r in reasons), notes)
+        attested: dict[str, list[dict[str, str]]] = {}
         for rule in authority.attestations:
             reasons = []
             for who in signers:
@@ -302,13 +312,15 @@ class Gate:
                 if not verdict.verified:
                     reasons.append(_short(verdict.failure or "", target))
                     continue
-                problem = _first_compliant(verdict.verified, rule)
-                if problem is None:
+                compliant, problem = _compliant(verdict.verified, rule)
+                if compliant:
+                    attested[rule.name] = [{**_signature(c), "predicateType": rule.predicate_type,
+                                            "digest": _signature(c)["id"]} for c in compliant]
                     break
                 reasons.append(problem)
             else:
                 return AuthorityResult(authority.name, False, f"attestation {rule.name}: " + "; ".join(reasons), notes)
-        return AuthorityResult(authority.name, True, "attestations verified", notes)
+        return AuthorityResult(authority.name, True, "attestations verified", notes, {"attestations": attested})
 
 
     def _signatures_in(self, target: Any, where: tuple[str, str]) -> Any:
@@ -326,13 +338,24 @@ def _short(failure: str, target: Any) -> str:
     return failure.removeprefix(f"{target.reference}: ")
 
 
-def _first_compliant(checks: list[Any], rule: Any) -> str | None:
-    """None when one of the verified attestations passes the rule's policy, else the first reason."""
+def _signature(check: Any) -> dict[str, str]:
+    """Upstream's PolicySignature of a verified signature: the SHA-256 of what was signed (a legacy
+    layer's digest), the certificate's identity and issuer (empty for a key)."""
+    import hashlib
+
+    verdict = check.verdict
+    return {"id": hashlib.sha256(check.payload or b"").hexdigest(), "subject": verdict.identity or "",
+            "issuer": verdict.issuer or ""}
+
+
+def _compliant(checks: list[Any], rule: Any) -> tuple[list[Any], str]:
+    """The verified attestations that pass the rule's policy (all of them when it has none), and
+    the first reason one did not."""
     from airlock import _wire
 
     if rule.policy is None:
-        return None
-    reasons = []
+        return checks, ""
+    passed, reasons = [], []
     for check in checks:
         try:
             statement = _wire.loads(check.payload, "the in-toto statement")
@@ -341,6 +364,7 @@ def _first_compliant(checks: list[Any], rule: Any) -> str | None:
             continue
         problem = rule.policy.evaluate(statement)
         if problem is None:
-            return None
-        reasons.append(f"failed evaluating rego policy: {problem}")
-    return reasons[0] if reasons else "no attestation to evaluate"
+            passed.append(check)
+        else:
+            reasons.append(f"failed evaluating rego policy: {problem}")
+    return passed, reasons[0] if reasons else "no attestation to evaluate"

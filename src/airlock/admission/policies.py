@@ -17,6 +17,9 @@ The semantics are upstream's (pkg/apis/policy, pkg/webhook/validator.go):
 - an authority with ``attestations`` is satisfied by attestations only: each listed one must have
   a verified attestation of its ``predicateType`` that passes its ``policy`` (Rego, queried as
   ``data.sigstore.isCompliant`` over the in-toto statement, as upstream);
+- ``spec.policy`` (Rego), when at least one authority passed, is queried over upstream's
+  ``{"authorityMatches": {NAME: {"signatures": [{id, subject, issuer}], "attestations": {ATT:
+  [{id, subject, issuer, predicateType, digest}]}, "static": true}}}`` of the passing authorities;
 - ``mode: warn`` turns the policy's denial into a warning.
 
 A ``TrustRoot``'s ``repository`` (a TUF repository tarball) is verified with airlock's TUF client
@@ -207,6 +210,7 @@ class ClusterImagePolicy(NamedTuple):
     mode: str = "enforce"
     threshold: int | None = None  # beyond upstream: N of the authorities
     match: tuple[Match, ...] = ()
+    policy: Rego | None = None  # spec.policy: judged over the authorities that passed (authorityMatches)
 
     def matches(self, image: str) -> bool:
         """Does one of the globs match ``image`` (as upstream: the normalized name, else as written)?"""
@@ -276,7 +280,7 @@ def _rego_errors(text: str) -> str:
     return ("; ".join(messages) or " ".join(text.split()))[:300]
 
 
-def _rego(value: Any, where: Where, name: str) -> Rego | None:
+def _rego(value: Any, where: Where, name: str, *, spec_level: bool = False) -> Rego | None:
     if value is None:
         return None
     obj = _object(value, where, ("type", "data", "remote", "configMapRef", "fetchConfigFile", "includeSpec",
@@ -290,8 +294,10 @@ def _rego(value: Any, where: Where, name: str) -> Rego | None:
         if obj.get(name_) is not None:
             raise where.at(name_).error("not available offline: put the policy inline in data")
     for name_ in ("fetchConfigFile", "includeSpec", "includeObjectMeta", "includeTypeMeta"):
-        if obj.get(name_) is not None:
-            raise where.at(name_).error("only allowed in a policy at spec level, which airlock does not support")
+        if obj.get(name_) is not None and not spec_level:
+            raise where.at(name_).error("only allowed in the policy at spec level (spec.policy)")
+        if obj.get(name_):
+            raise where.at(name_).error("not supported: the policy sees authorityMatches only")
     data = _string(obj, "data", where.at("data"), required=False)
     if not data:
         raise where.at("data").error("missing required field (the rego module)")
@@ -492,9 +498,7 @@ def _cluster_image_policy(doc: dict[str, Any], where: Where, trust_refs: set[str
     names = [a.name for a in authorities]
     if len(set(names)) != len(names):
         raise here.at("authorities").error(f"authority names must be unique: {names}")
-    if spec.get("policy") is not None:
-        raise here.at("policy").error("a policy over all authorities is not supported; put rego policies under "
-                                      "authorities[].attestations[].policy")
+    overall = _rego(spec.get("policy"), here.at("policy"), "ClusterImagePolicy", spec_level=True)
     mode = _string(spec, "mode", here) or "enforce"
     if mode not in MODES:
         raise here.at("mode").error(f"unsupported mode {mode!r} (enforce or warn)")
@@ -505,7 +509,7 @@ def _cluster_image_policy(doc: dict[str, Any], where: Where, trust_refs: set[str
                                          f"not {threshold!r}")
     match = tuple(_match(item, here.at("match").at(i)) for i, item in enumerate(_list(spec, "match", here)))
     return ClusterImagePolicy(name, where.label, tuple(globs), tuple(patterns), tuple(authorities), mode, threshold,
-                              match)
+                              match, overall)
 
 
 def _metadata_name(doc: dict[str, Any], where: Where) -> str:
