@@ -224,7 +224,16 @@ def test_a_trust_root_from_a_tuf_repository_tarball(world, tmp_path):
     with pytest.raises(policies.PolicyError) as raised:
         gate(world, trust_root(mirror_tarball(tmp_path / "tuf")), cip("ci", f"{world.registry}/app/**", keyless))
     assert "(TrustRoot mirrored): spec.repository: the TUF repository does not verify: TUF target " \
-           "trusted_root.json from file://" in str(raised.value)
+           "trusted_root.json from mirrorFS failed verification" in str(raised.value), str(raised.value)
+    from datetime import timedelta
+
+    expired = TufRepo(tmp_path / "expired", trusted_root=Path(world.root).read_bytes(),
+                      expires={"targets": -timedelta(hours=1)})
+    root = __import__("base64").b64encode(expired.root_bytes(1)).decode()
+    with pytest.raises(policies.PolicyError) as raised:
+        gate(world, trust_root(mirror_tarball(tmp_path / "expired")), cip("ci", f"{world.registry}/app/**", keyless))
+    assert str(raised.value).endswith("(TrustRoot mirrored): spec.repository: the TUF repository does not verify: "
+                                      "TUF update from mirrorFS failed: expired: New targets is expired")
     with pytest.raises(policies.PolicyError, match=r"spec\.repository\.mirrorFS: member 'elsewhere/1\.root\.json' "
                                                     r"is not under repository/"):
         gate(world, trust_root(mirror_tarball(tmp_path / "tuf", prefix="elsewhere")),

@@ -600,7 +600,8 @@ def _repository(value: Any, where: Where, name: str, label: str) -> TrustRootSpe
             _, warnings = source.load(None, tuf_root=installed)
             document = verify_mirror(installed).trusted_root
         except AirlockError as exc:
-            raise where.error(f"the TUF repository does not verify: {exc}") from None
+            raise where.error(f"the TUF repository does not verify: {str(exc).replace('file://' + mirror, 'mirrorFS')}"
+                              ) from None
         return TrustRootSpec(name, label, trusted_root_json=document, warnings=tuple(warnings))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
