@@ -342,6 +342,9 @@ def test_fail_closed_and_verdicts_are_cached(world):
     d = decide(gate(world, policy), down)
     assert not d.allowed and d.reason.startswith(f"{down}: cannot resolve it to a digest: ")
     assert decide(gate(world, policy, mode="audit"), down).allowed
+    bad = decide(gate(world, policy), "127.0.0.1:5000/App:v1")
+    assert (bad.allowed, bad.digest) == (False, None)
+    assert bad.reason.startswith("127.0.0.1:5000/App:v1: invalid repository 'App' in '127.0.0.1:5000/App:v1'")
     g = gate(world, policy)
     calls = []
     original = g._policy
@@ -429,6 +432,9 @@ def test_admit_refuses_a_broken_policy(world, tmp_path):
     error = one_line_error(run_cli("admit", base / "deploy", "--policy", base / "broken.yaml"))
     assert error == (f"Error: policy {base}/broken.yaml: document 0 (ClusterImagePolicy broken): "
                      "spec.authorities[0].key.data: not a PEM or DER public key")
+    (base / "pod.yaml").write_text("kind: Pod\nspec: {containers: [{image: a}]}\n---\n- just a list\n")
+    error = one_line_error(run_cli("admit", base / "pod.yaml", "--policy", base / "policy.yaml"))
+    assert error == f"Error: manifest {base}/pod.yaml: document 1: a Kubernetes object must be a mapping"
     (base / "bad.yaml").write_text("spec: [")
     error = one_line_error(run_cli("admit", base / "deploy", "--policy", base / "bad.yaml"))
     assert error == f"Error: policy {base}/bad.yaml: not valid YAML at line 2: did not find expected node content"

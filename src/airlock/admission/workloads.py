@@ -76,7 +76,7 @@ class Workload(NamedTuple):
 
 def _flatten(doc: Any, where: str) -> list[tuple[dict[str, Any], str]]:
     if not isinstance(doc, dict):
-        raise FormatError(f"{where}: a Kubernetes object must be a mapping")
+        raise FormatError(f"manifest {where}: a Kubernetes object must be a mapping")
     items = doc.get("items")
     if (doc.get("kind") or "").endswith("List") and isinstance(items, list):
         return [pair for i, item in enumerate(items) for pair in _flatten(item, f"{where} items[{i}]")]
