@@ -361,6 +361,20 @@ def test_fail_closed_and_verdicts_are_cached(world):
     assert len(calls) == 1  # eight decisions on one digest: one verification
 
 
+def test_a_long_lived_gate_keeps_a_bounded_cache(world, monkeypatch):
+    from airlock.admission import gate as module
+
+    monkeypatch.setattr(module, "MAX_CACHED", 2)
+    g = gate(world, cip("any", "127.0.0.1:*/**", key_authority("alice", world.alice)))
+    calls = []
+    original = g._policy
+    g._policy = lambda *a: calls.append(a[0].digest) or original(*a)
+    names = ("alice", "both", "bundle", "alice")
+    assert [d.allowed for d in g.decide([world.images[n].pinned for n in names])] == [True, True, False, True]
+    assert calls == [world.images[n].digest for n in names]  # alice was forgotten, and verified again
+    assert len(g._verdicts) == len(g._pinned) == 2
+
+
 # -- airlock admit ------------------------------------------------------------------------------------
 
 def manifests(world, tmp_path: Path) -> Path:

@@ -6,8 +6,8 @@ For each image: ``--require-digest`` refuses a tag outright; the policies whose 
 resolved to a digest through the registry (or the layout); then every matching policy must
 pass (AND), each passing when one of its authorities does (OR), or N of them with
 ``spec.threshold``. ``combine`` is that rule, in one place. Verdicts are cached per digest and
-matching policies for the gate's lifetime, and concurrent decisions on one image wait for one
-verification. Anything that goes wrong while deciding (a registry that cannot be reached, a
+matching policies for the gate's lifetime (the latest ``MAX_CACHED``), and concurrent decisions
+on one image wait for one verification. Anything that goes wrong while deciding (a registry that cannot be reached, a
 trust root that cannot be read, a bug) denies the image with the reason: the gate fails closed.
 
 ``mode``: ``enforce`` denies (``allowed=False``); ``audit`` admits everything and says, in a
@@ -27,6 +27,7 @@ from airlock.errors import AirlockError, UsageError
 MODES = ("enforce", "audit")
 NO_MATCH = ("deny", "warn", "allow")
 WOULD_DENY = "would be denied: "
+MAX_CACHED = 4096  # verdicts (and pinned references) kept per gate, oldest forgotten first
 
 
 class Decision(NamedTuple):
@@ -136,6 +137,7 @@ class Gate:
         self._lock = threading.Lock()
         self._pending: dict[Any, threading.Event] = {}
         self._verdicts: dict[Any, tuple[list[PolicyResult], list[str]]] = {}
+        self._pinned: dict[str, Any] = {}  # image@digest -> its target: content-addressed, checked once
         self._verifiers: dict[str | None, tuple[Any, list[str]]] = {}
 
     # -- the public call --------------------------------------------------------------------------
@@ -200,16 +202,32 @@ class Gate:
                             list(dict.fromkeys([*warnings, *(w for r in results for w in r.warnings)])))
 
     def _target(self, image: str) -> Any:
+        """The image, its tag resolved to a digest (each time: tags move), its manifest fetched and
+        digest-checked (once for a reference pinned by digest)."""
         from airlock.api import layout_targets, registry_targets
         from airlock.oci.sources import LayoutSource
 
+        with self._lock:
+            cached = self._pinned.get(image)
+        if cached is not None:
+            return cached
         try:
             if isinstance(self.source, LayoutSource):
-                return layout_targets(self.source, [image])[0]
-            [target] = registry_targets(self.source, [image])
-            return target
+                target = layout_targets(self.source, [image])[0]
+            else:
+                [target] = registry_targets(self.source, [image])
         except AirlockError as exc:
             raise AirlockError(f"cannot resolve it to a digest: {exc}") from None
+        if "@" in image:
+            self._remember(self._pinned, image, target)
+        return target
+
+    def _remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        """Keep ``value``, forgetting the oldest entries beyond ``MAX_CACHED`` (a long-lived gate)."""
+        with self._lock:
+            cache[key] = value
+            while len(cache) > MAX_CACHED:
+                del cache[next(iter(cache))]
 
     def _verdict(self, target: Any, policies: list[ClusterImagePolicy]) -> tuple[list[PolicyResult], list[str]]:
         """The policies' verdicts on one image, computed once per (image, policies) for concurrent callers."""
@@ -228,8 +246,7 @@ class Gate:
         try:
             warnings: list[str] = []
             results = [self._policy(target, policy, warnings) for policy in policies]
-            with self._lock:
-                self._verdicts[key] = (results, warnings)
+            self._remember(self._verdicts, key, (results, warnings))
             return results, warnings
         finally:
             with self._lock:
