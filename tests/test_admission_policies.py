@@ -226,8 +226,14 @@ IMAGES = "images: [{glob: 'r.io/**'}]\n"
     (doc(IMAGES + f"authorities:\n- {KEY}\n  attestations: [{{name: a, predicateType: custom, policy: "
                   "{type: rego, data: x, fetchConfigFile: false}}]\n"),
      "spec.authorities[0].attestations[0].policy.fetchConfigFile: only allowed in the policy at spec level"),
-    (doc(IMAGES + "authorities: [{static: {action: pass}}]\nmatch: [{resource: configmaps}]\n"),
-     "spec.match[0].resource: unsupported resource name 'configmaps'"),
+    (doc(IMAGES + "authorities: [{static: {action: pass}}]\nmatch: [{selector: {matchLabels: {a: b}}}]\n"),
+     "spec.match[0].selector: a selector requires a resource type to match the labels"),
+    (doc(IMAGES + "authorities: [{static: {action: pass}}]\nmatch: [{resource: pods, selector: {matchExpressions: "
+                  "[{key: a, operator: Near}]}}]\n"),
+     "spec.match[0].selector.matchExpressions[0].operator: unsupported operator 'Near'"),
+    (doc(IMAGES + "authorities: [{static: {action: pass}}]\nmatch: [{resource: pods, selector: {matchExpressions: "
+                  "[{key: a, operator: In}]}}]\n"),
+     "spec.match[0].selector.matchExpressions[0].values: In needs values"),
     (doc(IMAGES + "authorities: [{static: {action: pass}, name: a}, {static: {action: fail}, name: a}]\n"),
      "spec.authorities: authority names must be unique: ['a', 'a']"),
     (doc("remote: {mirror: 'https://tuf.example', root: eA==}\n", kind="TrustRoot",
@@ -337,3 +343,21 @@ POD_SPEC = {"containers": [{"name": "a", "image": "r.io/app:1"}],
 ])
 def test_images_of_workloads(obj, images):
     assert workloads.images_of(obj) == images
+
+
+@pytest.mark.parametrize(("labels", "selected"), [
+    ({"tier": "prod", "team": "a"}, True),
+    ({"tier": "prod", "team": "a", "canary": "1"}, False),  # DoesNotExist
+    ({"tier": "dev", "team": "a"}, False),  # matchLabels
+    ({"tier": "prod", "team": "c"}, False),  # In
+    ({"tier": "prod"}, False),  # In needs the key
+])
+def test_label_selectors(labels, selected):
+    match = policies._match({"group": "apps", "version": "*", "resource": "deployments", "selector": {
+        "matchLabels": {"tier": "prod"}, "matchExpressions": [
+            {"key": "team", "operator": "In", "values": ["a", "b"]}, {"key": "canary", "operator": "DoesNotExist"},
+            {"key": "team", "operator": "NotIn", "values": ["z"]}, {"key": "tier", "operator": "Exists"}]}},
+        policies.Where("here"))
+    assert match.selects("apps", "v1", "deployments", labels) is selected
+    assert not match.selects("", "v1", "deployments", {"tier": "prod", "team": "a"})  # "" is the core group
+    assert not match.selects("apps", "v1", "pods", {"tier": "prod", "team": "a"})

@@ -103,14 +103,7 @@ def _applies(policy: ClusterImagePolicy, resource: Resource | None) -> bool:
     """``spec.match``: with no resource known, a policy that selects resources applies (fail closed)."""
     if not policy.match or resource is None:
         return True
-    for match in policy.match:
-        if match.resource != resource.resource:
-            continue
-        if (match.group and match.group != resource.group) or (match.version and match.version != resource.version):
-            continue
-        if match.labels is None or all(resource.labels.get(k) == v for k, v in match.labels.items()):
-            return True
-    return False
+    return any(m.selects(resource.group, resource.version, resource.resource, resource.labels) for m in policy.match)
 
 
 class Gate:

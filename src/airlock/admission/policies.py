@@ -53,8 +53,6 @@ MODES = ("enforce", "warn")
 STATIC_ACTIONS = ("pass", "fail")
 SIGNATURE_FORMATS = ("legacy", "bundle")
 REGO_QUERY = "isCompliant = data.sigstore.isCompliant"
-MATCH_RESOURCES = ("pods", "replicasets", "deployments", "jobs", "cronjobs", "statefulsets", "daemonsets",
-                   "replicationcontrollers")
 
 
 class PolicyError(FormatError):
@@ -196,9 +194,14 @@ class Authority(NamedTuple):
 
 class Match(NamedTuple):
     group: str
-    version: str
+    version: str  # or "*"
     resource: str
-    labels: dict[str, str] | None  # selector.matchLabels, None when no selector
+    selector: tuple[tuple[str, str, tuple[str, ...]], ...] | None  # (key, operator, values); None: no selector
+
+    def selects(self, group: str, version: str, resource: str, labels: dict[str, str]) -> bool:
+        """Upstream's comparison (pkg/apis/config/image_policies.go)."""
+        return (self.resource == resource and self.version in (version, "*") and self.group == group
+                and selects(self.selector, labels))
 
 
 class ClusterImagePolicy(NamedTuple):
@@ -454,22 +457,55 @@ def _source(sources: list[Any], where: Where) -> tuple[str, str] | None:
     return reference.registry, reference.repository
 
 
+LABEL_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
 def _match(value: Any, where: Where) -> Match:
+    """``spec.match[]``: group, version (or ``*``) and plural resource as upstream compares them
+    (exactly; an empty group is the core group), and a label selector."""
     obj = _object(value, where, ("group", "version", "resource", "selector"))
-    resource = _string(obj, "resource", where) or ""
-    if resource not in MATCH_RESOURCES:
-        raise where.at("resource").error(f"unsupported resource name {resource!r} ({', '.join(MATCH_RESOURCES)})")
-    labels = None
+    group, version, resource = (_string(obj, name, where) or "" for name in ("group", "version", "resource"))
+    selector = None
     if obj.get("selector") is not None:
-        selector = _object(obj["selector"], where.at("selector"), ("matchLabels",))
-        raw = _object(selector.get("matchLabels") or {}, where.at("selector").at("matchLabels"),
-                      tuple(selector.get("matchLabels") or {}))
-        labels = {}
-        for key, item in raw.items():
+        if not (group or version or resource):
+            raise where.at("selector").error("a selector requires a resource type to match the labels")
+        here = where.at("selector")
+        raw = _object(obj["selector"], here, ("matchLabels", "matchExpressions"))
+        labels = _object(raw.get("matchLabels") or {}, here.at("matchLabels"), tuple(raw.get("matchLabels") or {}))
+        requirements: list[tuple[str, str, tuple[str, ...]]] = []
+        for key, item in labels.items():
             if not isinstance(item, str):
-                raise where.at("selector").at("matchLabels").at(str(key)).error("must be a string")
-            labels[str(key)] = item
-    return Match(_string(obj, "group", where) or "", _string(obj, "version", where) or "", resource, labels)
+                raise here.at("matchLabels").at(str(key)).error("must be a string")
+            requirements.append((str(key), "In", (item,)))
+        for index, item in enumerate(_list(raw, "matchExpressions", here)):
+            at = here.at("matchExpressions").at(index)
+            expression = _object(item, at, ("key", "operator", "values"))
+            key = _string(expression, "key", at, required=True) or ""
+            operator = _string(expression, "operator", at, required=True) or ""
+            if operator not in LABEL_OPERATORS:
+                raise at.at("operator").error(f"unsupported operator {operator!r} ({', '.join(LABEL_OPERATORS)})")
+            values = _list(expression, "values", at)
+            if any(not isinstance(v, str) for v in values):
+                raise at.at("values").error("must be a list of strings")
+            if (operator in ("In", "NotIn")) != bool(values):
+                raise at.at("values").error(f"{operator} {'needs' if operator in ('In', 'NotIn') else 'takes no'} "
+                                            "values")
+            requirements.append((key, operator, tuple(values)))
+        selector = tuple(requirements)
+    return Match(group, version, resource, selector)
+
+
+def selects(selector: tuple[tuple[str, str, tuple[str, ...]], ...] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes label selector semantics: every requirement holds."""
+    for key, operator, values in selector or ():
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if (operator == "Exists" and not present) or (operator == "DoesNotExist" and present):
+            return False
+    return True
 
 
 def _cluster_image_policy(doc: dict[str, Any], where: Where, trust_refs: set[str]) -> ClusterImagePolicy:
