@@ -469,3 +469,26 @@ def test_admit_offline_from_a_layout(world, tmp_path):
                          tmp_path / "layout", net=False)
     assert result.code == 0, result.stderr
     assert result.stdout.startswith(f"ADMITTED: {name} ({target.digest}): ")
+
+
+def test_admit_keyless_needs_a_trust_root(world, tmp_path, monkeypatch):
+    """A keyless authority verifies against --trusted-root (or the mirror in $TUF_ROOT); with
+    neither, the image is denied saying so, and a key-only policy still needs none."""
+    image = world.images["keyless"].tag
+    (tmp_path / "pod.yaml").write_text(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
+                                       f"  - {{name: a, image: \"{image}\"}}\n")
+    (tmp_path / "policy.yaml").write_text(cip("ci", f"{world.registry}/app/**", (
+        f"- keyless:\n    identities:\n    - issuer: {DEFAULT_ISSUER}\n      subject: {DEFAULT_IDENTITY}")))
+    args = ["admit", tmp_path / "pod.yaml", "--policy", tmp_path / "policy.yaml"]
+    ok = run_cli(*args, "--trusted-root", world.root)
+    assert ok.code == 0, ok.stderr
+    assert ok.stdout.startswith(f"ADMITTED: {image} ({world.images['keyless'].digest}): ")
+    monkeypatch.setenv("TUF_ROOT", str(tmp_path / "no-mirror"))
+    denied = run_cli(*args)
+    assert one_line_error(denied) == "Error: admit: 1 of 1 images denied"
+    assert f"policy ci: no authority passed (authority-0: no trusted root: pass --trusted-root FILE, or mirror one " \
+           f"into {tmp_path}/no-mirror" in denied.stdout
+    (tmp_path / "keys.yaml").write_text(cip("ci", f"{world.registry}/app/**", key_authority("alice", world.alice)))
+    keyed = run_cli("admit", tmp_path / "pod.yaml", "--policy", tmp_path / "keys.yaml", "--mode", "audit")
+    assert keyed.code == 0 and keyed.stdout.startswith(f"WOULD DENY: {image} (")
+    assert "no trusted root" not in keyed.stdout  # a key authority without ctlog reads no trust root
