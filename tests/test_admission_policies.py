@@ -211,6 +211,9 @@ IMAGES = "images: [{glob: 'r.io/**'}]\n"
                   "{type: rego, data: 'package sigstore\\nisCompliant {{'}}]\n"),
      "spec.authorities[0].attestations[0].policy.data: the rego policy a does not evaluate: this is unclosed"),
     (doc(IMAGES + f"authorities:\n- {KEY}\n  attestations: [{{name: a, predicateType: custom, policy: "
+                  "{type: rego, data: 'package sigstore\\nisCompliant := {\"error\": opa.runtime().env.X}'}}]\n"),
+     "spec.authorities[0].attestations[0].policy.data: opa.runtime() is not allowed"),
+    (doc(IMAGES + f"authorities:\n- {KEY}\n  attestations: [{{name: a, predicateType: custom, policy: "
                   "{type: rego, remote: {url: 'https://x'}}}]\n"),
      "spec.authorities[0].attestations[0].policy.remote: not available offline: put the policy inline in data"),
     (doc(IMAGES + f"authorities:\n- {KEY}\n  attestations: [{{predicateType: custom}}]\n"),

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -53,6 +54,7 @@ MODES = ("enforce", "warn")
 STATIC_ACTIONS = ("pass", "fail")
 SIGNATURE_FORMATS = ("legacy", "bundle")
 REGO_QUERY = "isCompliant = data.sigstore.isCompliant"
+RUNTIME = re.compile(r"\bopa\s*\.\s*runtime\b")
 
 
 class PolicyError(FormatError):
@@ -277,8 +279,6 @@ def evaluate_rego(module: str, document: Any, name: str = "policy") -> str | Non
 
 def _rego_errors(text: str) -> str:
     """regopy's error tree, ``(error 1:p|30|1 (errormsg 16:this is unclosed) ...)``, as its messages."""
-    import re
-
     messages = list(dict.fromkeys(re.findall(r"\(errormsg \d+:([^)]*)\)", text)))
     return ("; ".join(messages) or " ".join(text.split()))[:300]
 
@@ -304,6 +304,9 @@ def _rego(value: Any, where: Where, name: str, *, spec_level: bool = False) -> R
     data = _string(obj, "data", where.at("data"), required=False)
     if not data:
         raise where.at("data").error("missing required field (the rego module)")
+    if RUNTIME.search(data):
+        raise where.at("data").error("opa.runtime() is not allowed: it hands the policy airlock's environment "
+                                     "variables, which a denial message would then show")
     problem = evaluate_rego(data, {}, name)
     if problem is not None and "does not evaluate" in problem:
         raise where.at("data").error(problem)
