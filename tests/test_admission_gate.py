@@ -373,6 +373,12 @@ def test_a_long_lived_gate_keeps_a_bounded_cache(world, monkeypatch):
     assert [d.allowed for d in g.decide([world.images[n].pinned for n in names])] == [True, True, False, True]
     assert calls == [world.images[n].digest for n in names]  # alice was forgotten, and verified again
     assert len(g._verdicts) == len(g._pinned) == 2
+    calls.clear()
+    g.decide([world.images["bundle"].pinned, world.images["alice"].pinned])
+    assert calls == []  # both cached: the failure for FAILURE_TTL seconds
+    monkeypatch.setattr(module, "FAILURE_TTL", 0.0)
+    g.decide([world.images["bundle"].pinned, world.images["bundle"].pinned, world.images["alice"].pinned])
+    assert calls == [world.images["bundle"].digest] * 2  # a failure is judged again once it expires
 
 
 # -- airlock admit ------------------------------------------------------------------------------------

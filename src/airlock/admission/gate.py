@@ -6,9 +6,10 @@ For each image: ``--require-digest`` refuses a tag outright; the policies whose 
 resolved to a digest through the registry (or the layout); then every matching policy must
 pass (AND), each passing when one of its authorities does (OR), or N of them with
 ``spec.threshold``. ``combine`` is that rule, in one place. Verdicts are cached per digest and
-matching policies for the gate's lifetime (the latest ``MAX_CACHED``), and concurrent decisions
-on one image wait for one verification. Anything that goes wrong while deciding (a registry that cannot be reached, a
-trust root that cannot be read, a bug) denies the image with the reason: the gate fails closed.
+matching policies for the gate's lifetime (the latest ``MAX_CACHED``; failures for ``FAILURE_TTL``
+seconds only), and concurrent decisions on one image wait for one verification. Anything that
+goes wrong while deciding (a registry that cannot be reached, a trust root that cannot be read,
+a bug) denies the image with the reason: the gate fails closed.
 
 ``mode``: ``enforce`` denies (``allowed=False``); ``audit`` admits everything and says, in a
 warning starting with ``WOULD_DENY``, what enforce would have denied. A policy of ``mode: warn``
@@ -18,6 +19,7 @@ behaves the same way for the images it alone would deny.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -28,6 +30,7 @@ MODES = ("enforce", "audit")
 NO_MATCH = ("deny", "warn", "allow")
 WOULD_DENY = "would be denied: "
 MAX_CACHED = 4096  # verdicts (and pinned references) kept per gate, oldest forgotten first
+FAILURE_TTL = 30.0  # seconds a failed verdict is kept (an admission is kept as long as the gate)
 
 
 class Decision(NamedTuple):
@@ -129,7 +132,7 @@ class Gate:
         self._trust_loader = trust_loader
         self._lock = threading.Lock()
         self._pending: dict[Any, threading.Event] = {}
-        self._verdicts: dict[Any, tuple[list[PolicyResult], list[str]]] = {}
+        self._verdicts: dict[Any, tuple[list[PolicyResult], list[str], float | None]] = {}
         self._pinned: dict[str, Any] = {}  # image@digest -> its target: content-addressed, checked once
         self._verifiers: dict[str | None, tuple[Any, list[str]]] = {}
 
@@ -229,8 +232,9 @@ class Gate:
                tuple(p.name for p in policies))
         while True:
             with self._lock:
-                if key in self._verdicts:
-                    return self._verdicts[key]
+                cached = self._verdicts.get(key)
+                if cached is not None and (cached[2] is None or time.monotonic() - cached[2] < FAILURE_TTL):
+                    return cached[0], cached[1]
                 event = self._pending.get(key)
                 if event is None:
                     event = self._pending[key] = threading.Event()
@@ -239,7 +243,9 @@ class Gate:
         try:
             warnings: list[str] = []
             results = [self._policy(target, policy, warnings) for policy in policies]
-            self._remember(self._verdicts, key, (results, warnings))
+            # a denial may be a registry's passing trouble: it is kept briefly, an admission for good
+            failed_at = None if all(r.ok for r in results) else time.monotonic()
+            self._remember(self._verdicts, key, (results, warnings, failed_at))
             return results, warnings
         finally:
             with self._lock:
