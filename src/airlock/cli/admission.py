@@ -29,7 +29,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--policy", action="append", required=True, metavar="FILE_OR_DIR",
                         help="ClusterImagePolicy / TrustRoot YAML (repeatable)")
     parser.add_argument("--trusted-root", metavar="FILE", help="trusted_root.json for authorities without "
-                        "trustRootRef (default: the TUF mirror under $TUF_ROOT; key-only policies need none)")
+                        "trustRootRef (default: the TUF mirror under $TUF_ROOT; key authorities without ctlog "
+                        "need none)")
     parser.add_argument("--mode", choices=("audit", "enforce"), default="enforce",
                         help="enforce: deny (exit 1); audit: report what would be denied, exit 0")
     parser.add_argument("--no-match-policy", choices=("deny", "warn", "allow"), default="deny",
