@@ -97,7 +97,7 @@ items:
             package sigstore
             default isCompliant = false
             isCompliant { input.predicate.builder == "ci" }
-- apiVersion: policy.sigstore.dev/v1beta1
+- apiVersion: policy.sigstore.dev/v1alpha1
   kind: ClusterImagePolicy
   metadata:
     name: allow-base

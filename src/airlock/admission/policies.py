@@ -31,6 +31,12 @@ name airlock's trust mirror (``spec.tufRoot: DIR``, verified offline as ``$TUF_R
 
 ``source[0].oci`` reads the signatures from another repository, as ``COSIGN_REPOSITORY`` does.
 
+Where airlock is stricter than upstream, on purpose: ``rfc3161timestamp`` does not waive the
+transparency log (upstream stops requiring it; airlock still does); Rego may not call
+``opa.runtime()`` (it exposes the environment); ``cue``, ``spec.policy``'s ``include*`` and
+``fetchConfigFile``, and ``source[].tagPrefix`` are refused. As upstream, ``sigstoreKeys`` logs
+get the SHA-256 of their key as log ID (Rekor v2 logs need a ``trusted_root.json`` instead).
+
 What needs a cluster or a network is refused with the reason, never ignored: ``key.secretRef``,
 ``key.kms``, ``source[].signaturePullSecrets``, ``policy.remote``/``configMapRef``, ``TrustRoot.spec.remote``, and
 ``cue`` policies. So is every field upstream does not define (a typo must not weaken a policy),
