@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from airlock.admission.policies import Authority, ClusterImagePolicy, PolicySet
@@ -116,8 +115,7 @@ class Gate:
     the trust mirror under ``$TUF_ROOT``), read only when such an authority needs one."""
 
     def __init__(self, policies: PolicySet, source: Any, *, trusted_root: str | None = None, mode: str = "enforce",
-                 no_match: str = "deny", require_digest: bool = False, clock: Any = None,
-                 trust_loader: Callable[..., Any] | None = None) -> None:
+                 no_match: str = "deny", require_digest: bool = False) -> None:
         if mode not in MODES:
             raise UsageError(f"mode {mode!r}: use {' or '.join(MODES)}")
         if no_match not in NO_MATCH:
@@ -128,8 +126,6 @@ class Gate:
         self.mode = mode
         self.no_match = no_match
         self.require_digest = require_digest
-        self.clock = clock
-        self._trust_loader = trust_loader
         self._lock = threading.Lock()
         self._pending: dict[Any, threading.Event] = {}
         self._verdicts: dict[Any, tuple[list[PolicyResult], list[str], float | None]] = {}
@@ -269,13 +265,13 @@ class Gate:
         from airlock.api import Verifier
 
         if authority.kind == "key" and not authority.tlog:
-            return Verifier(None, clock=self.clock)
+            return Verifier(None)
         name = authority.trust_root
         with self._lock:
             cached = self._verifiers.get(name)
         if cached is None:
             root, notes = self._load_trust(name)
-            cached = (Verifier(root, clock=self.clock), notes)
+            cached = (Verifier(root), notes)
             with self._lock:
                 self._verifiers[name] = cached
         warnings.extend(w for w in cached[1] if w not in warnings)
@@ -285,8 +281,6 @@ class Gate:
         from airlock.trust import source
         from airlock.trust.trusted_root import TrustedRoot
 
-        if self._trust_loader is not None:
-            return self._trust_loader(name)
         if name is None:
             return source.load(self.trusted_root)
         spec = self.policies.trust_roots[name]

@@ -48,7 +48,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from airlock.admission import documents
@@ -735,7 +734,7 @@ def _documents_of(doc: Any, where: Where) -> list[tuple[dict[str, Any], Where]]:
     return [(doc, where)]
 
 
-def load(paths: list[str] | tuple[str, ...], *, reader: Callable[[str], bytes] | None = None) -> PolicySet:
+def load(paths: list[str] | tuple[str, ...]) -> PolicySet:
     """Every ClusterImagePolicy and TrustRoot in ``paths`` (files, or directories of .yaml/.yml/.json),
     checked whole: any error raises ``PolicyError`` naming the file, document and field."""
     try:
@@ -747,7 +746,7 @@ def load(paths: list[str] | tuple[str, ...], *, reader: Callable[[str], bytes] |
     refs: dict[str, str] = {}
     for path in files:
         try:
-            data = reader(path) if reader else documents.read_file(path, "policy")
+            data = documents.read_file(path, "policy")
             docs = documents.documents(data, f"policy {path}")
         except FormatError as exc:
             raise PolicyError(str(exc)) from None
