@@ -113,6 +113,7 @@ items:
     assert release.warnings == ("authority release: a key authority without ctlog: the transparency log is not "
                                 "checked (policy-controller's default)",)
     [authority] = keyless.authorities
+    assert authority.warnings == ()  # ^...$: anchored
     assert (authority.name, authority.kind, authority.trust_root, authority.tlog) == (
         "authority-0", "keyless", "airgap", True)
     [rule] = authority.attestations
@@ -259,6 +260,15 @@ def test_malformed_policies_are_refused_with_the_field_named(tmp_path, text, mes
         policies.load([path])
     assert str(raised.value).startswith(f"policy {path}: "), raised.value
     assert message in str(raised.value), raised.value
+
+
+def test_unanchored_identity_regexps_are_reported(tmp_path):
+    path = write(tmp_path, doc(IMAGES + "authorities:\n- keyless:\n    identities:\n    - issuerRegExp: "
+                                        "'^https://issuer$'\n      subjectRegExp: 'org/repo'\n"))
+    [policy] = policies.load([path]).policies
+    assert policy.authorities[0].warnings == (
+        "authority authority-0: identities[0]: subjectRegExp 'org/repo' is not anchored (^...$): it matches "
+        "anywhere in the value",)
 
 
 def test_sigstore_keys_become_a_trusted_root(tmp_path):

@@ -417,6 +417,10 @@ def _authority(value: Any, where: Where, index: int, trust_refs: set[str]) -> Au
     else:
         keyless = obj["keyless"]
         identities = _identities(keyless, where.at("keyless"))
+        for index, identity in enumerate(identities):  # an unanchored regexp matches anywhere (as upstream)
+            warnings += [f"authority {name}: identities[{index}]: " + w.removeprefix("WARNING: ").replace(
+                "--certificate-identity-regexp", "subjectRegExp").replace("--certificate-oidc-issuer-regexp",
+                                                                          "issuerRegExp") for w in identity.warnings]
         ref = _string(keyless, "trustRootRef", where.at("keyless")) or None
         if trust_root and ref and ref != trust_root:
             raise where.at("keyless").at("trustRootRef").error(
