@@ -408,7 +408,8 @@ def _authority(value: Any, where: Where, index: int, trust_refs: set[str]) -> Au
             raise where.at("rfc3161timestamp").at("trustRootRef").error(
                 f"must be the same trust root as ctlog.trustRootRef ({trust_root})")
         trust_root = trust_root or ref
-    key, identities, ignore_sct = None, (), False
+    key, ignore_sct = None, False
+    identities: tuple[Any, ...] = ()
     if kind == "key":
         key = _key(obj["key"], where.at("key"))
         if ctlog is None:
