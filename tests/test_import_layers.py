@@ -5,7 +5,8 @@ every import, at module level or inside a function, is checked against the rules
   into material at the edge (Rekor entry bodies too: ``TlogEntry.claims``);
 - ``oci/`` never imports ``sign/``;
 - no CLI module imports another (``cli/__init__`` registers them all; ``cli/common`` is shared);
-- nothing below the CLI imports it, and ``api/`` is imported only from above it;
+- nothing below the CLI imports it, and ``api/`` is imported only from above it (the CLI, and
+  ``admission/``, the gate and webhook beside it, which nothing but the CLI imports);
 - the ground floor (the material model, artifacts, errors, crypto, wire helpers) imports only
   from the ground floor: formats and checks both stand on it, so no circle runs through it.
 """
@@ -73,8 +74,10 @@ def violations(src: Path) -> list[str]:
             found.append(f"{importer} -> {imported}: imports the CLI")
         if here in GROUND and there not in GROUND:
             found.append(f"{importer} -> {imported}: the ground floor imports {there}/")
-        if there == "api" and not (here.startswith("cli") or here in ("api", "")):
+        if there == "api" and not (here.startswith("cli") or here in ("api", "admission", "")):
             found.append(f"{importer} -> {imported}: imports the api from below it")
+        if there == "admission" and not (here.startswith("cli") or here == "admission"):
+            found.append(f"{importer} -> {imported}: imports admission (an entry point, beside the CLI) from below")
     return found
 
 
@@ -133,6 +136,8 @@ def test_the_walk_sees_what_it_must(tmp_path):
         "airlock/cli/sign.py": "from airlock.cli.image import run\n",
         "airlock/api/__init__.py": "",
         "airlock/trust/__init__.py": "from airlock import api\n",
+        "airlock/admission/__init__.py": "from airlock import api\n",
+        "airlock/oci/sources.py": "from airlock.admission import gate\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +145,7 @@ def test_the_walk_sees_what_it_must(tmp_path):
     assert violations(tmp_path) == [
         "airlock.cli.sign -> airlock.cli.image: a CLI module imports another",
         "airlock.oci.layout -> airlock.sign.attaching: oci/ imports sign/",
+        "airlock.oci.sources -> airlock.admission: imports admission (an entry point, beside the CLI) from below",
         "airlock.sign.attaching -> airlock.cli.image: imports the CLI",
         "airlock.trust -> airlock.api: imports the api from below it",
         "airlock.verify.checks -> airlock.formats.bundle: verify/ imports formats/",

@@ -253,7 +253,7 @@ def test_what_escaped_as_usage_errors_is_a_failure_with_its_check(keyless, key_s
 def test_check_names_are_one_enum_with_the_names_json_prints(verifier, keyless):
     assert [c.value for c in Check] == [
         "signer", "tlog", "set", "inclusion-proof", "checkpoint", "tlog-entry", "timestamp", "certificate-chain",
-        "sct", "identity", "signature", "artifact", "claims", "annotations", "type", "verify"]
+        "sct", "identity", "signature", "artifact", "claims", "annotations", "type", "verify", "unpack", "admit"]
     verdict = verify(verifier, keyless, SOMEONE_ELSE)
     assert verdict.failure.check is Check.IDENTITY and verdict.failure.check == "identity"
     assert json.dumps({"check": verdict.failure.check}) == '{"check": "identity"}'

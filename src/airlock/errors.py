@@ -138,3 +138,7 @@ class KeylessError(AirlockError):
 
 class PackError(FormatError):
     """An archive that is not a whole, untouched airlock pack."""
+
+
+class PolicyError(FormatError):
+    """An admission policy that cannot be used: the message names the file, the document and the field."""

@@ -230,10 +230,13 @@ class TarReader:
     every header checksum must be written as tarfile and GNU tar write it (six octal digits, NUL,
     space), so that no byte of a header can change unnoticed, and the stream must be a whole number
     of records (as tar pads it), so that no padding can be cut unnoticed. Padding must be NUL bytes.
+    ``directories``: empty directory members (Go's ``archive/tar`` and GNU tar write them) are
+    skipped, their names checked like any other, rather than refused.
     """
 
     def __init__(self, source: BinaryIO, what: str, *, max_files: int, max_file: int, max_total: int,
-                 max_compressed: int | None = None, compression: str = "gzip", canonical: bool = False) -> None:
+                 max_compressed: int | None = None, compression: str = "gzip", canonical: bool = False,
+                 directories: bool = False) -> None:
         header_room = max_files * (3 * BLOCK + MAX_PAX) + 20 * BLOCK  # headers, pax data, padding, end
         max_stream = max_total + max_files * BLOCK + header_room
         self._what, self._max_files, self._max_file, self._max_total = what, max_files, max_file, max_total
@@ -251,6 +254,7 @@ class TarReader:
         self._padding = 0
         self._done = False
         self._canonical = canonical
+        self._directories = directories
 
     def read(self, size: int = _CHUNK) -> bytes:
         """Up to ``size`` bytes of the current member's data; ``b""`` once it is all read."""
@@ -308,6 +312,9 @@ class TarReader:
                     raise FormatError(f"{what}: pax header of {size} bytes, more than {MAX_PAX}")
                 pax = _pax_records(stream.read(size + (-size % BLOCK))[:size], what)
                 continue
+            if kind == b"5" and self._directories and size == 0 and pax is None:
+                check_name(_decode_name(raw_name, what).removesuffix("/"), what)  # the stream bound bounds these
+                continue
             if kind not in _REGULAR:
                 name = _decode_name(raw_name, what)
                 description = _TYPE_NAMES.get(kind, f"of unknown type {kind!r}")
@@ -337,10 +344,12 @@ class TarReader:
 
 
 def read_tar_gz(source: BinaryIO, what: str, *, max_files: int, max_file: int, max_total: int,
-                max_compressed: int | None = None) -> dict[str, bytes]:
-    """Every regular file of a gzip'd tar, by name in archive order; ``FormatError`` on anything else."""
+                max_compressed: int | None = None, directories: bool = False) -> dict[str, bytes]:
+    """Every regular file of a gzip'd tar, by name in archive order; ``FormatError`` on anything else.
+    ``directories``: empty directory members (Go's ``archive/tar`` and GNU tar write them) are
+    skipped, their names checked like any other, rather than refused."""
     reader = TarReader(source, what, max_files=max_files, max_file=max_file, max_total=max_total,
-                       max_compressed=max_compressed)
+                       max_compressed=max_compressed, directories=directories)
     files: dict[str, bytes] = {}
     while (member := reader.next()) is not None:
         files[member[0]] = reader.read(member[1])

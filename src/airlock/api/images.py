@@ -379,15 +379,20 @@ def registry_targets(client: Any, references: list[str] | tuple[str, ...]) -> li
 
 
 def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundle_format: bool | None = None,
-               bundle: bytes | None = None, bundle_where: str = "--bundle") -> Iterator[Any]:
+               bundles_only: bool = False, bundle: bytes | None = None,
+               bundle_where: str = "--bundle") -> Iterator[Any]:
     """Every signature (or attestation) of ``digest``, read lazily: v3 bundle referrers, then legacy
     layers. ``new_bundle_format``: None both; False only legacy; True the bundles, or when the image
-    has none the legacy layers, as cosign v3 ``--new-bundle-format`` (its default) reads them. With
-    ``bundle``, that bundle alone, and nothing attached to the image."""
+    has none the legacy layers, as cosign v3 ``--new-bundle-format`` (its default) reads them.
+    ``bundles_only``: the bundles and never the legacy layers (policy-controller's ``signatureFormat:
+    bundle``). With ``bundle``, that bundle alone, and nothing attached to the image."""
     from airlock.oci import discovery
 
     if bundle is not None:
         yield discovery.Found(bundle_where, bundle=bundle)
+        return
+    if bundles_only:
+        yield from discovery.signatures(source, digest, attestation=attestation, bundles=True, legacy=False)
         return
     if new_bundle_format is not True:
         yield from discovery.signatures(source, digest, attestation=attestation,  # one fetch budget per image
@@ -406,11 +411,12 @@ def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundl
 def verify_target(target: ImageTarget, verifier: Verifier, *, policy: Policy | None = None, key: Any = None,
                   options: VerificationOptions = VerificationOptions(), attestation: bool = False,
                   predicate_type: str | None = None, annotations: dict[str, str] | None = None,
-                  check_claims: bool = True, new_bundle_format: bool | None = None, bundle: bytes | None = None,
-                  bundle_where: str = "--bundle", check_layer_digests: bool = True,
+                  check_claims: bool = True, new_bundle_format: bool | None = None, bundles_only: bool = False,
+                  bundle: bytes | None = None, bundle_where: str = "--bundle", check_layer_digests: bool = True,
                   intact: set[tuple] | None = None) -> ImageVerdict:
-    """Verify one image found by ``layout_targets`` or ``registry_targets``; see ``verify_image``.
-    ``intact``: blobs of a layout already hashed, shared across the images of one layout."""
+    """Verify one image found by ``layout_targets`` or ``registry_targets``; see ``verify_image``
+    (and ``candidates`` for ``bundles_only``). ``intact``: blobs of a layout already hashed, shared
+    across the images of one layout."""
     policy = as_policy(policy, key)
     verdict = ImageVerdict(target.reference, target.digest, attestation)
     if target.entry is not None:  # the image verified must be whole in the layout, not only its signatures
@@ -422,7 +428,8 @@ def verify_target(target: ImageTarget, verifier: Verifier, *, policy: Policy | N
             return verdict
     warnings: dict[str, None] = {}
     for found in candidates(target.source, target.digest, attestation=attestation,
-                            new_bundle_format=new_bundle_format, bundle=bundle, bundle_where=bundle_where):
+                            new_bundle_format=new_bundle_format, bundles_only=bundles_only, bundle=bundle,
+                            bundle_where=bundle_where):
         verdict.bundles_found += found.bundle is not None
         check = judge(verifier, found, target.digest, attestation=attestation, predicate=predicate_type,
                       policy=policy, options=options, annotations=annotations or {}, claims=check_claims)
