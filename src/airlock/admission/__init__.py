@@ -1,0 +1,1 @@
+"""Admission: ClusterImagePolicy-compatible policies, the offline ``admit`` gate and the webhook."""
