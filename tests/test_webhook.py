@@ -367,7 +367,7 @@ def test_an_expired_trust_root_denies_saying_so(world, serve, tmp_path):
 
 def test_an_internal_error_denies_in_enforce_and_warns_in_audit(world, serve):
     class Broken:
-        def decide(self, images):
+        def decide(self, images, resource=None):
             raise RuntimeError("the gate fell over")
 
     for mode, allowed in (("enforce", False), ("audit", True)):
@@ -391,3 +391,23 @@ def test_the_cli_refuses_bad_flags_in_one_line(world):
     result = run_cli("webhook", "--policy", "p.yaml", "--tls-cert", str(world["cert"]), "--tls-key",
                      str(world["key"]), "--mode", "strict")
     assert result.code == 2 and "invalid choice: 'strict'" in result.stderr
+
+
+def test_the_gate_sees_what_is_admitted_and_the_cache_keeps_them_apart(world, serve):
+    """A policy's ``match`` may name a resource and labels: the gate gets them, and a verdict for a
+    Pod is not reused for a Deployment (nor for other labels)."""
+    seen = []
+
+    class Recorder:
+        def decide(self, images, resource=None):
+            seen.append(resource)
+            return [webhook.Decision(i, world["signed_digest"], True, "enforce", "p", "key", "ok", []) for i in images]
+
+    hook = serve([key_policy(world)], gate_factory=lambda paths, root: Recorder())
+    labelled = pod("p", world["signed"])
+    labelled["metadata"]["labels"] = {"tier": "web"}
+    for obj in (labelled, labelled, deployment("d", world["signed"]), pod("q", world["signed"])):
+        assert hook.client.review(obj)["allowed"] is True
+    assert seen == [webhook.Resource("", "v1", "pods", {"tier": "web"}),
+                    webhook.Resource("apps", "v1", "deployments", {}),
+                    webhook.Resource("", "v1", "pods", {})]

@@ -120,7 +120,7 @@ class StandInGate:
                 policies.extend(document)
         return cls(policies)
 
-    def decide(self, images: list[str]) -> list[Decision]:
+    def decide(self, images: list[str], resource: object = None) -> list[Decision]:
         import airlock
         from airlock.verify.verifier import VerificationOptions
 

@@ -63,8 +63,21 @@ class Decision(NamedTuple):
     warnings: list[str]
 
 
+class Resource(NamedTuple):
+    """What is admitted (the shape of ``airlock.admission.gate.Resource``): a policy's ``match``
+    may name a resource and labels."""
+
+    group: str
+    version: str
+    resource: str
+    labels: dict[str, str]
+
+    def key(self) -> tuple:
+        return (self.group, self.version, self.resource, tuple(sorted(self.labels.items())))
+
+
 class Decider(Protocol):
-    def decide(self, images: list[str]) -> Sequence[Any]: ...
+    def decide(self, images: list[str], resource: Any = None) -> Sequence[Any]: ...
 
 
 class TrustState(NamedTuple):
@@ -302,18 +315,18 @@ class Webhook:
         self.metrics = Metrics()
 
     # -- one image ---------------------------------------------------------------------------
-    def _judge(self, state: State, image: str) -> Decision:
+    def _judge(self, state: State, image: str, resource: Resource | None) -> Decision:
         try:
             digest = self.resolve(image)
         except Exception as exc:
             return Decision(image, None, False, "enforce", None, None,
                             f"cannot resolve {image} to a digest: {_one_line(str(exc), 300)}", [])
-        key = (image, digest, state.policy_version, state.trust_version)
+        key = (image, digest, state.policy_version, state.trust_version, resource.key() if resource else None)
         hit = [True]
 
         def compute() -> Decision:
             hit[0] = False
-            decisions = list(state.gate.decide([image]))
+            decisions = list(state.gate.decide([image], resource))
             if len(decisions) != 1:
                 raise AirlockError(f"the gate gave {len(decisions)} decisions for one image")
             found = decisions[0]
@@ -323,7 +336,7 @@ class Webhook:
         self.metrics.cache.labels("hit" if hit[0] else "miss").inc()
         return decision
 
-    def decide(self, images: list[str], budget: float) -> list[Decision]:
+    def decide(self, images: list[str], budget: float, resource: Resource | None = None) -> list[Decision]:
         """One decision per image within ``budget`` seconds; an image not judged by then, or whose
         judgement failed, is denied saying why."""
         state = self.loader.state
@@ -334,7 +347,7 @@ class Webhook:
             return [Decision(i, None, False, "enforce", None, None,
                              f"the trust root has expired ({state.trust.expired})", []) for i in images]
         end = time.monotonic() + budget
-        futures = [self.pool.submit(self._judge, state, image) for image in dict.fromkeys(images)]
+        futures = [self.pool.submit(self._judge, state, image, resource) for image in dict.fromkeys(images)]
         out = []
         for image, future in zip(dict.fromkeys(images), futures, strict=True):
             try:
@@ -373,7 +386,8 @@ class Webhook:
             images = self.images_of(obj)
         except Exception as exc:
             images, unreadable = [], _one_line(str(exc), 300)
-        decisions = self.decide(images, budget - (time.monotonic() - started)) if images else []
+        left = budget - (time.monotonic() - started)
+        decisions = self.decide(images, left, _resource(request, obj)) if images else []
         where = _describe(request)
         denials, warnings = [], []
         if unreadable is not None:
@@ -381,6 +395,8 @@ class Webhook:
         for decision in decisions:
             warnings.extend(decision.warnings)
             if decision.allowed:
+                if decision.mode in ("warn", "audit") and decision.warnings:  # the gate's would-be denial
+                    log.warning("would deny %s: %s (policy in %s mode)", where, decision.reason, decision.mode)
                 continue
             text = _denial(decision)
             if decision.mode in ("warn", "audit"):
@@ -446,6 +462,13 @@ def _denial(decision: Decision) -> str:
 
 def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def _resource(request: dict, obj: dict) -> Resource:
+    gvr = _dict(request.get("resource"))
+    labels = _dict(_dict(obj.get("metadata")).get("labels"))
+    return Resource(str(gvr.get("group", "")), str(gvr.get("version", "")), str(gvr.get("resource", "")),
+                    {str(k): str(v) for k, v in labels.items()})
 
 
 def _describe(request: dict) -> str:

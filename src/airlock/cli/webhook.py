@@ -56,11 +56,13 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     def make_gate(policies: list[str], trusted_root: str | None) -> webhook.Decider:
-        try:
-            from airlock.admission.gate import Gate  # type: ignore[import-not-found, unused-ignore]
-        except ImportError as exc:
-            raise AirlockError(f"the admission gate is not part of this build ({exc})") from exc
-        return Gate.load(policies, trusted_root=trusted_root, no_match_policy=args.no_match_policy)  # type: ignore[no-any-return, unused-ignore]
+        from airlock import api
+        from airlock.admission import policies as cip  # type: ignore[attr-defined, unused-ignore]
+        from airlock.admission.gate import Gate  # type: ignore[import-not-found, unused-ignore]
+
+        # the webhook applies --mode itself (logging what audit mode lets through), so the gate enforces
+        return Gate(cip.load(policies), api.registry_client(), trusted_root=trusted_root,  # type: ignore[no-any-return, unused-ignore]
+                    no_match=args.no_match_policy)
 
     loader = webhook.Loader(args.policy, make_gate, trusted_root=args.trusted_root,
                             tuf_root=None if args.trusted_root else webhook.environ_tuf_root())
