@@ -411,3 +411,17 @@ def test_the_gate_sees_what_is_admitted_and_the_cache_keeps_them_apart(world, se
     assert seen == [webhook.Resource("", "v1", "pods", {"tier": "web"}),
                     webhook.Resource("apps", "v1", "deployments", {}),
                     webhook.Resource("", "v1", "pods", {})]
+
+
+def test_a_burst_of_one_tag_costs_one_resolution_and_one_verification(world, serve):
+    resolved = []
+
+    def resolve(image):
+        resolved.append(image)
+        return world["signed_digest"]
+
+    hook = serve([key_policy(world)], resolve=resolve)
+    for name in ("a", "b", "c"):
+        assert hook.client.review(pod(name, world["signed"]))["allowed"] is True
+    assert resolved == [world["signed"]]
+    assert hook.loader.state.gate.calls == 1

@@ -304,20 +304,28 @@ class Webhook:
 
     def __init__(self, loader: Loader, *, mode: str = "enforce", images_of: Callable[[dict], list[str]] | None = None,
                  resolve: Callable[[str], str] | None = None, cache: VerdictCache | None = None,
-                 workers: int = 16) -> None:
+                 workers: int = 16, resolve_ttl: float = 5.0) -> None:
         if mode not in ("enforce", "audit"):
             raise AirlockError(f"--mode {mode!r}: use enforce or audit")
         self.loader, self.mode = loader, mode
         self.images_of = images_of or _default_images_of
         self.resolve = resolve or default_resolver()
         self.cache: VerdictCache = cache or VerdictCache(failed=lambda d: not d.allowed)
+        # tag -> digest, briefly: a burst of Pods of one Deployment costs one registry round trip
+        # (a tag is a moving name at any rate; /mutate pins what was verified)
+        self.resolutions: VerdictCache[str] = VerdictCache(ttl=resolve_ttl, failure_ttl=min(resolve_ttl, 2.0))
         self.pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="airlock-verify")
         self.metrics = Metrics()
 
     # -- one image ---------------------------------------------------------------------------
+    def _digest(self, image: str) -> str:
+        if "@" in image:
+            return self.resolve(image)
+        return self.resolutions.get(image, lambda: self.resolve(image))
+
     def _judge(self, state: State, image: str, resource: Resource | None) -> Decision:
         try:
-            digest = self.resolve(image)
+            digest = self._digest(image)
         except Exception as exc:
             return Decision(image, None, False, "enforce", None, None,
                             f"cannot resolve {image} to a digest: {_one_line(str(exc), 300)}", [])
