@@ -425,3 +425,20 @@ def test_a_burst_of_one_tag_costs_one_resolution_and_one_verification(world, ser
         assert hook.client.review(pod(name, world["signed"]))["allowed"] is True
     assert resolved == [world["signed"]]
     assert hook.loader.state.gate.calls == 1
+
+
+def test_a_gate_is_renewed_so_its_own_memory_never_outlives_a_short_ttl():
+    made = []
+
+    class Gate:
+        def __init__(self):
+            made.append(self)
+
+        def decide(self, images, resource=None):
+            return [len(made)] * len(images)
+
+    renewed = webhook.Renewed(Gate, lifetime=0.2)
+    assert renewed.decide(["a"]) == [1] and renewed.decide(["a"]) == [1]
+    time.sleep(0.25)
+    assert renewed.decide(["a", "b"]) == [2, 2]
+    assert len(made) == 2

@@ -24,7 +24,6 @@ import concurrent.futures
 import hashlib
 import json
 import logging
-import os
 import re
 import ssl
 import threading
@@ -80,6 +79,24 @@ class Decider(Protocol):
     def decide(self, images: list[str], resource: Any = None) -> Sequence[Any]: ...
 
 
+class Renewed:
+    """A gate made anew every ``lifetime`` seconds. A gate remembers its verdicts for as long as it
+    lives; the webhook runs for months, and its own cache decides how long a verdict stands (an
+    image denied as unsigned must pass once it is signed), so no gate outlives a short failure TTL."""
+
+    def __init__(self, make: Callable[[], Decider], lifetime: float = 10.0) -> None:
+        self.make, self.lifetime = make, lifetime
+        self._gate, self._born = make(), time.monotonic()
+        self._lock = threading.Lock()
+
+    def decide(self, images: list[str], resource: Any = None) -> Sequence[Any]:
+        with self._lock:
+            if time.monotonic() - self._born > self.lifetime:
+                self._gate, self._born = self.make(), time.monotonic()
+            gate = self._gate
+        return gate.decide(images, resource)
+
+
 class TrustState(NamedTuple):
     expired: str | None  # why the trust root can no longer be used, or None
     expires_at: datetime | None  # the earliest end of anything in use; expired: when it ended
@@ -122,8 +139,8 @@ def trust_state(trusted_root: str | None, tuf_root: str | None, now: datetime | 
     """Whether the trust root can still be used, and until when (``airlock trust status``'s judgement)."""
     from airlock.trust import status
 
-    if trusted_root is None and tuf_root is None:
-        return TrustState(None, None)
+    if trusted_root is None and (tuf_root is None or not Path(tuf_root).is_dir()):
+        return TrustState(None, None)  # no mirror: key policies need none, keyless ones fail at the gate
     now = now or datetime.now(UTC)
     report = status.assess(now=now, trusted_root_file=trusted_root, tuf_root=None if trusted_root else tuf_root)
     present = {item.kind for item in report.items}
@@ -157,7 +174,9 @@ class Loader:
         self._lock = threading.Lock()
 
     def _trust_paths(self) -> list[str]:
-        return [p for p in (self.trusted_root or self.tuf_root,) if p]
+        if self.trusted_root:
+            return [self.trusted_root]  # must be there: a missing file fails the load
+        return [self.tuf_root] if self.tuf_root and Path(self.tuf_root).is_dir() else []
 
     def check(self) -> bool:
         """Reload if anything changed; True when a new state is in force. Never raises."""
@@ -672,6 +691,3 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def environ_tuf_root() -> str | None:
-    return os.environ.get("TUF_ROOT") or None

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from airlock.admission import webhook
     from airlock.errors import AirlockError
+    from airlock.trust.layout import tuf_root
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     if args.mode == "audit":
@@ -60,12 +61,13 @@ def run(args: argparse.Namespace) -> int:
         from airlock.admission import policies as cip  # type: ignore[attr-defined, unused-ignore]
         from airlock.admission.gate import Gate  # type: ignore[import-not-found, unused-ignore]
 
+        policy_set, client = cip.load(policies), api.registry_client()
         # the webhook applies --mode itself (logging what audit mode lets through), so the gate enforces
-        return Gate(cip.load(policies), api.registry_client(), trusted_root=trusted_root,  # type: ignore[no-any-return, unused-ignore]
-                    no_match=args.no_match_policy)
+        return webhook.Renewed(lambda: Gate(policy_set, client, trusted_root=trusted_root,
+                                            no_match=args.no_match_policy))
 
     loader = webhook.Loader(args.policy, make_gate, trusted_root=args.trusted_root,
-                            tuf_root=None if args.trusted_root else webhook.environ_tuf_root())
+                            tuf_root=None if args.trusted_root else tuf_root())
     loader.check()
     if loader.state is None:  # nothing to fall back to at start: refuse to serve rather than deny blindly
         raise AirlockError(f"cannot load the policies: {loader.error}")
