@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import shutil
 import socket
 import threading
 import time
@@ -70,9 +71,12 @@ def serve(world, tmp_path):
         policy_dir = tmp_path / f"policies{len(started)}"
         policy_dir.mkdir()
         (policy_dir / "policies.json").write_text(json.dumps(policies))
+        for name in ("cert", "key"):  # its own copy: a test may renew it
+            shutil.copy(world[name], policy_dir.parent / f"{policy_dir.name}.{name}")
         loader = webhook.Loader([str(policy_dir)], gate_factory or StandInGate.from_files, trusted_root=trusted_root)
         hook = webhook.Webhook(loader, mode=mode, images_of=images_of, resolve=resolve)
-        server = webhook.Server(hook, tls_cert=str(world["cert"]), tls_key=str(world["key"]),
+        server = webhook.Server(hook, tls_cert=str(policy_dir.parent / f"{policy_dir.name}.cert"),
+                                tls_key=str(policy_dir.parent / f"{policy_dir.name}.key"),
                                 listen="127.0.0.1:0", poll=0.1).start()
         started.append(server)
         return Running(server, ApiServerClient(f"https://127.0.0.1:{server.port}", world["ca"].read_bytes()),
@@ -442,3 +446,19 @@ def test_a_gate_is_renewed_so_its_own_memory_never_outlives_a_short_ttl():
     time.sleep(0.25)
     assert renewed.decide(["a", "b"]) == [2, 2]
     assert len(made) == 2
+
+
+def test_a_renewed_tls_certificate_is_served_without_a_restart(world, serve, tmp_path):
+    hook = serve([key_policy(world)])
+    new_ca, new_cert, new_key = write_tls(tmp_path / "renewed")  # as cert-manager rotates the Secret
+    shutil.copy(new_key, hook.server.tls_key)
+    shutil.copy(new_cert, hook.server.tls_cert)
+    renewed = ApiServerClient(hook.client.url, new_ca.read_bytes())
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert renewed.review(pod("p", world["signed"]))["allowed"] is True
+            break
+        except urllib3.exceptions.SSLError:
+            assert time.monotonic() < deadline, "the renewed certificate was never served"
+            time.sleep(0.1)
