@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -462,3 +465,20 @@ def test_a_renewed_tls_certificate_is_served_without_a_restart(world, serve, tmp
         except urllib3.exceptions.SSLError:
             assert time.monotonic() < deadline, "the renewed certificate was never served"
             time.sleep(0.1)
+
+
+@pytest.mark.skipif(os.environ.get("AIRLOCK_TEST_NETNS") == "1", reason="already inside the network namespace")
+def test_verification_needs_no_network_but_the_registry(tmp_path):
+    """Verdicts, denials and the digest patch again, in a network namespace with nothing but its own
+    loopback (where the test registry runs): nothing reaches for a TUF CDN or any other host."""
+    if not shutil.which("unshare") or not shutil.which("ip") or subprocess.run(
+            ["unshare", "--net", "true"], capture_output=True).returncode:
+        pytest.skip("unshare --net and ip are needed (root or user namespaces)")
+    tests = "signed_image_is_admitted or fails_its_policy or mutate_pins or no_policy_matches or registry_down"
+    inner = (f"ip link set lo up && exec {sys.executable} -m pytest -q -p no:cacheprovider "
+             f"{Path(__file__)} -k '{tests}'")
+    env = {**os.environ, "AIRLOCK_TEST_NETNS": "1"}
+    result = subprocess.run(["unshare", "--net", "sh", "-c", inner], capture_output=True, text=True, env=env,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "6 passed" in result.stdout, result.stdout[-2000:]
