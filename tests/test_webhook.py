@@ -482,3 +482,23 @@ def test_verification_needs_no_network_but_the_registry(tmp_path):
                             timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "6 passed" in result.stdout, result.stdout[-2000:]
+
+
+def test_policies_in_a_configmap_volume_are_read_once(tmp_path):
+    """What the kubelet makes of a ConfigMap: ``..<timestamp>/`` holding the files, ``..data`` linking
+    to it, and the visible names linking through ``..data``; an update swaps ``..data`` atomically."""
+    volume = tmp_path / "policies"
+    (volume / "..2026_12_02_10_00_00.1").mkdir(parents=True)
+    (volume / "..2026_12_02_10_00_00.1" / "release.yaml").write_text("kind: ClusterImagePolicy")
+    (volume / "..data").symlink_to("..2026_12_02_10_00_00.1")
+    (volume / "release.yaml").symlink_to("..data/release.yaml")
+    assert webhook.policy_files([str(volume)]) == [str(volume / "release.yaml")]
+    before = webhook.fingerprint([str(volume)])
+    (volume / "..2026_12_02_11_00_00.2").mkdir()
+    (volume / "..2026_12_02_11_00_00.2" / "release.yaml").write_text("kind: ClusterImagePolicy # v2")
+    (volume / "..data_tmp").symlink_to("..2026_12_02_11_00_00.2")
+    os.replace(volume / "..data_tmp", volume / "..data")
+    assert webhook.fingerprint([str(volume)]) != before  # the update is seen
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert webhook.policy_files([str(empty), "x.yaml"]) == [str(empty), "x.yaml"]

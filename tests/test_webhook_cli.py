@@ -26,6 +26,14 @@ def cluster_image_policy(name: str, glob: str, pem: str) -> str:
             f"      data: |\n{key}\n")
 
 
+def configmap_version(volume, name: str, text: str) -> None:
+    """A new version of a ConfigMap volume: files in ``..<version>/``, ``..data`` swapped to it atomically."""
+    (volume / name).mkdir(parents=True)
+    (volume / name / "release.yaml").write_text(text)
+    (volume / "..data_tmp").symlink_to(name)
+    os.replace(volume / "..data_tmp", volume / "..data")
+
+
 @pytest.fixture
 def running(registry, tmp_path):
     client, signer = RegistryClient(), Signer()
@@ -34,9 +42,9 @@ def running(registry, tmp_path):
         world[f"{name}_digest"] = push_image(client, registry, f"cli/{name}", "v1", tmp_path)
         world[name] = f"{registry}/cli/{name}:v1"
     signer.sign(client, world["signed"], world["signed_digest"])
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "release.yaml").write_text(cluster_image_policy("release", f"{registry}/cli/**", signer.pem))
+    policies = tmp_path / "policies"  # laid out as the kubelet mounts a ConfigMap
+    configmap_version(policies, "..v1", cluster_image_policy("release", f"{registry}/cli/**", signer.pem))
+    (policies / "release.yaml").symlink_to("..data/release.yaml")
     ca, cert, key = write_tls(tmp_path / "tls")
     env = {**os.environ, "TUF_ROOT": str(tmp_path / "no-mirror")}
     proc = subprocess.Popen([*airlock_exe(), "webhook", "--policy", str(policies), "--tls-cert", str(cert),
@@ -65,7 +73,7 @@ def test_the_real_command_with_real_policies(running):
     assert denied["allowed"] is False
     assert denied["status"]["message"].startswith(f"Pod default/p: image {running['unsigned']}: denied by policy "
                                                   "release: ")
-    (running["policies"] / "release.yaml").write_text("apiVersion: policy.sigstore.dev/v1beta1\nkind: Cluster")
+    configmap_version(running["policies"], "..v2", "apiVersion: policy.sigstore.dev/v1beta1\nkind: Cluster")
     deadline = time.monotonic() + 10
     while "the last reload failed" not in (ready := api.http.request("GET", f"{api.url}/readyz").data.decode()):
         assert time.monotonic() < deadline, ready

@@ -135,6 +135,18 @@ def _files(path: Path) -> Iterator[Path]:
     yield from found  # ConfigMap volumes: the ..data symlink farm is skipped, the visible names read
 
 
+def policy_files(paths: Sequence[str]) -> list[str]:
+    """The policy files named: a directory stands for its YAML/JSON files as a ConfigMap volume
+    shows them (the ``..data`` and ``..<timestamp>`` entries Kubernetes keeps beside them, which
+    would read every policy twice, are skipped); one with none is passed on, for the loader to refuse."""
+    found: list[str] = []
+    for path in paths:
+        inside = [str(p) for p in _files(Path(path)) if p.suffix in (".yaml", ".yml", ".json")] \
+            if Path(path).is_dir() else []
+        found += inside or [path]
+    return found
+
+
 def trust_state(trusted_root: str | None, tuf_root: str | None, now: datetime | None = None) -> TrustState:
     """Whether the trust root can still be used, and until when (``airlock trust status``'s judgement)."""
     from airlock.trust import status

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         from airlock.admission import policies as cip  # type: ignore[attr-defined, unused-ignore]
         from airlock.admission.gate import Gate  # type: ignore[import-not-found, unused-ignore]
 
-        policy_set, client = cip.load(policies), api.registry_client()
+        policy_set, client = cip.load(webhook.policy_files(policies)), api.registry_client()
         # the webhook applies --mode itself (logging what audit mode lets through), so the gate enforces
         return webhook.Renewed(lambda: Gate(policy_set, client, trusted_root=trusted_root,
                                             no_match=args.no_match_policy))
