@@ -502,3 +502,17 @@ def test_policies_in_a_configmap_volume_are_read_once(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert webhook.policy_files([str(empty), "x.yaml"]) == [str(empty), "x.yaml"]
+
+
+def test_an_object_whose_images_cannot_be_read_is_denied(world, tmp_path):
+    def unreadable(obj):
+        raise ValueError("spec.containers[0].image: not a string")
+
+    loader = webhook.Loader([str(tmp_path)], lambda paths, root: StandInGate([]))
+    loader.check()
+    hook = webhook.Webhook(loader, images_of=unreadable)
+    answer = hook.review(json.dumps(admission_request(pod("p", "x"))).encode(), mutate=False, timeout=10)
+    assert answer["response"]["allowed"] is False
+    assert answer["response"]["status"]["message"] == (
+        "Pod default/p: the images of the object cannot be read: spec.containers[0].image: not a string")
+    hook.close()

@@ -430,7 +430,7 @@ class Webhook:
         where = _describe(request)
         denials, warnings = [], []
         if unreadable is not None:
-            denials.append(f"{where}: the images of the object cannot be read: {unreadable}")
+            denials.append(f"the images of the object cannot be read: {unreadable}")
         for decision in decisions:
             warnings.extend(decision.warnings)
             if decision.allowed:
