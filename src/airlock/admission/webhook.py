@@ -194,6 +194,7 @@ class Loader:
     def check(self) -> bool:
         """Reload if anything changed; True when a new state is in force. Never raises."""
         with self._lock:
+            versions = None
             try:
                 versions = (fingerprint(self.policies), fingerprint(self._trust_paths()))
                 if versions == self._seen and self.state is not None:
@@ -204,7 +205,7 @@ class Loader:
                 gate = self.make_gate(self.policies, self.trusted_root)
                 trust = trust_state(self.trusted_root, self.tuf_root)
             except Exception as exc:  # a bad new version: the old one stays in force
-                self._failed = locals().get("versions")
+                self._failed = versions
                 self.failures += 1
                 self.error = _one_line(f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, AirlockError)
                                        else str(exc))
