@@ -516,3 +516,24 @@ def test_an_object_whose_images_cannot_be_read_is_denied(world, tmp_path):
     assert answer["response"]["status"]["message"] == (
         "Pod default/p: the images of the object cannot be read: spec.containers[0].image: not a string")
     hook.close()
+
+
+def test_a_tuf_mirror_is_judged_as_airlock_trust_status_does(tmp_path, tuf_server):
+    """With no --trusted-root the webhook's trust is the mirror under $TUF_ROOT: the gauge counts down
+    to its earliest expiry, and once a role has expired the webhook denies, saying which and what to do."""
+    from airlock.testing import SigstoreInstance
+    from airlock.trust.tuf import initialize
+    from tuf_repo import TufRepo
+
+    repo = TufRepo(tmp_path / "repo", trusted_root=SigstoreInstance().trusted_root())
+    tuf_server.serve(repo)
+    initialize(tuf_server.url, repo.root_bytes(1), str(tmp_path / "tuf"))
+    now = datetime.now(UTC)
+    fresh = webhook.trust_state(None, str(tmp_path / "tuf"), now)
+    assert fresh.expired is None and fresh.expires_at is not None and fresh.expires_at > now + timedelta(days=7)
+    later = fresh.expires_at + timedelta(seconds=1)
+    stale = webhook.trust_state(None, str(tmp_path / "tuf"), later)
+    assert stale.expired == (f"TUF mirror: root.json version 1 expired on {fresh.expires_at:%Y-%m-%d %H:%M:%S}Z "
+                             "(checked against now); refresh the mirror with `airlock initialize` on the "
+                             "connected side")
+    assert webhook.trust_state(None, str(tmp_path / "no-such-mirror"), now) == webhook.TrustState(None, None)
