@@ -537,3 +537,23 @@ def test_a_tuf_mirror_is_judged_as_airlock_trust_status_does(tmp_path, tuf_serve
                              "(checked against now); refresh the mirror with `airlock initialize` on the "
                              "connected side")
     assert webhook.trust_state(None, str(tmp_path / "no-such-mirror"), now) == webhook.TrustState(None, None)
+
+
+def test_a_trust_root_that_expires_while_serving_starts_denying(world, serve, tmp_path, caplog):
+    from airlock.testing import SigstoreInstance
+
+    soon = (datetime.now(UTC) - timedelta(days=30), datetime.now(UTC) + timedelta(seconds=2))
+    root = tmp_path / "trusted_root.json"
+    root.write_text(json.dumps(SigstoreInstance().trusted_root(ca_valid_for=soon, rekor_valid_for=soon,
+                                                               rekor_v2_valid_for=soon, ctlog_valid_for=soon)))
+    with caplog.at_level("ERROR", logger="airlock.webhook"):
+        hook = serve([key_policy(world)], trusted_root=str(root))
+        assert hook.client.review(pod("p", world["signed"]))["allowed"] is True
+        deadline = time.monotonic() + 10
+        while not hook.loader.state.trust.expired:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        response = hook.client.review(pod("p", world["signed"]))
+    assert response["allowed"] is False
+    assert "the trust root has expired (no Fulcio CA in the trusted root is valid now" in response["status"]["message"]
+    assert any(r.getMessage().startswith("the trust root has expired (") for r in caplog.records)

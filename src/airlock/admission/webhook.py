@@ -191,6 +191,20 @@ class Loader:
             return [self.trusted_root]  # must be there: a missing file fails the load
         return [self.tuf_root] if self.tuf_root and Path(self.tuf_root).is_dir() else []
 
+    def _rejudge(self, state: State) -> None:
+        """The same files judged again now (trust expires with time alone)."""
+        try:
+            trust = trust_state(self.trusted_root, self.tuf_root)
+        except Exception as exc:  # keep the last judgement; say so once
+            error = _one_line(f"judging the trust root again failed: {exc}")
+            if error != self.error:
+                self.error, self.failures = error, self.failures + 1
+                log.error("%s; keeping the last judgement", error)
+            return
+        if trust.expired and not state.trust.expired:
+            log.error("the trust root has expired (%s): every image is denied", trust.expired)
+        self.state = state._replace(trust=trust)
+
     def check(self) -> bool:
         """Reload if anything changed; True when a new state is in force. Never raises."""
         with self._lock:
@@ -198,7 +212,7 @@ class Loader:
             try:
                 versions = (fingerprint(self.policies), fingerprint(self._trust_paths()))
                 if versions == self._seen and self.state is not None:
-                    self.state = self.state._replace(trust=trust_state(self.trusted_root, self.tuf_root))
+                    self._rejudge(self.state)
                     return False
                 if versions == self._failed:
                     return False  # reported once; tried again when the files change
