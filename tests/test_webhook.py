@@ -557,3 +557,29 @@ def test_a_trust_root_that_expires_while_serving_starts_denying(world, serve, tm
     assert response["allowed"] is False
     assert "the trust root has expired (no Fulcio CA in the trusted root is valid now" in response["status"]["message"]
     assert any(r.getMessage().startswith("the trust root has expired (") for r in caplog.records)
+
+
+def test_connections_beyond_the_bound_are_closed_at_once(world, serve):
+    import ssl as ssl_module
+
+    hook = serve([key_policy(world)])
+    hook.server.http.max_connections = 2
+    hook.server.http._open = threading.BoundedSemaphore(2)
+    idle = [socket.create_connection(("127.0.0.1", hook.server.port)) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both accepted, each holding a thread
+        context = ssl_module.create_default_context(cadata=world["ca"].read_text())
+        with socket.create_connection(("127.0.0.1", hook.server.port)) as raw, \
+                pytest.raises((ssl_module.SSLError, ConnectionError, OSError)):
+            context.wrap_socket(raw, server_hostname="127.0.0.1")  # closed before any handshake
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while True:  # their threads end, and the webhook serves again
+        try:
+            assert hook.client.review(pod("p", world["signed"]))["allowed"] is True
+            break
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, AssertionError):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)

@@ -624,7 +624,24 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+    max_connections = 256  # one thread each; the API server keeps a handful open
     webhook: Webhook
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open = threading.BoundedSemaphore(self.max_connections)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        if self._open.acquire(blocking=False):
+            return True
+        log.warning("refused a connection from %s: %d connections open", client_address[0], self.max_connections)
+        return False  # closed at once: a flood of idle connections cannot exhaust threads
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._open.release()
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
