@@ -323,11 +323,17 @@ def test_an_oversized_request_is_refused_unread(world, serve):
     assert hook.client.review(pod("p", world["signed"]))["allowed"] is True  # and the server still serves
 
 
+def replace(path: Path, text: str) -> None:
+    """A new version of a file, whole (as a ConfigMap update lands): never read half-written."""
+    path.with_suffix(".tmp").write_text(text)
+    os.replace(path.with_suffix(".tmp"), path)
+
+
 def test_a_policy_broken_mid_run_keeps_the_old_version_and_says_so(world, serve):
     hook = serve([key_policy(world)])
     old = hook.loader.state.policy_version
     assert hook.client.review(pod("p", world["signed"]))["allowed"] is True
-    (hook.policy_dir / "policies.json").write_text('[{"name": "half-writ')
+    replace(hook.policy_dir / "policies.json", '[{"name": "half-writ')
     deadline = time.monotonic() + 5
     while hook.loader.error is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -342,7 +348,7 @@ def test_a_policy_broken_mid_run_keeps_the_old_version_and_says_so(world, serve)
     metrics = hook.client.http.request("GET", f"{hook.client.url}/metrics").data.decode()
     assert "airlock_reload_failures_total 1.0" in metrics
     # a good new version replaces it whole: now only the other key is trusted
-    (hook.policy_dir / "policies.json").write_text(json.dumps([key_policy(world, signer="other")]))
+    replace(hook.policy_dir / "policies.json", json.dumps([key_policy(world, signer="other")]))
     while hook.loader.state.policy_version == old and time.monotonic() < deadline + 5:
         time.sleep(0.05)
     assert hook.loader.error is None

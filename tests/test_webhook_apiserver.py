@@ -150,12 +150,17 @@ def test_the_webhook_being_down_refuses_everything(kube, registry):
         config = webhook_configuration("ValidatingWebhookConfiguration", "airlock-down", f"https://127.0.0.1:{port}",
                                        ca.read_bytes(), timeout=2)
     config["webhooks"][0]["name"] = "down.airlock.dev"
+    config["webhooks"][0]["namespaceSelector"] = {}  # everywhere, even where the other webhooks opt out
+    kube.create({"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": "nobody-home", "labels": {"airlock.dev/admission": "disabled"}}})
     kube.create(config)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                kube.create(pod("nobody-home", f"{registry}/team/whatever:v1"), dry_run=True)
+                lonely = pod("nobody-home", f"{registry}/team/whatever:v1")
+                lonely["metadata"]["namespace"] = "nobody-home"
+                kube.create(lonely, dry_run=True)
             except KubeError as exc:
                 if "down.airlock.dev" in exc.message:
                     assert exc.status == 500 and 'failed calling webhook "down.airlock.dev"' in exc.message

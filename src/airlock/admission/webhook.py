@@ -548,6 +548,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # say so, or the client reuses a connection about to close
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
