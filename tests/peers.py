@@ -18,6 +18,8 @@ MODULES = {
     "cosign": ("bin/cosign", "github.com/sigstore/cosign/v3/cmd/cosign@v3.1.2"),
     "crane": ("bin/crane", "github.com/google/go-containerregistry/cmd/crane@v0.21.9"),
     "sigstore-go-conformance": ("sigstore-go/conformance", "github.com/sigstore/sigstore-go/test/conformance@v1.2.1"),
+    "kube-apiserver": ("bin/kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver@v1.30.14 (a wrapper module)"),
+    "helm": ("bin/helm", "helm.sh/helm/v3/cmd/helm@v3.22.0"),
 }
 
 

@@ -142,3 +142,7 @@ class PackError(FormatError):
 
 class PolicyError(FormatError):
     """An admission policy that cannot be used: the message names the file, the document and the field."""
+
+
+class CacheTimeout(AirlockError, TimeoutError):
+    """Waiting for a verdict another request is computing took longer than the caller may wait."""

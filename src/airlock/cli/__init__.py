@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"airlock {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from airlock.cli import admission, image, keys, oci, pack, sign, trust, verify_blob
+    from airlock.cli import admission, image, keys, oci, pack, sign, trust, verify_blob, webhook
 
     verify_blob.register(commands)
     verify_blob.register_attestation(commands)
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     trust.register(commands)
     pack.register(commands)
     admission.register(commands)
+    webhook.register(commands)
     from airlock.cli.common import add_timeout_flags
 
     add_timeout_flags(parser, commands)  # every command that reads a registry
