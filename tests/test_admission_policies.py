@@ -313,6 +313,21 @@ def test_sigstore_keys_become_a_trusted_root(tmp_path):
     assert len(root.timestamp_authorities) == len(reference.timestamp_authorities)
 
 
+def test_a_configmap_volume_is_read_once(tmp_path):
+    """A ConfigMap mounted as a volume, as the kubelet lays it out: the files in a ``..<timestamp>``
+    directory, ``..data`` a link to it, and each visible name a link through ``..data``. Each policy
+    is read once (reading the timestamped copy too would be "a second ClusterImagePolicy")."""
+    import os
+
+    volume = tmp_path / "policies"
+    version = volume / "..2026_12_03_02_30_00.123456789"
+    version.mkdir(parents=True)
+    write(tmp_path, KEY_POLICY, "policies/..2026_12_03_02_30_00.123456789/release.yaml")
+    os.symlink(version.name, volume / "..data")
+    os.symlink("..data/release.yaml", volume / "release.yaml")
+    assert [p.name for p in policies.load([str(volume)]).policies] == ["signed-by-release-key"]
+
+
 def test_policy_files_and_directories(tmp_path):
     (tmp_path / "dir").mkdir()
     write(tmp_path, KEY_POLICY, "dir/a.yaml")

@@ -23,12 +23,19 @@ SUFFIXES = (".yaml", ".yml", ".json")
 
 def files_of(paths: list[str] | tuple[str, ...], what: str) -> list[str]:
     """The files named, with a directory standing for its ``*.yaml|*.yml|*.json`` files (recursively,
-    sorted); a directory holding none of them is an error, as is a path that does not exist."""
+    sorted); a directory holding none of them is an error, as is a path that does not exist. Names
+    starting with ``..`` are skipped: a ConfigMap or Secret volume keeps each version of its files in
+    a ``..<timestamp>`` directory and points ``..data`` and the visible names at the current one, so
+    walking those too would read every policy twice."""
     found: list[str] = []
     for path in paths:
         if os.path.isdir(path):
-            inside = sorted(os.path.join(top, name) for top, _, names in os.walk(path) for name in names
-                            if name.endswith(SUFFIXES))
+            inside = []
+            for top, directories, names in os.walk(path):
+                directories[:] = [name for name in directories if not name.startswith("..")]
+                inside += [os.path.join(top, name) for name in names
+                           if name.endswith(SUFFIXES) and not name.startswith("..")]
+            inside.sort()
             if not inside:
                 raise FormatError(f"{what} {path}: the directory holds no .yaml, .yml or .json file")
             found += inside
