@@ -66,7 +66,7 @@ def main() -> None:
         from airlock import api
 
         trusted = airlock.TrustedRoot.from_file(root)
-        policy = airlock.IdentityPolicy(identity=IDENTITY, issuer=ISSUER)
+        policy = airlock.Identity(identity=IDENTITY, issuer=ISSUER)
         for label, count in (("verify_images(jobs=1)", 1), (f"verify_images(jobs={jobs})", jobs)):
             targets = api.layout_targets(api.layout_source(str(base / "layout")))
             start = time.perf_counter()

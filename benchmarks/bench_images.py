@@ -84,7 +84,7 @@ def verify_registry(layout_dir: str, pub: str, n: int) -> tuple[float, float]:
     from airlock.oci.reference import parse_reference
     from airlock.oci.registry import RegistryClient
     from airlock.oci.sources import LayoutSource
-    from airlock.oci.transfer import load
+    from airlock.oci.transfer import load, targets
     from airlock.trust.trusted_root import TrustedRoot
     from airlock.verify.verifier import VerificationOptions, Verifier
     from registry_server import docker_registry
@@ -97,7 +97,7 @@ def verify_registry(layout_dir: str, pub: str, n: int) -> tuple[float, float]:
         client = RegistryClient()
         start = time.perf_counter()
         for i, digest in enumerate(digests):
-            load(client, layout, parse_reference(f"{host}/bench/app{i}:1"), image=digest)
+            load(client, layout, targets(layout, parse_reference(f"{host}/bench/app{i}:1"), image=digest))
         loaded = time.perf_counter() - start
         verifier = Verifier(TrustedRoot((), (), (), ()))
         options = VerificationOptions(insecure_ignore_tlog=True)
