@@ -265,7 +265,7 @@ def breakdown(table: dict[str, Row], airlocks: list[Tool], times: dict[tuple[str
     bare, site = statistics.median(walls["bare"]), statistics.median(walls["site"])
     print(f"\nwhere airlock's time goes (median ms; interpreter = python -S -c pass, site = python -c pass - that; "
           f"imports after site by -X importtime, the rest by difference); load {load()}")
-    print(f"{'input':<38} {'tool':<20} {'wall':>6} {'interp':>7} {'site':>5} {'imports':>8} {'rest':>6}  "
+    print(f"{'input':<38} {'tool':<26} {'wall':>6} {'interp':>7} {'site':>5} {'imports':>8} {'rest':>6}  "
           "costliest imports")
     for name, tools in table.items():
         for tool in airlocks:
@@ -275,14 +275,14 @@ def breakdown(table: dict[str, Row], airlocks: list[Tool], times: dict[tuple[str
             script = ["-c", "import re, sys; from airlock.cli import main; sys.exit(main())", *argv[len(tool.prefix):]]
             imports, top = import_ms(script, tool_env)
             wall = statistics.median(times[(name, tool.name)])
-            print(f"{name:<38} {tool.name:<20} {wall:6.0f} {bare:7.0f} {site - bare:5.0f} {imports:8.0f} "
+            print(f"{name:<38} {tool.name:<26} {wall:6.0f} {bare:7.0f} {site - bare:5.0f} {imports:8.0f} "
                   f"{wall - site - imports:6.0f}  {', '.join(f'{m} {ms:.0f}' for m, ms in top)}")
     mirror_env = table["verify-blob keyless, TUF mirror"][airlocks[-1].name][1]
     print("\nkeyless verification's steps in one fresh process (median ms): imports, trust, bundle, verify")
     for label, tool_env, root in (("--trusted-root", env, str(PRODUCTION_ROOT)), ("TUF mirror", mirror_env, "")):
         for tool in airlocks:
             figures = phases({**tool_env, "PYTHONPATH": tool.env["PYTHONPATH"]}, root, max(3, runs // 4))
-            print(f"  {label:<15} {tool.name:<20} " + "  ".join(f"{f:6.1f}" for f in figures))
+            print(f"  {label:<15} {tool.name:<26} " + "  ".join(f"{f:6.1f}" for f in figures))
 
 
 def main(argv: list[str] | None = None) -> int:
