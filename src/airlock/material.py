@@ -12,9 +12,10 @@ matters for the CLI's start-up time.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from cryptography import x509
+if TYPE_CHECKING:  # key-signed material never loads cryptography.x509 (start-up time)
+    from cryptography import x509
 
 
 class MessageSignature(NamedTuple):

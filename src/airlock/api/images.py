@@ -20,7 +20,6 @@ An image verifies when at least one signature verifies; each one's outcome is re
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from airlock import _wire
@@ -283,22 +282,41 @@ class ImageTarget(NamedTuple):
     entry: dict[str, Any] | None = None  # its layout index entry: the image must then be whole in the layout
 
 
-@dataclass
 class ImageVerdict:
     """What verifying one image found. ``ok``: the image is intact (in a layout) and at least one
     of its signatures (or attestations) verified; ``verified`` holds those, ``rejected`` the first
     ``MAX_REASONS`` that did not (each ``SignatureCheck.error`` says why), ``rejected_count`` all
-    of them. ``warnings`` are the verifier's (an ``--insecure-...`` choice), once each."""
+    of them. ``warnings`` are the verifier's (an ``--insecure-...`` choice), once each.
 
-    reference: str
-    digest: str
-    attestation: bool = False
-    verified: list[SignatureCheck] = field(default_factory=list)
-    rejected: list[SignatureCheck] = field(default_factory=list)
-    rejected_count: int = 0
-    warnings: list[str] = field(default_factory=list)
-    not_intact: AirlockError | None = None  # the image itself is not whole in the layout
-    bundles_found: int = 0  # how many of the candidates were Sigstore bundles (referrers or --bundle)
+    A plain class, not a dataclass: ``dataclasses`` (and through it ``inspect``) is the largest
+    import of ``airlock verify --local-image`` after cryptography."""
+
+    _FIELDS = ("reference", "digest", "attestation", "verified", "rejected", "rejected_count", "warnings",
+               "not_intact", "bundles_found")
+
+    def __init__(self, reference: str, digest: str, attestation: bool = False,
+                 verified: list[SignatureCheck] | None = None, rejected: list[SignatureCheck] | None = None,
+                 rejected_count: int = 0, warnings: list[str] | None = None, not_intact: AirlockError | None = None,
+                 bundles_found: int = 0) -> None:
+        self.reference = reference
+        self.digest = digest
+        self.attestation = attestation
+        self.verified: list[SignatureCheck] = [] if verified is None else verified
+        self.rejected: list[SignatureCheck] = [] if rejected is None else rejected
+        self.rejected_count = rejected_count
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.not_intact = not_intact  # the image itself is not whole in the layout
+        self.bundles_found = bundles_found  # how many of the candidates were Sigstore bundles (referrers or --bundle)
+
+    def __repr__(self) -> str:
+        return f"ImageVerdict({', '.join(f'{name}={getattr(self, name)!r}' for name in self._FIELDS)})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
 
     @property
     def ok(self) -> bool:

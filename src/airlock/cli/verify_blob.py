@@ -147,8 +147,6 @@ def _material(args: argparse.Namespace):
     import base64
     import binascii
 
-    from cryptography import x509
-
     from airlock.cli.common import read_file
     from airlock.errors import FormatError, UsageError
     from airlock.formats.bundle import parse_signature_file
@@ -166,6 +164,8 @@ def _material(args: argparse.Namespace):
     if material is None:
         raise UsageError("nothing to verify: pass --bundle (or --signature)")
     if args.certificate:
+        from cryptography import x509
+
         data = read_file(args.certificate, "--certificate")
         try:
             pem = b"-----BEGIN" in data

@@ -15,9 +15,7 @@ so the checks never see a shape the format forbids (FORMATS.md 4.2):
 
 from __future__ import annotations
 
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from airlock import _wire
 from airlock.crypto import certificate_extensions, certificate_key
@@ -31,6 +29,9 @@ from airlock.material import (
     TlogEntry,
 )
 from airlock.media_types import BUNDLE_VERSIONS
+
+if TYPE_CHECKING:  # imported where a certificate is read: key-signed bundles never load it (start-up time)
+    from cryptography import x509
 
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 MAX_TLOG_ENTRIES = 16  # every entry costs signature checks: bound the work an input can demand
@@ -317,6 +318,8 @@ def _certificate(raw: Any, what: str) -> x509.Certificate:
 
 
 def _certificate_der(der: bytes, what: str) -> x509.Certificate:
+    from cryptography import x509
+
     try:
         return x509.load_der_x509_certificate(der)
     except ValueError as exc:

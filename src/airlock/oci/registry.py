@@ -41,7 +41,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import threading
@@ -84,7 +83,14 @@ __all__ = [
     "referrers_tag",
 ]
 
-log = logging.getLogger(__name__)
+
+def _log():
+    """This module's logger. ``logging`` (with traceback, string and threading) is imported on the
+    first message: ``verify --local-image`` reads this module's limits and never logs."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 MANIFEST_MEDIA_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST)
 
@@ -495,7 +501,7 @@ def _credential_helper(helper: str, registry: str, timeout: float) -> Credential
 
     program = shutil.which(f"docker-credential-{helper}")
     if not program:
-        log.debug("credential helper docker-credential-%s is not installed", helper)
+        _log().debug("credential helper docker-credential-%s is not installed", helper)
         return None
     try:
         proc = subprocess.run(
@@ -864,7 +870,7 @@ class RegistryClient:
 
                     # the user asked for it by name; one warning in our log beats one per request
                     warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
-                    log.warning("TLS certificate verification is disabled (insecure registry access)")
+                    _log().warning("TLS certificate verification is disabled (insecure registry access)")
                     options.update(cert_reqs="CERT_NONE", assert_hostname=False)
                 manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
                 manager.pool_classes_by_scheme = _pool_classes()
@@ -889,7 +895,7 @@ class RegistryClient:
         """
         import urllib3
 
-        log.debug("%s %s", method, url)
+        _log().debug("%s %s", method, url)
         deadline = _Deadline(self.timeout if seconds is None else seconds)
         _sending.deadline = deadline
         try:
@@ -942,7 +948,7 @@ class RegistryClient:
             endpoint = _Endpoint(f"{scheme}://{host}", challenge)
             with self._lock:
                 self._endpoints[registry] = endpoint
-            log.debug("registry %s: %s, auth %s", registry, endpoint.base, challenge and challenge.scheme)
+            _log().debug("registry %s: %s, auth %s", registry, endpoint.base, challenge and challenge.scheme)
             return endpoint
         assert failure is not None
         hint = " (use insecure registry access for a self-signed certificate)" if failure.certificate_error else ""
@@ -1386,7 +1392,7 @@ class RegistryClient:
                                      mount_from=mount_from, skip_existing=skip_existing)
         upload = _prepare_upload(data, digest)
         if skip_existing and upload.digest is not None and self.blob_exists(registry, repository, upload.digest):
-            log.debug("blob %s already in %s/%s", upload.digest, registry, repository)
+            _log().debug("blob %s already in %s/%s", upload.digest, registry, repository)
             return upload.digest
         push = _scope(repository, "pull,push")
         start = f"/v2/{repository}/blobs/uploads/"

@@ -68,8 +68,39 @@ class Mirror(NamedTuple):
         return now - self.verified_at
 
 
-def _load(path: str, role: str):
+# securesystemslib.signer, which tuf.api.metadata imports for its Key and Signature, imports the optional
+# back-end of every signer it offers; with airlock's own extras installed that is boto3 (AWS KMS) and
+# python-pkcs11, some 300 ms: more than the rest of a verify-blob from the mirror. Re-verifying metadata
+# only checks signatures with the keys the metadata names (SSlibKey, over cryptography).
+_SIGNER_BACKENDS = ("boto3", "botocore", "pkcs11", "asn1crypto")
+
+
+def metadata_class():
+    """``tuf.api.metadata.Metadata``. Imported for the first time in a single-threaded process (the
+    CLI), the back-ends of securesystemslib's AWS and HSM signers are unimportable during that one
+    import, so those signers report themselves unavailable as when their back-end is not installed;
+    airlock signs with boto3 and pkcs11 itself, and imports them normally afterwards. With other
+    threads running nothing is blocked: one of them might be importing boto3 meanwhile."""
+    import sys
+
+    threading = sys.modules.get("threading")
+    if "tuf.api.metadata" not in sys.modules and (threading is None or threading.active_count() == 1):
+        blocked = [name for name in _SIGNER_BACKENDS if name not in sys.modules]
+        for name in blocked:
+            sys.modules[name] = None  # type: ignore[assignment]  # None: "import boto3" raises ImportError
+        try:
+            import tuf.api.metadata  # noqa: F401
+        finally:
+            for name in blocked:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
     from tuf.api.metadata import Metadata
+
+    return Metadata
+
+
+def _load(path: str, role: str):
+    Metadata = metadata_class()
 
     try:
         size = os.path.getsize(path)
@@ -236,7 +267,7 @@ def verify_mirror(root: str | None = None, *, now: datetime | None = None,
 def role_versions(directory: str) -> dict[str, int]:
     """The version of each top-level role in a mirror's metadata directory (best effort: files that
     do not parse are left out; this only feeds the rollback check)."""
-    from tuf.api.metadata import Metadata
+    Metadata = metadata_class()
 
     versions: dict[str, int] = {}
     for role in ("root", "timestamp", "snapshot", "targets"):

@@ -227,15 +227,13 @@ def _anchor(staging: str, root_dir: str, installed: list[bytes] | None, root: by
     """Anchor the mirror unpacked in ``staging`` and re-verify it from that anchor (and the pin);
     an installed mirror's roles must not roll back."""
     from airlock.trust import layout
-    from airlock.trust.mirror import chain_from, graft, refuse_rollback, role_versions, verify_mirror
+    from airlock.trust.mirror import chain_from, graft, metadata_class, refuse_rollback, role_versions, verify_mirror
 
     mirror = verify_mirror(staging, now=now, pin=False)  # consistent in itself; the anchor comes next
     anchor = None
     if root is not None:
-        from tuf.api.metadata import Metadata
-
         try:
-            Metadata.from_bytes(root)
+            metadata_class().from_bytes(root)
         except Exception as exc:  # DeserializationError, ValueError, KeyError ...
             raise TufError("trust import: --root is not a TUF root") from exc
         chain_from(root, mirror.directory, "the archive")

@@ -27,7 +27,6 @@ def load(trusted_root_file: str | None, *, tuf_root: str | None = None, now: dat
     import os
 
     from airlock.trust import layout, status
-    from airlock.trust.mirror import verify_mirror
     from airlock.trust.trusted_root import TrustedRoot
 
     now = now or datetime.now(UTC)
@@ -41,6 +40,8 @@ def load(trusted_root_file: str | None, *, tuf_root: str | None = None, now: dat
 
             raise UsageError(f"no trusted root: pass --trusted-root FILE, or mirror one into {base} with "
                              "`airlock initialize --mirror URL --root root.json` (TUF_ROOT selects the directory)")
+        from airlock.trust.mirror import verify_mirror
+
         mirror = verify_mirror(base, now=now, max_age=max_age)
         root = TrustedRoot.from_json(mirror.trusted_root, source=f"{mirror.directory}/targets/trusted_root.json")
     warnings = []

@@ -20,17 +20,22 @@ import hashlib
 import itertools
 import os
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlparse
 
-from cryptography import x509
+# ``cryptography.x509`` (tens of ms of start-up) is imported where a CA certificate is read, so a
+# command that needs no trusted root (``verify-blob --key ... --insecure-ignore-tlog``) never loads
+# it through this module. The OIDs come from where ``x509.oid`` takes them.
+from cryptography.hazmat._oid import ExtendedKeyUsageOID, ExtensionOID
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from airlock import _wire
 from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
 from airlock.errors import FormatError, TrustRootError
 from airlock.media_types import CLIENT_TRUST_CONFIG, TRUSTED_ROOT_TYPES
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 MEDIA_TYPES = TRUSTED_ROOT_TYPES
 MAX_TRUSTED_ROOT_BYTES = 16 * 1024 * 1024
@@ -133,6 +138,9 @@ class CertificateAuthority:
         position, see ``issuing_problem``) and name constraints (``name_constraints``) are
         prepared for the leaf.
         """
+        from cryptography import x509
+
+        constrained_names = (x509.DNSName, x509.RFC822Name, x509.UniformResourceIdentifier, x509.IPAddress)
         name = self.uri or self.anchor.subject.rfc4514_string()
         for child, parent in zip(self.chain, self.chain[1:], strict=False):
             try:
@@ -169,7 +177,7 @@ class CertificateAuthority:
                 if extension.oid == ExtensionOID.NAME_CONSTRAINTS:
                     value = extension.value
                     subtrees = [*(value.permitted_subtrees or ()), *(value.excluded_subtrees or ())]
-                    if extension.critical and not all(isinstance(s, _CONSTRAINED_NAMES) for s in subtrees):
+                    if extension.critical and not all(isinstance(s, constrained_names) for s in subtrees):
                         return f"CA {name}: {subject} has name constraints on a name form that cannot be checked"
                     constraints[-1] = value
         self._path_problems = tuple(self._path_problem(position, limits) for position in range(len(self.chain)))
@@ -194,7 +202,6 @@ _CA_KNOWN_CRITICAL = frozenset({
     ExtensionOID.POLICY_MAPPINGS, ExtensionOID.POLICY_CONSTRAINTS, ExtensionOID.INHIBIT_ANY_POLICY,
     ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
 })
-_CONSTRAINED_NAMES = (x509.DNSName, x509.RFC822Name, x509.UniformResourceIdentifier, x509.IPAddress)
 
 
 class TrustedRoot(NamedTuple):
@@ -404,6 +411,8 @@ def _check_key_details(key: PublicKey, key_details: str, what: str) -> None:
 
 
 def _authority(entry: Any, what: str) -> CertificateAuthority:
+    from cryptography import x509
+
     subject = _wire.optional(entry, "subject", what, dict)  # not used, but of its type (protojson)
     if subject is not None:
         for name in ("organization", "commonName"):

@@ -12,12 +12,14 @@ import functools
 import hashlib
 import struct
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+# ``cryptography.x509`` costs tens of ms of start-up: it is imported where a certificate is
+# read, so a key-signed signature never loads it. The OIDs come from where ``x509.oid`` takes them.
+from cryptography.hazmat._oid import ExtendedKeyUsageOID, ExtensionOID
 
 from airlock import _wire
 from airlock.artifact import Artifact
@@ -28,6 +30,9 @@ from airlock.media_types import IN_TOTO, STATEMENT_TYPES
 from airlock.trust.trusted_root import CertificateAuthority, TransparencyLog, TrustedRoot
 from airlock.verify import checkpoint as notes
 from airlock.verify import merkle
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _MILLISECOND = timedelta(milliseconds=1)
 _KNOWN_CRITICAL = {
@@ -159,6 +164,8 @@ def _same_signer(recorded: bytes, signer_der: bytes, signer_is_cert: bool) -> bo
         return True
     if signer_is_cert:
         return False
+    from cryptography import x509
+
     try:  # a key-signed entry may carry a certificate for the same key
         return spki_der(x509.load_der_x509_certificate(recorded).public_key()) == signer_der
     except (ValueError, UnsupportedAlgorithm):  # not a certificate, or one with a key nobody knows
@@ -217,6 +224,8 @@ def _tsa_verifier(tsa: CertificateAuthority):
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
@@ -308,6 +317,8 @@ def _name_constraint_problem(leaf: x509.Certificate, constraints: tuple[x509.Nam
     and its subdomains (a leading dot: subdomains only); a URI matches by its host, and a URI
     without a host name (or with an IP address as host) cannot be checked, so it is refused.
     """
+    from cryptography import x509
+
     try:
         names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -329,6 +340,8 @@ def _name_constraint_problem(leaf: x509.Certificate, constraints: tuple[x509.Nam
 
 
 def _name_matches(name: x509.GeneralName, constraint: x509.GeneralName) -> bool:
+    from cryptography import x509
+
     if isinstance(name, x509.IPAddress):
         return name.value in constraint.value  # False across IPv4 and IPv6
     if isinstance(name, x509.DNSName):
@@ -421,6 +434,8 @@ def _key_hash(issuer: x509.Certificate) -> bytes:
 
 def check_sct(leaf: x509.Certificate, issuer: x509.Certificate, trusted_root: TrustedRoot) -> None:
     """At least one embedded SCT from a trusted CT log, over the precertificate (FORMATS.md 6.6)."""
+    from cryptography import x509
+
     try:
         scts = leaf.extensions.get_extension_for_oid(ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS).value
     except x509.ExtensionNotFound:

@@ -23,24 +23,28 @@ unanchored pattern draws a warning: ``org/repo`` also matches ``https://evil.exa
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
+# ``cryptography.x509`` (tens of ms of start-up) is imported where a certificate is read: a ``Key``
+# policy over key-signed material never loads it. The OIDs come from where ``x509.oid`` takes them.
+from cryptography.hazmat._oid import ExtensionOID, ObjectIdentifier
 
 from airlock.crypto import PublicKey, load_public_key, spki_der
 from airlock.errors import Check, UsageError, VerificationError
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
 FULCIO = "1.3.6.1.4.1.57264.1"
-OID_ISSUER_V1 = x509.ObjectIdentifier(f"{FULCIO}.1")
-OID_ISSUER_V2 = x509.ObjectIdentifier(f"{FULCIO}.8")
-OID_OTHERNAME_SAN = x509.ObjectIdentifier(f"{FULCIO}.7")
+OID_ISSUER_V1 = ObjectIdentifier(f"{FULCIO}.1")
+OID_ISSUER_V2 = ObjectIdentifier(f"{FULCIO}.8")
+OID_OTHERNAME_SAN = ObjectIdentifier(f"{FULCIO}.7")
 GITHUB_WORKFLOW_OIDS = {
-    "trigger": x509.ObjectIdentifier(f"{FULCIO}.2"),
-    "sha": x509.ObjectIdentifier(f"{FULCIO}.3"),
-    "name": x509.ObjectIdentifier(f"{FULCIO}.4"),
-    "repository": x509.ObjectIdentifier(f"{FULCIO}.5"),
-    "ref": x509.ObjectIdentifier(f"{FULCIO}.6"),
+    "trigger": ObjectIdentifier(f"{FULCIO}.2"),
+    "sha": ObjectIdentifier(f"{FULCIO}.3"),
+    "name": ObjectIdentifier(f"{FULCIO}.4"),
+    "repository": ObjectIdentifier(f"{FULCIO}.5"),
+    "ref": ObjectIdentifier(f"{FULCIO}.6"),
 }
 
 
@@ -65,6 +69,8 @@ def _der_utf8(value: bytes) -> str | None:
 def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier):
     """The value of extension ``oid``, None if absent. cryptography decodes extensions lazily and
     raises ``ValueError`` for one that does not parse: that is a refusal, not a crash."""
+    from cryptography import x509
+
     try:
         return cert.extensions.get_extension_for_oid(oid).value
     except x509.ExtensionNotFound:
@@ -92,6 +98,8 @@ def oidc_issuer(cert: x509.Certificate) -> str | None:
 
 
 def subject_alternative_names(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
     san = _extension(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     if san is None:
         return []
