@@ -26,11 +26,10 @@ from urllib.parse import urlparse
 # ``cryptography.x509`` (tens of ms of start-up) is imported where a CA certificate is read, so a
 # command that needs no trusted root (``verify-blob --key ... --insecure-ignore-tlog``) never loads
 # it through this module. The OIDs come from where ``x509.oid`` takes them.
-from cryptography.hazmat._oid import ExtendedKeyUsageOID, ExtensionOID
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from airlock import _wire
-from airlock.crypto import PublicKey, load_public_key, raw_public_bytes, spki_der
+from airlock.crypto import ExtendedKeyUsageOID, ExtensionOID, PublicKey, load_public_key, raw_public_bytes, spki_der
 from airlock.errors import FormatError, TrustRootError
 from airlock.media_types import CLIENT_TRUST_CONFIG, TRUSTED_ROOT_TYPES
 

@@ -19,11 +19,17 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 # ``cryptography.x509`` costs tens of ms of start-up: it is imported where a certificate is
 # read, so a key-signed signature never loads it. The OIDs come from where ``x509.oid`` takes them.
-from cryptography.hazmat._oid import ExtendedKeyUsageOID, ExtensionOID
-
 from airlock import _wire
 from airlock.artifact import Artifact
-from airlock.crypto import PublicKey, default_hash, spki_der, verify_digest, verify_message
+from airlock.crypto import (
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    PublicKey,
+    default_hash,
+    spki_der,
+    verify_digest,
+    verify_message,
+)
 from airlock.errors import Check, CheckpointError, FormatError, ProofError, VerificationError
 from airlock.material import DsseEnvelope, EntryClaims, Material, MessageSignature, TlogEntry
 from airlock.media_types import IN_TOTO, STATEMENT_TYPES

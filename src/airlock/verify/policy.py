@@ -27,9 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 # ``cryptography.x509`` (tens of ms of start-up) is imported where a certificate is read: a ``Key``
 # policy over key-signed material never loads it. The OIDs come from where ``x509.oid`` takes them.
-from cryptography.hazmat._oid import ExtensionOID, ObjectIdentifier
-
-from airlock.crypto import PublicKey, load_public_key, spki_der
+from airlock.crypto import ExtensionOID, ObjectIdentifier, PublicKey, load_public_key, spki_der
 from airlock.errors import Check, UsageError, VerificationError
 
 if TYPE_CHECKING:
