@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFORMANCE, PRODUCTION_ROOT, Result, one_line_error, run_cli, shared
+from conftest import CONFORMANCE, PRODUCTION_ROOT, Result, after_verification_header, one_line_error, run_cli, shared
 from peers import peer
 
 PASSWORD = "interop-password"
@@ -900,6 +900,11 @@ def test_output_text_and_checks_same_as_cosign(cosign, cosign_keys, image, predi
     def listed(stderr: str) -> list[str]:
         return [line for line in stderr.splitlines() if line.startswith("  - ")]
 
+    for stderr in (by_cosign.stderr, by_airlock.stderr):  # a blank line, then Verification for ... --
+        lines = stderr.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("Verification for "))
+        assert lines[at - 1] == "" and lines[at + 1] == "The following checks were performed on each of these " \
+            "signatures:" and lines[at + 2:] == listed(stderr), stderr
     said = listed(by_cosign.stderr)
     if bundle_format == "true":  # cosign claims a log check it skipped (--insecure-ignore-tlog); airlock does not
         said.remove("  - Existence of the claims in the transparency log was verified offline")
@@ -1241,6 +1246,18 @@ def test_output_verify_keyless_legacy_signature_same_bytes(cosign, instance, hom
     assert claims["optional"]["githubWorkflowRepository"] == "org/repo"
     assert claims["optional"]["Subject"] == DEFAULT_IDENTITY
     assert by_airlock.stdout == by_cosign.stdout
+    assert after_verification_header(by_airlock.stderr) == after_verification_header(by_cosign.stderr)
+    # --output text: cosign prints the certificate's claims on stderr, after the checks; airlock the same lines
+    by_cosign, by_airlock = both(cosign, [*argv, "--output", "text", HTTP, f"{repository}:v1"],
+                                 [*argv, "--output", "text", f"{repository}:v1"])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    assert by_airlock.stdout == by_cosign.stdout
+    said = after_verification_header(by_airlock.stderr)
+    assert said == after_verification_header(by_cosign.stderr)
+    assert said[-7:] == [f"Certificate subject: {DEFAULT_IDENTITY}", f"Certificate issuer URL: {DEFAULT_ISSUER}",
+                         "GitHub Workflow Trigger: push", f"GitHub Workflow SHA: {'0123456789abcdef' * 2}01234567",
+                         "GitHub Workflow Name: CI", "GitHub Workflow Repository: org/repo",
+                         "GitHub Workflow Ref: refs/heads/main"]
 
 
 @pytest.mark.parametrize("variant", ["v0.3-dsse", "v0.3-dsse-rekor-v2-tsa"])

@@ -50,7 +50,7 @@ def test_keyless_legacy_signature(inst, root, tmp_path):
     _, digest = signed_layout(inst, tmp_path / "layout", {"foo": "bar"})
     result = run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS)
     assert result.code == 0, result.stderr
-    assert result.stderr.splitlines()[0] == f"Verification for {NAME}@{digest} --"
+    assert result.stderr.splitlines()[:2] == ["", f"Verification for {NAME}@{digest} --"]  # cosign's blank line
     assert "  - The code-signing certificate was verified using trusted certificate authority certificates" \
         in result.stderr
     [payload] = json.loads(result.stdout)
