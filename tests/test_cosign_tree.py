@@ -129,3 +129,31 @@ def test_tree_skips_a_referrer_it_cannot_read_and_lists_the_rest(cosign, cosign_
         "\u2514\u2500\u2500 \U0001f510 Signatures for an image tag"]
     for result in (by_cosign, by_airlock):
         assert f"Error fetching artifact {repository}@{listed['digest']}: " in result.stderr, result.stderr
+
+
+def test_tree_of_a_referrer_that_is_an_index_differs_from_cosign(cosign, image, registry):  # noqa: F811
+    """A referrer that is an image index (here one listing the image itself): cosign resolves it to
+    the image for its default platform (linux/amd64) and lists that image's layers; airlock lists
+    only image manifests' layers, and says on stderr that it skipped this one (docs/cosign-parity.md)."""
+    repository, digest = image
+    client = RegistryClient(insecure=True)
+    name = repository.split("/", 1)[1]
+    image_manifest = client.get_manifest(registry, name, digest)
+    odd = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                      "subject": image_manifest.descriptor(),
+                      "manifests": [image_manifest.descriptor()]}).encode()
+    index_digest = client.put_manifest(registry, name, "odd", odd, "application/vnd.oci.image.index.v1+json")
+    listing = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+               "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest,
+                              "size": len(odd), "artifactType": "application/example"}]}
+    client.put_manifest(registry, name, referrers_tag(digest), json.dumps(listing).encode(),
+                        "application/vnd.oci.image.index.v1+json")
+    by_cosign, by_airlock = both_trees(cosign, f"{repository}:v1")
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    [layer] = json.loads(image_manifest.data)["layers"]
+    assert groups(by_cosign.stdout)[1] == [[
+        f"\u2514\u2500\u2500 \U0001f517 application/example artifacts via OCI referrer: {repository}@{index_digest}",
+        f"   \u2514\u2500\u2500 \U0001f352 {layer['digest']}"]]
+    assert by_airlock.stdout.endswith(EMPTY.format(image=f"{repository}:v1"))
+    assert f"Error fetching artifact {repository}@{index_digest}: " in by_airlock.stderr
+    assert "has no layers" in by_airlock.stderr
