@@ -1307,11 +1307,10 @@ def test_output_verify_attestation_keyless_legacy_same_lines(cosign, instance, h
     assert said[-7:-5] == [f"Certificate subject: {DEFAULT_IDENTITY}", f"Certificate issuer URL: {DEFAULT_ISSUER}"]
 
 
-@pytest.mark.xfail(strict=True, reason="airlock checks a legacy attestation's dsse log entry by its payload and "
-                   "signature, cosign also by the hash of the envelope bytes stored (envelopeHash)")
 def test_verify_attestation_keyless_legacy_reserialized_envelope_refused_as_cosign(cosign, instance, home, image):
     """The stored envelope is not the one logged (same payload and signature, other JSON bytes): cosign
-    refuses ("matching bundle to payload"); airlock accepts it today."""
+    refuses ("matching bundle to payload"), and so does airlock: the entry's envelope hash must be the
+    hash of the envelope stored."""
     from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER
 
     keyless_legacy_attestation(instance, image, lambda env: json.dumps(
@@ -1322,6 +1321,8 @@ def test_verify_attestation_keyless_legacy_reserialized_envelope_refused_as_cosi
     by_cosign, by_airlock = both(cosign, [*argv, HTTP, f"{image[0]}:v1"], [*argv, f"{image[0]}:v1"])
     assert by_cosign.code == 1 and "matching bundle to payload" in by_cosign.stderr, by_cosign
     assert by_airlock.code == 1, by_airlock
+    assert one_line_error(by_airlock).endswith("tlog-entry: the log entry records a different DSSE envelope: its "
+                                               "envelope hash is not the hash of the envelope stored)")
 
 
 @pytest.mark.parametrize("variant", ["v0.3-dsse", "v0.3-dsse-rekor-v2-tsa"])
