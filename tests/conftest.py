@@ -212,3 +212,12 @@ def aws_kms(moto_kms_server, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return moto_kms_server
+
+
+def after_verification_header(stderr: str) -> list[str]:
+    """What ``verify``/``verify-attestation`` print on stderr from the blank line before ``Verification
+    for REF --`` on (as cosign's PrintVerificationHeader), REF left out: airlock adds its digest."""
+    lines = stderr.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Verification for "))
+    assert at > 0 and lines[at - 1] == "", stderr
+    return ["", "Verification for", *lines[at + 1:]]

@@ -290,7 +290,7 @@ def test_verify_and_sign_in_a_registry(registry, keys, tmp_path):
                                    options=airlock.VerificationOptions(insecure_ignore_tlog=True),
                                    annotations={"team": "api"})
     assert verdict.ok and verdict.reference == f"{image}@{digest}"
-    assert cli.stderr.splitlines()[:2] == [*verdict.warnings, f"Verification for {verdict.reference} --"]
+    assert cli.stderr.splitlines()[:3] == [*verdict.warnings, "", f"Verification for {verdict.reference} --"]
     [payload] = json.loads(cli.stdout)
     assert json.loads(verdict.verified[0].payload) == payload == json.loads(signed.payload) | {
         "optional": {"team": "api"}}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFORMANCE, PRODUCTION_ROOT, Result, one_line_error, run_cli, shared
+from conftest import CONFORMANCE, PRODUCTION_ROOT, Result, after_verification_header, one_line_error, run_cli, shared
 from peers import peer
 
 PASSWORD = "interop-password"
@@ -900,6 +900,11 @@ def test_output_text_and_checks_same_as_cosign(cosign, cosign_keys, image, predi
     def listed(stderr: str) -> list[str]:
         return [line for line in stderr.splitlines() if line.startswith("  - ")]
 
+    for stderr in (by_cosign.stderr, by_airlock.stderr):  # a blank line, then Verification for ... --
+        lines = stderr.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("Verification for "))
+        assert lines[at - 1] == "" and lines[at + 1] == "The following checks were performed on each of these " \
+            "signatures:" and lines[at + 2:] == listed(stderr), stderr
     said = listed(by_cosign.stderr)
     if bundle_format == "true":  # cosign claims a log check it skipped (--insecure-ignore-tlog); airlock does not
         said.remove("  - Existence of the claims in the transparency log was verified offline")
@@ -1241,6 +1246,83 @@ def test_output_verify_keyless_legacy_signature_same_bytes(cosign, instance, hom
     assert claims["optional"]["githubWorkflowRepository"] == "org/repo"
     assert claims["optional"]["Subject"] == DEFAULT_IDENTITY
     assert by_airlock.stdout == by_cosign.stdout
+    assert after_verification_header(by_airlock.stderr) == after_verification_header(by_cosign.stderr)
+    # --output text: cosign prints the certificate's claims on stderr, after the checks; airlock the same lines
+    by_cosign, by_airlock = both(cosign, [*argv, "--output", "text", HTTP, f"{repository}:v1"],
+                                 [*argv, "--output", "text", f"{repository}:v1"])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    assert by_airlock.stdout == by_cosign.stdout
+    said = after_verification_header(by_airlock.stderr)
+    assert said == after_verification_header(by_cosign.stderr)
+    assert said[-7:] == [f"Certificate subject: {DEFAULT_IDENTITY}", f"Certificate issuer URL: {DEFAULT_ISSUER}",
+                         "GitHub Workflow Trigger: push", f"GitHub Workflow SHA: {'0123456789abcdef' * 2}01234567",
+                         "GitHub Workflow Name: CI", "GitHub Workflow Repository: org/repo",
+                         "GitHub Workflow Ref: refs/heads/main"]
+
+
+def keyless_legacy_attestation(instance, image, envelope_bytes) -> None:
+    """Attach a keyless legacy ``.att`` as cosign v2 attached them: the DSSE envelope as the layer,
+    certificate, chain and Rekor bundle (a ``dsse`` entry) as annotations. ``envelope_bytes`` turns
+    the envelope that was logged into the bytes stored."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    import airlock as library
+    from airlock.formats import cosign as wire
+    from airlock.sign.attaching import append
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER
+    from airlock.testing.pki import github_actions_extensions
+
+    repository, digest = image
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "predicateType": SLSA,
+                            "subject": [{"name": repository, "digest": {"sha256": digest[7:]}}],
+                            "predicate": PREDICATE}, separators=(",", ":")).encode()
+    cert, key = instance.issue_leaf(DEFAULT_IDENTITY, DEFAULT_ISSUER, extra_oids=github_actions_extensions())
+    bundle = instance.sign_blob(b"", content="dsse", statement=statement, leaf=(cert, key))
+    [entry] = bundle["verificationMaterial"]["tlogEntries"]
+    rekor = {"SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+             "Payload": {"body": entry["canonicalizedBody"], "integratedTime": int(entry["integratedTime"]),
+                         "logIndex": int(entry.get("logIndex", 0)),
+                         "logID": base64.b64decode(entry["logId"]["keyId"]).hex()}}
+    annotations = {wire.ANNOTATION_SIGNATURE: "", wire.ANNOTATION_CERTIFICATE: cert.public_bytes(Encoding.PEM).decode(),
+                   wire.ANNOTATION_CHAIN: "".join(c.public_bytes(Encoding.PEM).decode() for c in instance.fulcio.chain),
+                   wire.ANNOTATION_BUNDLE: json.dumps(rekor, separators=(",", ":")), "predicateType": SLSA}
+    [target] = library.signing_targets([f"{repository}@{digest}"], client=library.registry_client(insecure=True))
+    layer = (wire.DSSE, envelope_bytes(bundle["dsseEnvelope"]), annotations)
+    assert append(target.target, digest, "att", layer)
+
+
+def test_output_verify_attestation_keyless_legacy_same_lines(cosign, instance, home, image):
+    """A keyless legacy attestation: both verify it, print the same envelope, and the same stderr lines
+    (the certificate's claims after the checks, as cosign's text rendering)."""
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER
+
+    keyless_legacy_attestation(instance, image, lambda env: json.dumps(env, separators=(",", ":")).encode())
+    argv = ["verify-attestation", "--trusted-root", home / "instance-root.json", "--certificate-identity",
+            DEFAULT_IDENTITY, "--certificate-oidc-issuer", DEFAULT_ISSUER, "--type", "slsaprovenance"]
+    by_cosign, by_airlock = both(cosign, [*argv, HTTP, f"{image[0]}:v1"], [*argv, f"{image[0]}:v1"])
+    assert by_cosign.code == by_airlock.code == 0, (by_cosign, by_airlock)
+    assert by_airlock.stdout == by_cosign.stdout
+    said = after_verification_header(by_airlock.stderr)
+    assert said == after_verification_header(by_cosign.stderr)
+    assert said[-7:-5] == [f"Certificate subject: {DEFAULT_IDENTITY}", f"Certificate issuer URL: {DEFAULT_ISSUER}"]
+
+
+def test_verify_attestation_keyless_legacy_reserialized_envelope_refused_as_cosign(cosign, instance, home, image):
+    """The stored envelope is not the one logged (same payload and signature, other JSON bytes): cosign
+    refuses ("matching bundle to payload"), and so does airlock: the entry's envelope hash must be the
+    hash of the envelope stored."""
+    from airlock.testing import DEFAULT_IDENTITY, DEFAULT_ISSUER
+
+    keyless_legacy_attestation(instance, image, lambda env: json.dumps(
+        {"payloadType": env["payloadType"], "payload": env["payload"],
+         "signatures": [{"keyid": "", "sig": env["signatures"][0]["sig"]}]}, separators=(",", ":")).encode())
+    argv = ["verify-attestation", "--trusted-root", home / "instance-root.json", "--certificate-identity",
+            DEFAULT_IDENTITY, "--certificate-oidc-issuer", DEFAULT_ISSUER, "--type", "slsaprovenance"]
+    by_cosign, by_airlock = both(cosign, [*argv, HTTP, f"{image[0]}:v1"], [*argv, f"{image[0]}:v1"])
+    assert by_cosign.code == 1 and "matching bundle to payload" in by_cosign.stderr, by_cosign
+    assert by_airlock.code == 1, by_airlock
+    assert one_line_error(by_airlock).endswith("tlog-entry: the log entry records a different DSSE envelope: its "
+                                               "envelope hash is not the hash of the envelope stored)")
 
 
 @pytest.mark.parametrize("variant", ["v0.3-dsse", "v0.3-dsse-rekor-v2-tsa"])

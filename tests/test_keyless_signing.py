@@ -33,7 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import airlock_exe, one_line_error, run_cli, run_process
+from conftest import after_verification_header, airlock_exe, one_line_error, run_cli, run_process
 from peers import PEERS, peer
 from sigstore_local import (
     CI_IDENTITY,
@@ -341,6 +341,11 @@ def test_keyless_attest_then_airlock_and_cosign_verify(instance, trusted_root, i
     assert ours.code == 0, ours.stderr
     theirs = cosign_run("verify-attestation", "--allow-http-registry", *pinned, image)
     assert theirs.returncode == 0, theirs.stderr
+    # stderr carries cosign's lines: a blank line, the header, the checks (cosign v3.1.2 prints no
+    # certificate claims for a bundle: it keeps only its payload)
+    assert after_verification_header(ours.stderr) == after_verification_header(theirs.stderr)
+    assert after_verification_header(ours.stderr)[-1] == ("  - The code-signing certificate was verified using "
+                                                          "trusted certificate authority certificates")
 
 
 # -- refusals before anything is sent --------------------------------------------------------------------

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import airlock
 from airlock.artifact import Artifact
@@ -189,6 +190,36 @@ def test_a_policy_no_signature_can_satisfy_is_refused_when_built(signing_key):
     with pytest.raises(UsageError, match=r"^Threshold: no signature can satisfy at least 2 of "):
         Threshold(2, key, ME)
     assert Threshold(2, key, ME, SOMEONE_ELSE).kinds == {policies.CERTIFICATE}  # two identities can agree
+
+
+def test_one_signer_listed_twice_is_refused_when_built(signing_key):
+    """AllOf(Key(a), Key(a)) would be satisfied twice by one signature: refused, naming the duplicate."""
+    pem = signing_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    a, same_a = Key(signing_key.public_key()), Key(pem)  # the same key, given two ways
+    b = Key(new_ec_key().public_key())
+    with pytest.raises(UsageError) as error:
+        AllOf(a, same_a)
+    assert str(error.value) == (f"AllOf: policies 1 and 2 are the same signer ({a.describe()}): one signature "
+                                f"would count twice toward all of ({a.describe()}; {a.describe()})")
+    again = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER)
+    with pytest.raises(UsageError, match=r"^Threshold: policies 1 and 3 are the same signer \(identity "):
+        Threshold(2, ME, SOMEONE_ELSE, again)
+    with pytest.raises(UsageError, match=r"^AllOf: policies 2 and 3 are the same signer \(all of "):
+        AllOf(ME, AllOf(SOMEONE_ELSE, GITHUB_PREFIX), AllOf(SOMEONE_ELSE, GITHUB_PREFIX))
+    with pytest.raises(UsageError, match=r"^Threshold: policies 1 and 2 are the same signer \(any identity"):
+        Threshold(2, AnyIdentityUnsafe(), AnyIdentityUnsafe(), ME)
+    # what one signature cannot satisfy twice is built
+    assert AllOf(a, b).n == 2 and AnyOf(a, same_a).n == 1  # AnyOf: a repeat is redundant, never counted twice
+    assert Threshold(2, ME, GITHUB_PREFIX, OTHER_ISSUER).n == 2  # other patterns or issuers are other policies
+    workflow = Identity(identity=DEFAULT_IDENTITY, issuer=DEFAULT_ISSUER, github_workflow={"ref": "refs/heads/x"})
+    assert AllOf(ME, workflow).n == 2
+
+
+def test_the_duplicate_check_keeps_threshold_semantics(verifier, key_signed, signing_key):
+    """Two different keys in AllOf: one key-signed signature satisfies only one of them."""
+    fails(verify(verifier, key_signed, AllOf(Key(signing_key.public_key()), Key(new_ec_key().public_key())),
+                 NO_TLOG), Check.SIGNER,
+          "1 of 2 policies accept the signer, 2 needed (the signature is not by the key given with --key)")
 
 
 def test_a_key_that_does_not_parse_is_refused_when_built():

@@ -50,7 +50,7 @@ def test_keyless_legacy_signature(inst, root, tmp_path):
     _, digest = signed_layout(inst, tmp_path / "layout", {"foo": "bar"})
     result = run_cli("verify", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS)
     assert result.code == 0, result.stderr
-    assert result.stderr.splitlines()[0] == f"Verification for {NAME}@{digest} --"
+    assert result.stderr.splitlines()[:2] == ["", f"Verification for {NAME}@{digest} --"]  # cosign's blank line
     assert "  - The code-signing certificate was verified using trusted certificate authority certificates" \
         in result.stderr
     [payload] = json.loads(result.stdout)
@@ -186,7 +186,7 @@ def test_legacy_attestation_layer(inst, root, tmp_path):
     bundle = inst.sign_blob(b"", content="dsse", statement=image_statement(
         digest, "https://cosign.sigstore.dev/attestation/v1", predicate={"Data": "hello"}), version="0.1")
     envelope = bundle["dsseEnvelope"]
-    layer = json.dumps(envelope).encode()
+    layer = json.dumps(envelope, separators=(",", ":")).encode()  # the bytes logged (the entry's envelope hash)
     entry = bundle["verificationMaterial"]["tlogEntries"][0]
     rekor = {"SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
              "Payload": {"body": entry["canonicalizedBody"], "integratedTime": int(entry["integratedTime"]),
@@ -202,6 +202,16 @@ def test_legacy_attestation_layer(inst, root, tmp_path):
                                                   "https://cosign.sigstore.dev/attestation/v1"})], kind=oci.KIND_ATTS)
     result = run_cli("verify-attestation", "--local-image", tmp_path / "layout", "--trusted-root", root, *KEYLESS)
     assert result.code == 0, result.stderr
+    # the same envelope stored as other JSON bytes is not what was logged (cosign refuses it too)
+    other = new_layout(tmp_path / "other")
+    assert add_image(other, NAME) == digest
+    attach(other, digest, [(cosign.DSSE, json.dumps(envelope, indent=1).encode(), {
+        cosign.ANNOTATION_SIGNATURE: "", cosign.ANNOTATION_CERTIFICATE: pem,
+        cosign.ANNOTATION_BUNDLE: json.dumps(rekor),
+        cosign.ANNOTATION_PREDICATE_TYPE: "https://cosign.sigstore.dev/attestation/v1"})], kind=oci.KIND_ATTS)
+    result = run_cli("verify-attestation", "--local-image", tmp_path / "other", "--trusted-root", root, *KEYLESS)
+    assert one_line_error(result).endswith(".att layer 0: tlog-entry: the log entry records a different DSSE "
+                                           "envelope: its envelope hash is not the hash of the envelope stored)")
 
 
 def test_no_network_needed(inst, root, tmp_path):

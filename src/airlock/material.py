@@ -82,6 +82,9 @@ class Material(NamedTuple):
     tlog_entries: tuple[TlogEntry, ...] = ()
     rfc3161_timestamps: tuple[bytes, ...] = ()
     format: str = "bundle-0.3"  # "bundle-0.1" | "bundle-0.2" | "bundle-0.3" | "cosign-legacy"
+    # a legacy attestation layer: sha256 of the envelope bytes as stored, which the envelope hash of
+    # its dsse / intoto log entry must be (as cosign checks); None where no bytes are kept (bundles)
+    stored_envelope_sha256: bytes | None = None
 
     @property
     def leaf(self) -> x509.Certificate | None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ImageTarget,
         ImageVerdict,
         SignatureCheck,
+        attached_artifacts,
         layout_targets,
         one_line,
         registry_targets,
@@ -76,6 +77,7 @@ _EXPORTS = {
     "registry_targets": "airlock.api.images", "verify_image": "airlock.api.images",
     "verify_target": "airlock.api.images", "one_line": "airlock.api.images",
     "verify_images": "airlock.api.images", "default_jobs": "airlock.api.images",
+    "attached_artifacts": "airlock.api.images",
     # packs
     "pack": "airlock.api.packs", "unpack": "airlock.api.packs", "Unpacked": "airlock.api.packs",
     "check_destination": "airlock.api.packs",

@@ -396,6 +396,15 @@ def registry_targets(client: Any, references: list[str] | tuple[str, ...]) -> li
     return targets
 
 
+def attached_artifacts(target: ImageTarget) -> list[Any]:
+    """What is attached to one image, as ``cosign tree`` lists it: ``airlock.oci.discovery.Attached``
+    groups (the .att, .sig and .sbom manifests, then the referrers with an artifact type), their
+    layers by digest. Only manifests are read; nothing is verified."""
+    from airlock.oci import discovery
+
+    return discovery.attached(target.source, target.digest)
+
+
 def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundle_format: bool | None = None,
                bundles_only: bool = False, bundle: bytes | None = None,
                bundle_where: str = "--bundle") -> Iterator[Any]:

@@ -156,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"WARNING: {verdict.reference}: {verdict.rejected_count - len(verdict.rejected)} more "
                   f"{verdict.what} not verified, ignored", file=sys.stderr)
         _print_checks(verdict.reference, isinstance(policy, api.Key), args)
+        if args.attestation or args.output == "text":  # cosign's "text" rendering, which attestations always use
+            for check in verdict.verified:
+                _print_certificate(check)
     if outputs:
         if args.output == "text":  # cosign: each payload as signed (a legacy one), else as it prints it, a line each
             for (check, _), output in zip(verified, outputs, strict=True):
@@ -196,7 +199,8 @@ def _exit_code(verdict: Any, args: argparse.Namespace) -> int:
 
 
 def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> None:
-    lines = [f"Verification for {reference} --", "The following checks were performed on each of these signatures:"]
+    """cosign's PrintVerificationHeader: a blank line, then what was checked."""
+    lines = [f"\nVerification for {reference} --", "The following checks were performed on each of these signatures:"]
     if args.check_claims:
         if args.annotations:
             lines.append("  - The specified annotations were verified.")
@@ -205,6 +209,28 @@ def _print_checks(reference: str, with_key: bool, args: argparse.Namespace) -> N
         lines.append("  - Existence of the claims in the transparency log was verified offline")
     lines.append("  - The signatures were verified against the specified public key" if with_key else
                  "  - The code-signing certificate was verified using trusted certificate authority certificates")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _print_certificate(check: Any) -> None:
+    """What cosign's text rendering prints on stderr for a legacy signature made with a certificate:
+    its first SAN, its OIDC issuer and the GitHub workflow extensions it has. Nothing for a bundle:
+    cosign v3.1.2 keeps only a bundle's payload, not its certificate, for this rendering."""
+    from airlock.verify.policy import subject_alternative_names
+
+    if check.layer_annotations is None or not (check.verdict and check.verdict.identity):
+        return
+    leaf = check.material.leaf if check.material is not None else None
+    names = subject_alternative_names(leaf) if leaf is not None else [check.verdict.identity]
+    claims = _certificate_claims(check)
+    lines = [f"Certificate subject: {names[0] if names else ''}"]
+    if claims.get("Issuer"):
+        lines.append(f"Certificate issuer URL: {claims['Issuer']}")
+    for name, label in (("githubWorkflowTrigger", "Trigger"), ("githubWorkflowSha", "SHA"),
+                        ("githubWorkflowName", "Name"), ("githubWorkflowRepository", "Repository"),
+                        ("githubWorkflowRef", "Ref")):
+        if claims.get(name):
+            lines.append(f"GitHub Workflow {label}: {claims[name]}")
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -1,4 +1,4 @@
-"""``airlock save``, ``load``, ``triangulate`` and ``download signature`` (cosign-compatible)."""
+"""``airlock save``, ``load``, ``triangulate``, ``tree`` and ``download signature`` (cosign-compatible)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ Blobs the registry has are not sent again, so an interrupted load can simply be 
 
   airlock load --dir ./transfer registry.internal/app:1.0
   airlock load --dir ./transfer --all registry.internal/mirror
+"""
+
+TREE_HELP = """\
+Print what is attached to an image in a registry, as cosign tree prints it: the layers of its
+legacy .att, .sig and .sbom manifests, then its OCI referrers (cosign v3 bundles are named by
+their predicate type), each layer by digest. Nothing is verified: use verify for that.
+
+  airlock tree registry.example/app:1.0
 """
 
 
@@ -53,6 +61,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     triangulate.add_argument("--type", default="signature", choices=("signature", "attestation", "sbom", "digest"))
     bool_flag(triangulate, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
     triangulate.set_defaults(run=run_triangulate)
+
+    tree = commands.add_parser("tree", help="list the signatures, attestations, SBOMs and referrers attached "
+                               "to an image", description=TREE_HELP,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    tree.add_argument("image", metavar="IMAGE")
+    bool_flag(tree, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
+    tree.set_defaults(run=run_tree)
 
     download = commands.add_parser("download", help="download signatures (download signature IMAGE)")
     what = download.add_subparsers(dest="download_what", metavar="WHAT")
@@ -198,6 +213,41 @@ def run_triangulate(args: argparse.Namespace) -> int:
         return 0
     suffix = {"signature": "sig", "attestation": "att", "sbom": "sbom"}[args.type]
     print(f"{registry}/{repository}:{signature_tag(digest, suffix)}")
+    return 0
+
+
+def run_tree(args: argparse.Namespace) -> int:
+    """cosign tree's stdout, byte for byte (its header first, even when the image is then not found;
+    the groups in a fixed order, where cosign's follow Go's random map order)."""
+    from airlock.api.images import attached_artifacts, registry_targets
+    from airlock.cli.common import registry_client
+    from airlock.oci.reference import parse_reference
+    from airlock.oci.sources import signature_repository
+
+    print(f"\U0001f4e6 Supply Chain Security Related artifacts for an image: {args.image}", flush=True)
+    [target] = registry_targets(registry_client(args), [args.image])
+    reference = parse_reference(args.image)
+    registry, repository = signature_repository() or (reference.registry, reference.repository)
+    groups = []
+    for found in attached_artifacts(target):
+        if found.error is not None:  # cosign: a message, and the others still listed
+            _say(f"Error fetching artifact {reference.name}@{found.where}: {found.error}")
+            continue
+        groups.append(found)
+    if not groups:  # cosign's words, without a newline at the end
+        sys.stdout.write(f"No Supply Chain Security Related Artifacts found for image {args.image},\n start "
+                         "creating one with simply running$ cosign sign <img>")
+        return 0
+    titles = {"att": "\U0001f4be Attestations", "sig": "\U0001f510 Signatures", "sbom": "\U0001f4e6 SBOMs"}
+    for found in groups:
+        if found.kind == "referrer":
+            print(f"\u2514\u2500\u2500 \U0001f517 {found.artifact_type} artifacts via OCI referrer: "
+                  f"{reference.name}@{found.where}")
+        else:
+            print(f"\u2514\u2500\u2500 {titles[found.kind]} for an image tag: {registry}/{repository}:{found.where}")
+        for position, layer in enumerate(found.layers, 1):
+            branch = "\u2514\u2500\u2500" if position == len(found.layers) else "\u251c\u2500\u2500"
+            print(f"   {branch} \U0001f352 {layer}")
     return 0
 
 

@@ -11,6 +11,7 @@ decides whether a signature is good.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any, NamedTuple
 
@@ -134,8 +135,9 @@ def layer_material(layer: Layer) -> Material:
             raise FormatError(f"{ANNOTATION_RFC3161}: must be a JSON object, not {_wire.json_kind(wrapper)}")
         wrapper = _lower(wrapper)
         timestamps = (_wire.b64decode(wrapper.get("signedrfc3161timestamp"), ANNOTATION_RFC3161),)
+    stored = hashlib.sha256(layer.payload).digest() if layer.media_type == DSSE else None
     return Material(content=content, certificate_chain=tuple(chain), tlog_entries=entries,
-                    rfc3161_timestamps=timestamps, format="cosign-legacy")
+                    rfc3161_timestamps=timestamps, format="cosign-legacy", stored_envelope_sha256=stored)
 
 
 def _pem_certificates(text: str, what: str) -> list:

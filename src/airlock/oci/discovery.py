@@ -29,7 +29,7 @@ from typing import NamedTuple, Protocol
 from airlock import _wire
 from airlock.errors import AirlockError, BudgetExceeded, FormatError
 from airlock.formats.cosign import Layer
-from airlock.media_types import BUNDLE_PREFIX
+from airlock.media_types import ANNOTATION_BUNDLE_PREDICATE_TYPE, BUNDLE_PREFIX
 from airlock.oci.reference import is_digest, signature_tag
 from airlock.oci.registry import MAX_ATTESTATION_SIZE, MAX_SIGNATURE_SIZE, FetchBudget
 
@@ -184,3 +184,73 @@ def _referrer_bundle(source: ImageSource, item: dict, digest: str, budget: Fetch
     layer_digest, _, size, _ = _descriptor(layers[0], "the bundle layer descriptor")
     budget.take(size, f"the bundle of {where}", limit=limit)
     return source.blob(layer_digest, size, size)
+
+
+# -- what is attached to an image, as ``cosign tree`` lists it ------------------------------------------
+
+LEGACY_KINDS = ("att", "sig", "sbom")  # the .att, .sig and .sbom tags, in the order cosign tree reads them
+
+
+class Attached(NamedTuple):
+    """One group of artifacts attached to an image, as ``cosign tree`` groups them: the layers of a
+    legacy ``sha256-<hex>.<kind>`` manifest (``kind`` ``att``, ``sig`` or ``sbom``, ``where`` the
+    tag), or of a referrer (``kind`` ``referrer``, ``where`` its manifest digest, ``artifact_type``
+    its artifact type, or the bundle's predicate type its manifest names). ``layers`` are the
+    digests its manifest lists (nothing is fetched but manifests). ``error``: a referrer that could
+    not be read (cosign skips it with a message)."""
+
+    kind: str
+    where: str
+    layers: tuple[str, ...] = ()
+    artifact_type: str = ""
+    error: AirlockError | None = None
+
+
+def _layer_digests(data: bytes, what: str) -> tuple[str, ...]:
+    manifest = _document(data, what)
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise FormatError(f"{what} has no layers")
+    return tuple(_descriptor(item, f"a layer descriptor of {what}")[0] for item in layers)
+
+
+def attached(source: ImageSource, digest: str) -> list[Attached]:
+    """What is attached to ``digest``: the .att, .sig and .sbom manifests that exist (a legacy
+    manifest that cannot be read is an error, as in cosign), then the referrers with an artifact
+    type, in the order listed (one that cannot be read is an ``Attached`` with its ``error``).
+    Manifests only, under one fetch budget; ``BudgetExceeded`` stops discovery."""
+    budget = budget_for(digest)
+    found: list[Attached] = []
+    for kind in LEGACY_KINDS:
+        tag = signature_tag(digest, kind)
+        manifest_digest = source.tagged(tag)
+        if manifest_digest is None:
+            continue
+        data = source.manifest(manifest_digest)
+        budget.charge(len(data), f"the manifest {manifest_digest}")
+        layers = _layer_digests(data, f"the manifest {manifest_digest} ({tag})")
+        if layers:  # cosign lists a tag only when its manifest has layers
+            found.append(Attached(kind, tag, layers))
+    items = source.referrers(digest)
+    typed = [item for item in (items if isinstance(items, list) else [])
+             if isinstance(item, dict) and isinstance(item.get("artifactType"), str) and item["artifactType"]]
+    budget.expect(len(typed), f"the referrers of {digest}")
+    for position, item in enumerate(typed):
+        named = item.get("digest")
+        where = named if isinstance(named, str) and is_digest(named) else f"referrer #{position}"
+        try:
+            referrer_digest, _, _, _ = _descriptor(item, "the referrer descriptor")
+            data = source.manifest(referrer_digest)
+            budget.charge(len(data), f"the manifest of referrer {referrer_digest}")
+            manifest = _document(data, f"the referrer manifest {referrer_digest}")
+            annotations = manifest.get("annotations")
+            predicate = annotations.get(ANNOTATION_BUNDLE_PREDICATE_TYPE) if isinstance(annotations, dict) else None
+            layers = _layer_digests(data, f"the referrer manifest {referrer_digest}")
+        except BudgetExceeded:
+            raise
+        except AirlockError as exc:
+            found.append(Attached("referrer", where, artifact_type=item["artifactType"], error=exc))
+            continue
+        found.append(Attached("referrer", referrer_digest, layers,
+                              predicate if isinstance(predicate, str) else item["artifactType"]))
+    return found

@@ -162,6 +162,10 @@ def check_entry_matches(entry: TlogEntry, material: Material, signer_der: bytes,
         else:
             if claims.payload_hash is None or claims.payload_hash != hashlib.sha256(content.payload).digest():
                 raise VerificationError(Check.TLOG_ENTRY, "the log entry records a different DSSE payload")
+            stored = material.stored_envelope_sha256
+            if stored is not None and claims.envelope_hash != stored:  # cosign: "matching bundle to payload"
+                raise VerificationError(Check.TLOG_ENTRY, "the log entry records a different DSSE envelope: its "
+                                        "envelope hash is not the hash of the envelope stored")
     return claims
 
 

@@ -11,7 +11,9 @@
 A policy judges *who signed* one signature; the verifier proves everything else first (the log,
 the timestamps, the certificate chain). Every mistake a caller can make building a policy (no
 issuer, a regexp that does not compile, ``Threshold(3, a, b)``, ``AllOf(Key(k), Identity(...))``
-which no signature can satisfy) raises ``UsageError`` when it is built, never during ``verify``.
+which no signature can satisfy, ``AllOf(Key(k), Key(k))`` or a ``Threshold`` of n > 1 listing one
+signer twice, which one signature would satisfy twice) raises ``UsageError`` when it is built,
+never during ``verify``.
 
 Exact values compare as strings. ``*_regexp`` values follow cosign and sigstore-go: RE2 syntax
 (the ``google-re2`` package: linear time, so no pattern can be catastrophic; Perl extensions such
@@ -196,6 +198,11 @@ class Policy:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def signer_key(self) -> tuple:
+        """What makes two policies accept the same signers (equal keys: the same policy); the
+        default, the object itself, never equals another policy's."""
+        return ("object", id(self))
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
 
@@ -231,6 +238,9 @@ class Key(Policy):
 
     def describe(self) -> str:
         return f"key {type(self.public_key).__name__.lstrip('_')}"
+
+    def signer_key(self) -> tuple:
+        return ("key", self._spki)
 
     def check(self, signer: Signer) -> Match:
         if signer.certificate is not None:
@@ -284,6 +294,10 @@ class Identity(_CertificatePolicy):
         issuer = self.issuer if self.issuer is not None else f"/{self.issuer_regexp}/"
         return f"identity {who} from {issuer}"
 
+    def signer_key(self) -> tuple:
+        return ("identity", self.identity, self.identity_regexp, self.issuer, self.issuer_regexp,
+                tuple(sorted(self.github_workflow.items())))
+
     def match(self, cert: x509.Certificate) -> Match:
         """The (identity, issuer) that matched, or raise naming what did not."""
         names = subject_alternative_names(cert)
@@ -319,6 +333,9 @@ class AnyIdentityUnsafe(_CertificatePolicy):
     def describe(self) -> str:
         return "any identity (unsafe)"
 
+    def signer_key(self) -> tuple:
+        return ("any-identity",)
+
     def match(self, cert: x509.Certificate) -> Match:
         names = subject_alternative_names(cert)
         return Match(names[0] if names else "", oidc_issuer(cert) or "")
@@ -338,6 +355,14 @@ class Threshold(Policy):
             raise UsageError(f"{name}: the threshold must be a whole number from 1 to {len(policies)}, not {n!r}")
         self.n = n
         self.policies = policies
+        if n > 1:  # one signature must not count twice toward n (harmless when one policy is enough)
+            seen: dict[tuple, int] = {}
+            for position, policy in enumerate(policies, 1):
+                first = seen.setdefault(policy.signer_key(), position)
+                if first != position:
+                    raise UsageError(f"{name}: policies {first} and {position} are the same signer "
+                                     f"({policy.describe()}): one signature would count twice toward "
+                                     f"{self.describe()}")
         self.kinds = frozenset(kind for kind in (KEY, CERTIFICATE)
                                if sum(kind in p.kinds for p in policies) >= n)
         if not self.kinds:
@@ -348,6 +373,9 @@ class Threshold(Policy):
 
     def describe(self) -> str:
         return f"at least {self.n} of ({'; '.join(p.describe() for p in self.policies)})"
+
+    def signer_key(self) -> tuple:
+        return (type(self).__name__, self.n, tuple(p.signer_key() for p in self.policies))
 
     def check(self, signer: Signer) -> Match:
         accepted: list[Match] = []
