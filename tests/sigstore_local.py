@@ -4,8 +4,11 @@
 
 - ``OIDCProvider``: a small OpenID provider written here (discovery, JWKS, RS256/ES256 ID tokens)
   with two issuers, ``BASE/email`` (an email identity) and ``BASE/ci`` (GitHub workflow claims);
-- Fulcio v1.8.8 (``--ca=ephemeralca``, ``--ct-log-url=""``: no CT log, so no SCTs; verify with
-  ``--insecure-ignore-sct``), trusting both issuers;
+- Fulcio v1.8.8 (``--ca=ephemeralca``), trusting both issuers;
+- a CT log, TesseraCT v0.1.1 (POSIX storage, a P-256 key made here, Fulcio's CA as its only root),
+  where Fulcio logs each precertificate before it embeds the log's SCT in the certificate. It is
+  optional: without its binary Fulcio runs with ``--ct-log-url=""``, the certificates carry no SCT,
+  ``ctlog_url`` is None and ``sct_flags`` gives the verifiers ``--insecure-ignore-sct``;
 - Rekor v2 (rekor-tiles v2.3.0, POSIX storage, an Ed25519 key made here) and a static file server
   for its tiles and checkpoint (rekor-tiles' own read endpoints answer Unimplemented);
 - the timestamp authority v2.1.3 (``--timestamp-signer=memory``);
@@ -15,9 +18,9 @@ waits (bounded) until each answers, and stops them all (bounded) when the ``with
 ``airlock trusted-root create`` or ``cosign trusted-root create``) and
 ``LocalSigstore.signing_config(...)`` a signing config (``cosign signing-config create``).
 
-The binaries come from ``$AIRLOCK_PEERS/instance/`` (./run-tests builds them from their Go
-modules); ``missing()`` says which are absent so a fixture can skip with a message. Rekor v1 and
-the CT log are not run yet.
+The binaries come from ``$AIRLOCK_PEERS/instance/`` and ``$AIRLOCK_PEERS/ctlog/`` (./run-tests
+builds them from their Go modules); ``missing()`` says which are absent so a fixture can skip with
+a message, and ``ctlog_missing()`` whether the CT log is. Rekor v1 is not run yet.
 """
 
 from __future__ import annotations
@@ -63,16 +66,25 @@ SERVERS = {
     "timestamp-server": ("instance/timestamp-server",
                          "github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@v2.1.3"),
 }
+# optional: the instance runs without it (and then without SCTs). Its binary is also named posix.
+CTLOG = ("ctlog/posix", "github.com/transparency-dev/tesseract/cmd/tesseract/posix@v0.1.1")
 
 
 def binary(name: str) -> Path:
-    return PEERS / SERVERS[name][0]
+    return PEERS / (CTLOG if name == "ctlog" else SERVERS[name])[0]
 
 
 def missing() -> list[str]:
     """One line per server binary that is not built, saying how ./run-tests builds it."""
     return [f"{name} at {binary(name)} (./run-tests builds it from {module} when Go is present)"
             for name, (_, module) in SERVERS.items() if not os.access(binary(name), os.X_OK)]
+
+
+def ctlog_missing() -> str | None:
+    """Why the instance has no CT log (so no SCTs), or None when its binary is built."""
+    if os.access(binary("ctlog"), os.X_OK):
+        return None
+    return f"the CT log at {binary('ctlog')} (./run-tests builds it from {CTLOG[1]} when Go is present)"
 
 
 class MetricsPortBusy(RuntimeError):
@@ -274,6 +286,14 @@ class LocalSigstore:
     tsa_url: str
     started: datetime
     servers: list[Server] = field(default_factory=list)
+    ctlog_url: str | None = None  # None: no CT log, so Fulcio's certificates carry no SCT
+    ctlog_public_pem: bytes | None = None
+
+    @property
+    def sct_flags(self) -> list[str]:
+        """What a verifier needs about SCTs: ``--insecure-ignore-sct`` when the instance runs no CT
+        log (its certificates carry none), else nothing, so that the SCT is checked."""
+        return [] if self.ctlog_url else ["--insecure-ignore-sct"]
 
     @property
     def tsa_timestamp_url(self) -> str:
@@ -290,6 +310,8 @@ class LocalSigstore:
     def material(self) -> dict[str, Path]:
         """The PEM files a trusted root is made from, written into the work directory."""
         files = {"fulcio": self.fulcio_chain_pem(), "rekor": self.rekor_public_pem, "tsa": self.tsa_chain_pem()}
+        if self.ctlog_public_pem is not None:
+            files["ctlog"] = self.ctlog_public_pem
         paths = {}
         for name, data in files.items():
             path = self.workdir / f"{name}.pem"
@@ -300,17 +322,22 @@ class LocalSigstore:
     def airlock_trusted_root_argv(self, out: Path) -> list[str]:
         pems = self.material()
         start = _utc(self.started - timedelta(minutes=5))
+        ctlog = ["--ctfe-key", str(pems["ctlog"]), "--ctfe-url", str(self.ctlog_url), "--ctfe-start-time", start] \
+            if "ctlog" in pems else []
         return ["trusted-root", "create", "--certificate-chain", str(pems["fulcio"]), "--fulcio-uri", self.fulcio_url,
                 "--rekor-key", str(pems["rekor"]), "--rekor-url", self.rekor_url, "--rekor-start-time", start,
-                "--timestamp-certificate-chain", str(pems["tsa"]), "--timestamp-uri", self.tsa_timestamp_url,
+                *ctlog, "--timestamp-certificate-chain", str(pems["tsa"]), "--timestamp-uri", self.tsa_timestamp_url,
                 "--out", str(out)]
 
     def cosign_trusted_root(self, cosign: Path, out: Path) -> None:
         pems = self.material()
         start = _utc(self.started - timedelta(minutes=5))
+        ctlog = [f"--ctfe=url={self.ctlog_url},public-key={pems['ctlog']},start-time={start}"] \
+            if "ctlog" in pems else []
         _run([cosign, "trusted-root", "create",
               f"--fulcio=url={self.fulcio_url},certificate-chain={pems['fulcio']}",
               f"--rekor=url={self.rekor_url},public-key={pems['rekor']},start-time={start},origin={self.rekor_origin}",
+              *ctlog,
               f"--tsa=url={self.tsa_timestamp_url},certificate-chain={pems['tsa']}",
               "--out", out])
 
@@ -333,10 +360,15 @@ def _run(argv: list) -> None:
 
 
 @contextlib.contextmanager
-def local_sigstore(workdir: Path) -> Iterator[LocalSigstore]:
-    """Start the instance in ``workdir`` (logs, keys, storage); everything stops on exit."""
+def local_sigstore(workdir: Path, *, ctlog: bool | None = None) -> Iterator[LocalSigstore]:
+    """Start the instance in ``workdir`` (logs, keys, storage); everything stops on exit. The CT
+    log runs when ``ctlog`` is true, or (None) when its binary is built."""
     if absent := missing():
         raise FileNotFoundError("; ".join(absent))
+    if ctlog is None:
+        ctlog = ctlog_missing() is None
+    elif ctlog and (why := ctlog_missing()):
+        raise FileNotFoundError(why)
     workdir.mkdir(parents=True, exist_ok=True)
     servers: list[Server] = []
     statics: list[StaticFiles] = []
@@ -380,12 +412,43 @@ def local_sigstore(workdir: Path) -> Iterator[LocalSigstore]:
                 oidc.ci_issuer: {"IssuerURL": oidc.ci_issuer, "ClientID": CLIENT_ID, "Type": "github-workflow"},
             }}
             (workdir / "fulcio-config.json").write_text(json.dumps(config))
+            # Fulcio before the CT log: the log's roots are Fulcio's ephemeral CA, known once Fulcio
+            # runs; Fulcio only calls the log when it issues, so its URL (a port kept free) is enough.
+            ct_argv, ctlog_url, ctlog_public_pem = ["--ct-log-url="], None, None
+            if ctlog:
+                ct_key = ec.generate_private_key(ec.SECP256R1())
+                (workdir / "ctlog-key.pem").write_bytes(ct_key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,  # SEC 1, as it reads
+                    serialization.NoEncryption()))
+                ctlog_public_pem = ct_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+                (workdir / "ctlog-public.pem").write_bytes(ctlog_public_pem)
+                ct_port = free_port()
+                ctlog_url = f"http://127.0.0.1:{ct_port}"
+                # Fulcio checks each SCT against the key before it embeds it
+                ct_argv = [f"--ct-log-url={ctlog_url}", f"--ct-log-public-key-path={workdir / 'ctlog-public.pem'}"]
             fulcio_port = free_port()
             fulcio_url = f"http://127.0.0.1:{fulcio_port}"
-            start("fulcio", ["serve", "--ca=ephemeralca", "--ct-log-url=", "--host=127.0.0.1", f"--port={fulcio_port}",
+            start("fulcio", ["serve", "--ca=ephemeralca", *ct_argv, "--host=127.0.0.1", f"--port={fulcio_port}",
                              "--grpc-host=127.0.0.1", f"--grpc-port={free_port()}", f"--metrics-port={free_port()}",
                              f"--legacy-unix-domain-socket={workdir / 'fulcio-legacy.sock'}",
                              f"--config-path={workdir / 'fulcio-config.json'}"], f"{fulcio_url}/api/v2/trustBundle")
+            if ctlog_url is not None:
+                # It has no metrics port (no clash on 2112); its OpenTelemetry exporter pushes to
+                # localhost:4318, which nothing answers, and says so in its log on exit.
+                bundle = json.loads(_get(f"{fulcio_url}/api/v2/trustBundle"))
+                roots = "".join(chain["certificates"][-1] for chain in bundle["chains"])
+                (workdir / "ctlog-roots.pem").write_text(roots)
+                (workdir / "ctlog-storage").mkdir()
+                start("ctlog", [f"--http_endpoint=127.0.0.1:{ct_port}",
+                                "--origin=127.0.0.1",  # a URL without scheme or port, which it refuses
+                                f"--private_key={workdir / 'ctlog-key.pem'}",
+                                f"--roots_pem_file={workdir / 'ctlog-roots.pem'}",
+                                f"--storage_dir={workdir / 'ctlog-storage'}",
+                                # it answers once the entry is in a published checkpoint: by default
+                                # that is ~1.8 s per certificate, with these ~0.2 s
+                                "--batch_max_age=10ms", "--checkpoint_interval=100ms"],
+                      f"{ctlog_url}/ct/v1/get-roots")
 
             rekor_key = ed25519.Ed25519PrivateKey.generate()
             key_path = workdir / "rekor-key.pem"
@@ -408,7 +471,8 @@ def local_sigstore(workdir: Path) -> Iterator[LocalSigstore]:
                 rekor_origin=origin,
                 rekor_public_pem=rekor_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                                      serialization.PublicFormat.SubjectPublicKeyInfo),
-                tsa_url=tsa_url, started=started, servers=servers)
+                tsa_url=tsa_url, started=started, servers=servers, ctlog_url=ctlog_url,
+                ctlog_public_pem=ctlog_public_pem)
         finally:
             for server in reversed(servers):
                 _stop(server)
@@ -431,7 +495,8 @@ if __name__ == "__main__":  # manual use: python tests/sigstore_local.py DIR  (C
 
     with local_sigstore(Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp())) as instance:
         print(json.dumps({"oidc": instance.oidc.base, "fulcio": instance.fulcio_url, "rekor": instance.rekor_url,
-                          "rekor-read": instance.rekor_read_url, "tsa": instance.tsa_url}, indent=2))
+                          "rekor-read": instance.rekor_read_url, "tsa": instance.tsa_url,
+                          "ctlog": instance.ctlog_url}, indent=2))
         print(instance.oidc.token("email"))
         with contextlib.suppress(KeyboardInterrupt):
             while True:

@@ -1,8 +1,10 @@
 """airlock signs keyless against a real Sigstore instance on loopback (tests/sigstore_local.py):
-Fulcio v1.8.8, Rekor v2 (rekor-tiles v2.3.0), the timestamp authority v2.1.3 and a small OIDC
-provider. What airlock makes verifies with airlock (offline, ``unshare --net``), with the real
-cosign and with sigstore-go's conformance client; every server failure is one ``Error:`` line and
-leaves nothing behind (no bundle file, no referrer in the registry).
+Fulcio v1.8.8, a CT log (TesseraCT v0.1.1), Rekor v2 (rekor-tiles v2.3.0), the timestamp authority
+v2.1.3 and a small OIDC provider. What airlock makes verifies with airlock (offline, ``unshare
+--net``), with the real cosign and with sigstore-go's conformance client, the SCT checked by all
+three; every server failure is one ``Error:`` line and leaves nothing behind (no bundle file, no
+referrer in the registry). Without the CT log's binary the instance runs without SCTs: the
+verifiers then get ``--insecure-ignore-sct`` (``instance.sct_flags``) and the SCT tests skip.
 
 The hostile servers (a Fulcio answering for another key or another identity, a Rekor answering
 with a broken proof or another entry, a TSA failing) are small fakes or proxies in front of the
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import http.server
 import io
@@ -25,7 +28,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,7 @@ from sigstore_local import (
     EMAIL,
     LocalSigstore,
     MetricsPortBusy,
+    ctlog_missing,
     free_port,
     local_sigstore,
     missing,
@@ -48,7 +52,7 @@ from sigstore_local import (
 
 CONFORMANCE = PEERS / "sigstore-go" / "conformance"
 BLOB = b"released keyless from airlock\n"
-SCT = "--insecure-ignore-sct"  # the instance runs Fulcio without a CT log (sigstore_local.py)
+SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")  # embedded SCT list (RFC 6962 3.3)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,7 @@ def sign_blob(instance, trusted_root, tmp_path, token=None, **urls):
 
 
 def airlock_verify_blob(instance, trusted_root, blob, bundle, identity=EMAIL, issuer=None, *extra):
-    return run_process("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, SCT,
+    return run_process("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, *instance.sct_flags,
                        "--certificate-identity", identity,
                        "--certificate-oidc-issuer", issuer or instance.oidc.email_issuer, *extra, net=False)
 
@@ -192,27 +196,129 @@ def test_airlock_verifies_its_keyless_blob_offline(instance, trusted_root, signe
 
 def test_cosign_verifies_airlocks_keyless_blob(instance, trusted_root, signed_blob):
     blob, bundle = signed_blob
-    proc = cosign_run("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, SCT,
+    proc = cosign_run("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, *instance.sct_flags,
                       "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer)
     assert proc.returncode == 0, proc.stderr
     assert "Verified OK" in proc.stderr
-    other = cosign_run("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, SCT,
+    other = cosign_run("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, *instance.sct_flags,
                        "--certificate-identity", "mallory@airlock.test",
                        "--certificate-oidc-issuer", instance.oidc.email_issuer)
     assert other.returncode != 0
 
 
-def test_sigstore_go_verifies_airlocks_keyless_blob(instance, trusted_root, signed_blob):
+def needs_ctlog(instance: LocalSigstore) -> None:
+    if instance.ctlog_url is None:
+        pytest.skip("needs the instance's CT log (certificates with an SCT): " + str(ctlog_missing()))
+
+
+def sigstore_go_verify(trusted_root: Path, blob: Path, bundle: Path, issuer: str) -> subprocess.CompletedProcess:
     if not os.access(CONFORMANCE, os.X_OK):
         pytest.skip(f"needs sigstore-go's conformance client at {CONFORMANCE} (./run-tests builds it)")
+    return subprocess.run([str(CONFORMANCE), "verify-bundle", "--bundle", str(bundle), "--certificate-identity", EMAIL,
+                           "--certificate-oidc-issuer", issuer, "--trusted-root", str(trusted_root), str(blob)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_sigstore_go_verifies_airlocks_keyless_blob(instance, trusted_root, signed_blob, tmp_path):
+    """sigstore-go requires an SCT from a CT log of the trusted root (it has no flag to skip that):
+    with the instance's CT log it verifies airlock's bundle, and without the log in the root it
+    refuses the same bundle."""
+    needs_ctlog(instance)
     blob, bundle = signed_blob
-    proc = subprocess.run([str(CONFORMANCE), "verify-bundle", "--bundle", str(bundle), "--certificate-identity", EMAIL,
-                           "--certificate-oidc-issuer", instance.oidc.email_issuer, "--trusted-root",
-                           str(trusted_root), str(blob)], capture_output=True, text=True, timeout=60)
-    if proc.returncode and "SCT" in proc.stderr + proc.stdout:
-        pytest.skip("sigstore-go's conformance client requires an SCT and the instance has no CT log: "
-                    + (proc.stderr or proc.stdout).strip()[:200])
+    proc = sigstore_go_verify(trusted_root, blob, bundle, instance.oidc.email_issuer)
     assert proc.returncode == 0, proc.stderr + proc.stdout
+    document = json.loads(trusted_root.read_text())
+    document["ctlogs"] = []
+    without = tmp_path / "trusted_root.json"
+    without.write_text(json.dumps(document))
+    proc = sigstore_go_verify(without, blob, bundle, instance.oidc.email_issuer)
+    assert proc.returncode != 0
+    assert "SCT" in proc.stderr + proc.stdout, proc.stderr + proc.stdout
+
+
+# -- the SCT from the instance's CT log ---------------------------------------------------------------------
+
+def ctlog_key_id(instance: LocalSigstore) -> bytes:
+    """The CT log's ID (RFC 6962): SHA-256 of its DER public key."""
+    key = serialization.load_pem_public_key(instance.ctlog_public_pem or b"")
+    return hashlib.sha256(key.public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)).digest()
+
+
+def test_the_keyless_certificate_carries_the_ct_logs_sct(instance, trusted_root, signed_blob):
+    """Fulcio put one SCT in the certificate, from the instance's CT log (the log the trusted root
+    lists), and verification checks it: no --insecure-ignore-sct anywhere."""
+    import airlock
+
+    needs_ctlog(instance)
+    assert instance.sct_flags == []
+    blob, bundle = signed_blob
+    scts = list(leaf_of(bundle).extensions.get_extension_for_oid(SCT_OID).value)
+    assert [sct.log_id for sct in scts] == [ctlog_key_id(instance)]
+    ctlogs = json.loads(trusted_root.read_text())["ctlogs"]
+    assert [(log["baseUrl"], base64.b64decode(log["logId"]["keyId"])) for log in ctlogs] == \
+        [(instance.ctlog_url, ctlog_key_id(instance))]
+    verdict = airlock.verify_blob(blob.read_bytes(), bundle.read_bytes(),
+                                  trusted_root=airlock.TrustedRoot.from_file(trusted_root),
+                                  policy=airlock.Identity(identity=EMAIL, issuer=instance.oidc.email_issuer))
+    assert verdict.ok, verdict.failure
+    assert "sct" in [check for check, _ in verdict.checks]
+
+
+def _other_ct_key(document: dict, *, keep_log_id: bool) -> dict:
+    """The trusted root with its CT log's key swapped for a fresh P-256 key, under that key's own
+    log ID (an unknown log) or under the real log's ID (the SCT does not verify)."""
+    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    log = document["ctlogs"][0]
+    log["publicKey"]["rawBytes"] = base64.b64encode(key).decode()
+    if not keep_log_id:
+        log["logId"]["keyId"] = base64.b64encode(hashlib.sha256(key).digest()).decode()
+    return document
+
+
+def _log_ended_before_the_sct(document: dict) -> dict:
+    start = datetime.fromisoformat(document["ctlogs"][0]["publicKey"]["validFor"]["start"].replace("Z", "+00:00"))
+    document["ctlogs"][0]["publicKey"]["validFor"]["end"] = (start + timedelta(seconds=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    return document
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (functools.partial(_other_ct_key, keep_log_id=False), "no embedded SCT is from a CT log in the trusted root"),
+    (functools.partial(_other_ct_key, keep_log_id=True), "no embedded SCT verifies with a trusted CT log key"),
+    (_log_ended_before_the_sct, "no embedded SCT verifies with a trusted CT log key"),
+], ids=["unknown-log", "another-key-under-the-log-id", "log-no-longer-valid"])
+def test_an_sct_the_trusted_root_does_not_vouch_for_is_refused(instance, trusted_root, signed_blob, tmp_path,
+                                                                change, error):
+    """The real SCT against a trusted root whose CT log is another, whose key is another, or whose
+    validity ended before the SCT: airlock refuses, naming the sct check (and passes the same
+    bundle only when told --insecure-ignore-sct); cosign refuses each too."""
+    needs_ctlog(instance)
+    blob, bundle = signed_blob
+    other = tmp_path / "trusted_root.json"
+    other.write_text(json.dumps(change(json.loads(trusted_root.read_text()))))
+    refused = airlock_verify_blob(instance, other, blob, bundle)
+    assert one_line_error(refused) == f"Error: sct: {error}"
+    ignored = airlock_verify_blob(instance, other, blob, bundle, EMAIL, None, "--insecure-ignore-sct")
+    assert ignored.code == 0, ignored.stderr
+    theirs = cosign_run("verify-blob", blob, "--bundle", bundle, "--trusted-root", other,
+                        "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer)
+    assert theirs.returncode != 0
+    assert "SCT" in theirs.stderr, theirs.stderr
+
+
+def test_signing_refuses_a_certificate_whose_sct_the_trusted_root_does_not_vouch_for(instance, trusted_root,
+                                                                                     tmp_path):
+    """The real Fulcio's certificate, SCT and all, checked at signing against a trusted root that
+    lists another CT log: refused before anything is logged or written."""
+    needs_ctlog(instance)
+    other = tmp_path / "trusted_root.json"
+    other.write_text(json.dumps(_other_ct_key(json.loads(trusted_root.read_text()), keep_log_id=False)))
+    result, _, bundle = sign_blob(instance, other, tmp_path)
+    assert one_line_error(result) == ("Error: the certificate from Fulcio is not usable: sct: no embedded SCT is from "
+                                      "a CT log in the trusted root")
+    assert not bundle.exists()
 
 
 def test_keyless_sign_blob_with_a_signing_config_and_the_ci_identity(instance, trusted_root, tmp_path):
@@ -231,7 +337,7 @@ def test_keyless_sign_blob_with_a_signing_config_and_the_ci_identity(instance, t
               "push", "--certificate-github-workflow-sha", "a" * 40]
     ours = airlock_verify_blob(instance, trusted_root, blob, bundle, CI_IDENTITY, instance.oidc.ci_issuer, *pinned)
     assert ours.code == 0, ours.stderr
-    theirs = cosign_run("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, SCT,
+    theirs = cosign_run("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, *instance.sct_flags,
                         "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.ci_issuer,
                         *pinned)
     assert theirs.returncode == 0, theirs.stderr
@@ -260,7 +366,7 @@ def test_the_python_api_signs_the_same(instance, trusted_root):
                                     rekor_url=instance.rekor_url, timestamp_server_url=instance.tsa_timestamp_url)
     first, second = airlock.sign_blob_keyless(b"one", signer), airlock.sign_blob_keyless(b"two", signer)
     policy = airlock.Identity(identity=EMAIL, issuer=instance.oidc.email_issuer)
-    options = airlock.VerificationOptions(insecure_ignore_sct=True)
+    options = airlock.VerificationOptions(insecure_ignore_sct=instance.ctlog_url is None)
     assert airlock.verify_blob(b"one", first, policy=policy, trusted_root=root, options=options).ok
     assert airlock.verify_blob(b"two", second, policy=policy, trusted_root=root, options=options).ok
     assert not airlock.verify_blob(b"two", first, policy=policy, trusted_root=root, options=options).ok
@@ -316,7 +422,7 @@ def test_keyless_sign_image_then_airlock_and_cosign_verify(instance, trusted_roo
     assert x509.load_pem_x509_certificate(certificate.read_bytes()) == leaf_of(bundle)
     assert [m["artifactType"] for m in referrers(image)] == ["application/vnd.dev.sigstore.bundle.v0.3+json"]
     pinned = ["--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
-              "--trusted-root", trusted_root, SCT]
+              "--trusted-root", trusted_root, *instance.sct_flags]
     ours = run_cli("verify", "--allow-insecure-registry", *pinned, image)
     assert ours.code == 0, ours.stderr
     from_file = run_cli("verify", "--allow-insecure-registry", "--bundle", bundle, *pinned, image)
@@ -335,8 +441,8 @@ def test_keyless_attest_then_airlock_and_cosign_verify(instance, trusted_root, i
                      image, *keyless_argv(instance, trusted_root, instance.oidc.token("ci")))
     assert result.code == 0, result.stderr
     pinned = ["--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.ci_issuer,
-              "--certificate-github-workflow-repository", CI_REPOSITORY, "--trusted-root", trusted_root, SCT,
-              "--type", "slsaprovenance"]
+              "--certificate-github-workflow-repository", CI_REPOSITORY, "--trusted-root", trusted_root,
+              *instance.sct_flags, "--type", "slsaprovenance"]
     ours = run_cli("verify-attestation", "--allow-insecure-registry", *pinned, image)
     assert ours.code == 0, ours.stderr
     theirs = cosign_run("verify-attestation", "--allow-http-registry", *pinned, image)
@@ -486,8 +592,6 @@ def test_fulcio_certifying_another_key_is_refused(instance, trusted_root, tmp_pa
 def rogue_fulcio(instance: LocalSigstore, trusted_root: Path, identity: str, **leaf_options):
     """A Fulcio whose CA (and CT log) the trusted root also lists: it certifies the session's own
     key, for ``identity``. Yields the keyless session, already pointed at it."""
-    from datetime import UTC, datetime
-
     import airlock
     from airlock.testing import SigstoreInstance
 
@@ -590,8 +694,6 @@ def test_rekor_entry_for_another_body(instance, trusted_root, tmp_path):
 
 
 def test_signing_config_picks_what_airlock_speaks():
-    from datetime import UTC, datetime
-
     from airlock.errors import UsageError
     from airlock.sign.keyless import services_from_signing_config
 
@@ -680,7 +782,8 @@ def test_seed_flow_sign_in_ci_carry_and_verify_offline(instance, trusted_root, i
     imported = run_process("trust", "import", gap / "trust.tar.gz", "--out", gap / "trusted_root.json", net=False)
     assert imported.code == 0, imported.stderr
     digest = image.split("@")[1]
-    pinned = ["--offline", "--bundle", gap / "checkout.bundle", "--trusted-root", gap / "trusted_root.json", SCT,
+    pinned = ["--offline", "--bundle", gap / "checkout.bundle", "--trusted-root", gap / "trusted_root.json",
+              *instance.sct_flags,
               "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.ci_issuer,
               "--certificate-github-workflow-repository", CI_REPOSITORY]
     offline = run_process("verify", "--local-image", gap / "layout", *pinned, net=False)
@@ -711,11 +814,13 @@ def test_cosign_keyless_image_then_airlock_verifies_offline(instance, trusted_ro
     assert proc.returncode == 0, proc.stderr
     saved = run_cli("save", "--dir", tmp_path / "layout", "--allow-insecure-registry", image)
     assert saved.code == 0, saved.stderr
-    result = run_process("verify", "--local-image", tmp_path / "layout", "--trusted-root", trusted_root, SCT,
+    result = run_process("verify", "--local-image", tmp_path / "layout", "--trusted-root", trusted_root,
+                         *instance.sct_flags,
                          "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
                          net=False)
     assert result.code == 0, result.stderr
-    other = run_process("verify", "--local-image", tmp_path / "layout", "--trusted-root", trusted_root, SCT,
+    other = run_process("verify", "--local-image", tmp_path / "layout", "--trusted-root", trusted_root,
+                        *instance.sct_flags,
                         "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.email_issuer,
                         net=False)
     assert CI_IDENTITY in one_line_error(other)

@@ -1,9 +1,10 @@
 """The real Sigstore instance on loopback (tests/sigstore_local.py) is real and usable.
 
-Fulcio, Rekor v2 (rekor-tiles) and the timestamp authority are the published servers, started on
-127.0.0.1 beside a small OIDC provider written in the tests. What is proven here: Fulcio accepts
-the provider's tokens (email and GitHub-workflow identities) and refuses a token signed by a key
-the provider does not publish; ``airlock trusted-root create`` describes the instance as
+Fulcio, the CT log (TesseraCT), Rekor v2 (rekor-tiles) and the timestamp authority are the
+published servers, started on 127.0.0.1 beside a small OIDC provider written in the tests. What is
+proven here: Fulcio accepts the provider's tokens (email and GitHub-workflow identities), with an
+SCT from the CT log in the certificate, and refuses a token signed by a key the provider does not
+publish; ``airlock trusted-root create`` describes the instance as
 ``cosign trusted-root create`` does; the real cosign keyless-signs a blob against it, and airlock
 verifies that bundle offline (``unshare --net``) and refuses a tampered blob.
 """
@@ -11,6 +12,7 @@ verifies that bundle offline (``unshare --net``) and refuses a tampered blob.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import urllib.error
@@ -34,6 +36,7 @@ from sigstore_local import (
 )
 
 OIDC_ISSUER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")  # embedded SCT list (RFC 6962 3.3)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,9 @@ def instance(tmp_path_factory) -> LocalSigstore:
         running.__exit__(None, None, None)
     # nothing left behind: every server process has exited and its port is closed
     assert [server.name for server in started.servers if server.process.poll() is None] == []
-    for url in (started.fulcio_url, started.rekor_url, started.tsa_url, started.oidc.base):
+    for url in (started.fulcio_url, started.rekor_url, started.tsa_url, started.oidc.base, started.ctlog_url):
+        if url is None:
+            continue
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(url, timeout=2)
 
@@ -99,7 +104,7 @@ def check_issued_by_instance(instance: LocalSigstore, chain: list[x509.Certifica
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256"])
-def test_fulcio_issues_a_certificate_for_the_email_identity(instance, alg):
+def test_fulcio_issues_a_certificate_for_the_email_identity(instance, trusted_root, alg):
     status, answer = request_certificate(instance, instance.oidc.token("email", alg=alg), EMAIL)
     assert status == 200, answer
     leaf = check_issued_by_instance(instance, issued_chain(answer))
@@ -107,7 +112,17 @@ def test_fulcio_issues_a_certificate_for_the_email_identity(instance, alg):
     assert san.get_values_for_type(x509.RFC822Name) == [EMAIL]
     issuer = leaf.extensions.get_extension_for_oid(OIDC_ISSUER_OID).value.value
     assert instance.oidc.email_issuer.encode() in issuer
-    assert not any(ext.oid.dotted_string == "1.3.6.1.4.1.11129.2.4.2" for ext in leaf.extensions)  # no CT log: no SCT
+    if instance.ctlog_url is None:  # no CT log: no SCT
+        assert not any(ext.oid == SCT_OID for ext in leaf.extensions)
+    else:  # one SCT, from the CT log, over the precertificate (checked as a verifier checks it)
+        from airlock.trust.trusted_root import TrustedRoot
+        from airlock.verify.checks import check_sct
+
+        scts = list(leaf.extensions.get_extension_for_oid(SCT_OID).value)
+        ct_key = serialization.load_pem_public_key(instance.ctlog_public_pem or b"")
+        assert [sct.log_id for sct in scts] == [hashlib.sha256(ct_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).digest()]
+        check_sct(leaf, issued_chain(answer)[1], TrustedRoot.from_file(trusted_root))
 
 
 def test_fulcio_issues_a_certificate_for_the_github_workflow_identity(instance):
@@ -151,7 +166,10 @@ def test_airlock_and_cosign_describe_the_instance_alike(instance, trusted_root, 
         == [(t["publicKey"]["rawBytes"], t["publicKey"]["keyDetails"], t["logId"]["keyId"]) for t in theirs["tlogs"]]
     assert ours["tlogs"][0]["logId"]["keyId"] == base64.b64encode(
         note_key_id(instance.rekor_origin, instance.rekor_public_pem, full=True)).decode()
-    assert ours["ctlogs"] == theirs.get("ctlogs", []) == []
+    logs = [[(t["publicKey"]["rawBytes"], t["publicKey"]["keyDetails"], t["logId"]["keyId"])
+             for t in doc.get("ctlogs", [])] for doc in (ours, theirs)]
+    assert logs[0] == logs[1]
+    assert len(logs[0]) == (1 if instance.ctlog_url else 0)
 
 
 def cosign_sign_blob(instance: LocalSigstore, trusted_root, work, token: str):
@@ -193,7 +211,7 @@ def test_airlock_verifies_cosign_keyless_blob_offline(instance, trusted_root, co
     blob, bundle = cosign_signed_blob
     result = run_process("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root,
                          "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
-                         "--insecure-ignore-sct", net=False)
+                         *instance.sct_flags, net=False)
     assert result.code == 0, result.stderr
     assert "Verified OK" in result.stdout + result.stderr
 
@@ -202,7 +220,7 @@ def test_airlock_verifies_with_cosigns_trusted_root_too(instance, cosign_root, c
     blob, bundle = cosign_signed_blob
     result = run_process("verify-blob", blob, "--bundle", bundle, "--trusted-root", cosign_root,
                          "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
-                         "--insecure-ignore-sct", net=False)
+                         *instance.sct_flags, net=False)
     assert result.code == 0, result.stderr
 
 
@@ -211,7 +229,7 @@ def test_cosign_verifies_its_bundle_with_airlocks_trusted_root(instance, trusted
     proc = subprocess.run(
         [peer("cosign"), "verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root,
          "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
-         "--insecure-ignore-sct"], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+         *instance.sct_flags], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert "Verified OK" in proc.stderr
 
@@ -222,7 +240,7 @@ def test_airlock_refuses_a_tampered_blob(instance, trusted_root, cosign_signed_b
     tampered.write_bytes(blob.read_bytes() + b"!")
     result = run_process("verify-blob", tampered, "--bundle", bundle, "--trusted-root", trusted_root,
                          "--certificate-identity", EMAIL, "--certificate-oidc-issuer", instance.oidc.email_issuer,
-                         "--insecure-ignore-sct", net=False)
+                         *instance.sct_flags, net=False)
     assert "digest" in one_line_error(result).lower()
 
 
@@ -230,7 +248,7 @@ def test_airlock_refuses_the_wrong_identity(instance, trusted_root, cosign_signe
     blob, bundle = cosign_signed_blob
     result = run_process("verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root,
                          "--certificate-identity", "mallory@airlock.test",
-                         "--certificate-oidc-issuer", instance.oidc.email_issuer, "--insecure-ignore-sct", net=False)
+                         "--certificate-oidc-issuer", instance.oidc.email_issuer, *instance.sct_flags, net=False)
     assert "mallory@airlock.test" in one_line_error(result)
 
 
@@ -252,7 +270,7 @@ def test_rekor_checkpoint_is_served_from_storage_and_signed_by_the_log_key(insta
 
 def test_airlock_verifies_a_github_workflow_identity_from_the_instance(instance, trusted_root, tmp_path):
     blob, bundle = cosign_sign_blob(instance, trusted_root, tmp_path, instance.oidc.token("ci"))
-    pinned = ["verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, "--insecure-ignore-sct",
+    pinned = ["verify-blob", blob, "--bundle", bundle, "--trusted-root", trusted_root, *instance.sct_flags,
               "--certificate-identity", CI_IDENTITY, "--certificate-oidc-issuer", instance.oidc.ci_issuer,
               "--certificate-github-workflow-trigger", "push", "--certificate-github-workflow-sha", "a" * 40]
     result = run_process(*pinned, "--certificate-github-workflow-repository", "airlock-test/app", net=False)
