@@ -138,6 +138,16 @@ def _write_atomic(path: str, text: str) -> None:
         raise AirlockError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _emit(data: bytes, out: str | None) -> int:
+    """A created document: to ``out`` (atomically), or to standard output."""
+    if out:
+        _write_atomic(out, data.decode())
+        print(f"Wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(data.decode())
+    return 0
+
+
 CREATE_HELP = """\
 Create a trusted_root.json for a private Sigstore deployment from PEM files. Repeat a flag for
 several CAs or logs; --*-url/--*-uri values pair with them in order. Times are RFC 3339.
@@ -241,12 +251,7 @@ def run_signing_config(args: argparse.Namespace) -> int:
         raise UsageError("nothing to put in the signing config: give --fulcio, --rekor, --tsa or --oidc-provider")
     data = signing_config(fulcio=args.fulcio, rekor=args.rekor, oidc=args.oidc_provider, tsa=args.tsa,
                           rekor_config=args.rekor_config, tsa_config=args.tsa_config)
-    if args.out:
-        _write_atomic(args.out, data.decode())
-        print(f"Wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(data.decode())
-    return 0
+    return _emit(data, args.out)
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -282,12 +287,7 @@ def run_create(args: argparse.Namespace) -> int:
         tsas=pairs(args.timestamp_certificate_chain, args.timestamp_uri, "--timestamp-certificate-chain",
                    "--timestamp-uri", "timestamp"),
     )
-    if args.out:
-        _write_atomic(args.out, data.decode())
-        print(f"Wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(data.decode())
-    return 0
+    return _emit(data, args.out)
 
 
 def run_export(args: argparse.Namespace) -> int:
