@@ -91,6 +91,7 @@ MANIFEST_MEDIA_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFES
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024  # what registries accept (distribution, ggcr); also bounds indexes
 DEFAULT_BLOB_LIMIT = 128 * 1024 * 1024  # cosign's default attachment limit (FORMATS.md 1.2)
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024  # for uploads of streams whose size is unknown
+COPY_IN_MEMORY = 1024 * 1024  # copy_blob: a blob up to this size is read whole (one PUT); larger ones stream
 _MAX_ERROR_BODY = 64 * 1024
 MAX_LIST_PAGES = 100  # pages of one tag list or referrers listing
 MAX_LIST_BYTES = 16 * 1024 * 1024  # all pages of one listing together
@@ -1388,22 +1389,85 @@ class RegistryClient:
         if skip_existing and upload.digest is not None and self.blob_exists(registry, repository, upload.digest):
             log.debug("blob %s already in %s/%s", upload.digest, registry, repository)
             return upload.digest
+        location = self._start_upload(registry, repository, upload.digest, mount_from)
+        if location is None:
+            return upload.digest  # type: ignore[return-value]
+        if upload.size is not None and chunk_size is None:
+            return self._put_monolithic(registry, repository, location, upload)
+        return self._put_chunked(registry, repository, location, upload, chunk_size or DEFAULT_CHUNK_SIZE)
+
+    def _start_upload(self, registry: str, repository: str, digest: str | None, mount_from: str | None
+                      ) -> str | None:
+        """Open an upload session; returns its location, or None when the registry mounted
+        ``digest`` from ``mount_from`` (another repository of the same registry) instead."""
         push = _scope(repository, "pull,push")
         start = f"/v2/{repository}/blobs/uploads/"
-        if mount_from and upload.digest is not None and mount_from != repository:
+        if mount_from and digest is not None and mount_from != repository:
             scope = f"{push} {_scope(mount_from, 'pull')}"
-            mount = _with_query(start, ("mount", upload.digest), ("from", mount_from))
+            mount = _with_query(start, ("mount", digest), ("from", mount_from))
             response = self._request("POST", registry, mount, scope=scope, ok=(201, 202))
         else:
             response = self._request("POST", registry, start, scope=push, ok=(202,))
         _discard(response)
         if response.status == 201:
-            self._check_sent_digest(registry, response, upload.digest)
-            return upload.digest  # type: ignore[return-value]
-        location = self._location(registry, response, start)
-        if upload.size is not None and chunk_size is None:
-            return self._put_monolithic(registry, repository, location, upload)
-        return self._put_chunked(registry, repository, location, upload, chunk_size or DEFAULT_CHUNK_SIZE)
+            self._check_sent_digest(registry, response, digest)
+            return None
+        return self._location(registry, response, start)
+
+    def copy_blob(self, source: tuple[str, str], destination: tuple[str, str], digest: str, size: int, *,
+                  mount_from: str | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Copy a blob from ``source`` to ``destination`` (each ``(registry, repository)``), never
+        on disk and never whole in memory (past ``COPY_IN_MEMORY`` bytes); returns the bytes sent.
+
+        The caller has checked that the destination lacks it. Mounted from ``mount_from`` (a
+        repository of the destination's registry that has it) when the registry agrees. Else the
+        bytes stream from the source's GET into one PATCH of the destination's upload session,
+        hashed as they pass and never past ``size``: the chunk that completes the blob is sent
+        only once the digest and size matched, and the upload is committed (the final PUT) only
+        after that. A mismatch, a short body or a broken source raises; the upload session is
+        left uncommitted (registries expire it), so the destination never holds the blob.
+        """
+        _check_digest(digest)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise RegistryError(f"blob {digest}: invalid size {_show(size)}")
+        (src_registry, src_repository), (registry, repository) = source, destination
+        location = self._start_upload(registry, _check_repository(repository), digest, mount_from)
+        if location is None:
+            return 0
+        if size <= COPY_IN_MEMORY:  # small: one GET, one PUT (its digest checked before it is sent)
+            data = self.get_blob(src_registry, src_repository, digest, limit=size)
+            self._check_size(src_registry, digest, len(data), size)
+            self._put_monolithic(registry, repository, location, _Upload(data, None, size, digest))
+            if progress is not None:
+                progress(size)
+            return size
+        path = f"/v2/{_check_repository(src_repository)}/blobs/{digest}"
+        response = self._request("GET", src_registry, path, scope=_scope(src_repository, "pull"),
+                                 seconds=self._transfer_seconds(size))
+        reader = _CheckedReader(self, response, src_registry, src_repository, digest, size, progress)
+        scope = _scope(repository, "pull,push")
+        try:
+            answer = self._request(
+                "PATCH", registry, location, scope=scope, ok=(202, 204), body=reader,
+                seconds=self._transfer_seconds(size),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size),
+                         "Content-Range": f"0-{size - 1}"},
+            )
+        except RegistryError as exc:
+            if reader.failure is not None:  # the source failed mid-body: that is the reason, not the cut upload
+                raise reader.failure from None
+            raise exc from None
+        finally:
+            reader.close()
+        _discard(answer)
+        if not reader.verified:  # never reached: the reader raises first (kept: fail closed)
+            raise DigestMismatchError(f"registry {src_registry}: blob {digest} was not verified before its commit")
+        location = self._location(registry, answer, location)
+        done = self._request("PUT", registry, _with_query(location, ("digest", digest)), scope=scope, ok=(201, 204),
+                             body=b"", headers={"Content-Length": "0", "Content-Type": "application/octet-stream"})
+        _discard(done)
+        self._check_sent_digest(registry, done, digest)
+        return size
 
     def _put_monolithic(self, registry: str, repository: str, location: str, upload: _Upload) -> str:
         assert upload.digest is not None, "a monolithic upload knows its digest"
@@ -1662,6 +1726,77 @@ def _discard(response: BaseHTTPResponse) -> None:
         _finish(response)
     except Exception:  # a connection that failed while draining is simply not reused
         _finish(response, close=True)
+
+
+class _CheckedReader:
+    """A blob's GET body as a file to upload from: read at most ``size`` bytes, hashed as they
+    pass; the read that completes the blob raises instead of returning its last bytes unless
+    the digest matched (and the body ends there). A failure is kept in ``failure`` too: the
+    upload that reads from here turns it into a cut connection, and the caller reports this."""
+
+    def __init__(self, client: RegistryClient, response: BaseHTTPResponse, registry: str, repository: str,
+                 digest: str, size: int, progress: Callable[[int], None] | None) -> None:
+        self.client, self.response = client, response
+        self.registry, self.repository, self.digest, self.size = registry, repository, digest, size
+        self.progress = progress
+        self.where = f"GET {_where(client._url(registry, f'/v2/{repository}/blobs/{digest}'))}"
+        self.hasher = _hasher(digest)
+        self.total = 0
+        self.verified = False
+        self.failure: BaseException | None = None
+        self.closed = False
+        length = response.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) != size:
+            self._fail(RegistryError(f"registry {registry}: blob {digest} is {length} bytes, its descriptor "
+                                     f"says {size}"))
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failure = exc
+        self.close()
+        raise exc
+
+    def _read(self, want: int) -> bytes:
+        try:
+            return self.response.read(want, decode_content=False)
+        except _transport_errors() as exc:
+            if _timed_out(self.response):
+                self._fail(self.client._too_slow(self.registry, self.where, f"blob {self.digest}", self.response))
+            self._fail(RegistryError(f"registry {self.registry}: {self.where}: reading the blob {self.digest}: "
+                                     f"{_describe(exc)}"))
+            raise AssertionError("unreachable") from None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.failure is not None:
+            raise self.failure
+        if self.total >= self.size:
+            return b""
+        want = self.size - self.total if size is None or size < 0 else min(size, self.size - self.total)
+        chunk = self._read(want)
+        if not chunk or _timed_out(self.response):
+            if _timed_out(self.response):
+                self._fail(self.client._too_slow(self.registry, self.where, f"blob {self.digest}", self.response))
+            self._fail(RegistryError(f"registry {self.registry}: blob {self.digest} is {self.total} bytes, its "
+                                     f"descriptor says {self.size}"))
+        self.total += len(chunk)
+        self.hasher.update(chunk)
+        if self.total == self.size:  # the last bytes: only once the whole blob is proven
+            actual = f"{self.digest.partition(':')[0]}:{self.hasher.hexdigest()}"
+            if actual != self.digest:
+                self._fail(DigestMismatchError(f"registry {self.registry} sent blob {self.digest} of "
+                                               f"{self.repository} with digest {actual}"))
+            if self._read(1):
+                self._fail(RegistryError(f"registry {self.registry}: blob {self.digest} is longer than its "
+                                         f"descriptor's {self.size} bytes"))
+            self.verified = True
+            self.close()
+        if self.progress is not None:
+            self.progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            _finish(self.response, close=not self.verified)
 
 
 def _reporting(write: Callable[[bytes], Any], progress: Callable[[int], None] | None) -> Callable[[bytes], Any]:
