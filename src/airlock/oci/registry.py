@@ -1596,6 +1596,9 @@ class RegistryClient:
             if exc.status == 404:
                 return []
             raise
+        if manifest.digest == digest:  # the subject itself, tagged so by ``cosign copy``: no referrers index
+            log.debug("tag %s of %s/%s holds its subject, not a referrers index", tag, registry, repository)
+            return []
         if manifest.media_type != OCI_INDEX:
             raise RegistryError(f"registry {registry}: tag {tag} of {repository} holds {manifest.media_type}, "
                                 f"not a referrers index")
@@ -1624,6 +1627,8 @@ class RegistryClient:
             if exc.status != 404:
                 raise
             current = None
+        if current is not None and current.digest == subject_digest:
+            current = None  # the subject itself, tagged so by ``cosign copy``: the referrers index takes the tag
         if current is not None and current.media_type != OCI_INDEX:
             raise RegistryError(f"registry {registry}: tag {tag} of {repository} holds {current.media_type}, "
                                 f"not a referrers index")
