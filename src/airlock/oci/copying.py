@@ -153,31 +153,47 @@ class _Planner:
         walk.tree(manifest, manifest.descriptor())
         return walk.plan.manifests
 
-    def attachments(self, subject: str, kinds: tuple[str, ...], referrers: set[str] | None) -> list[_Tree]:
-        """The signature tags (``kinds``) and referrers (of ``referrers`` kinds; None: all) of one manifest."""
+    def attachments(self, subjects: list[str], kinds: tuple[str, ...], referrers: set[str] | None,
+                    jobs: int) -> list[_Tree]:
+        """The signature tags (``kinds``) and referrers (of ``referrers`` kinds; None: all) of
+        each subject. The look-ups run ``jobs`` at a time; what they find is read in order, under
+        one ``FetchBudget`` per subject."""
         registry, repository = self.signatures
-        budget = FetchBudget(f"signatures of {subject}")
+        lookups: list[tuple[str, str | None]] = [(subject, suffix) for subject in subjects for suffix in kinds]
+        if referrers is None or referrers:
+            lookups += [(subject, None) for subject in subjects]
+
+        def look(item: tuple[str, str | None]) -> Manifest | list[dict] | None:
+            subject, suffix = item
+            if suffix is None:
+                return self.client.referrers(registry, repository, subject)
+            return self.client.head_manifest(registry, repository, signature_tag(subject, suffix))
+
+        answers = dict(zip(lookups, run_bounded(jobs, lookups, look), strict=True))
         found: list[_Tree] = []
-        for suffix in kinds:
-            tag = signature_tag(subject, suffix)
-            head = self.client.head_manifest(registry, repository, tag)
-            if head is None:
-                continue
-            limit = MAX_SIGNATURE_SIZE if suffix == "sig" else MAX_ATTESTATION_SIZE
-            walk = _Walk(self.client, registry, repository, _Plan(tag), self.sources, budget, limit)
-            manifest = walk.manifest(head.digest)
-            walk.tree(manifest, manifest.descriptor())
-            found.append(_Tree(walk.plan.manifests, tag=tag))
-        if referrers is not None and not referrers:
-            return found
-        walk = _Walk(self.client, registry, repository, _Plan(subject), self.sources, budget, MAX_ATTESTATION_SIZE)
-        for listed in self.client.referrers(registry, repository, subject):
-            manifest = walk.manifest(listed["digest"])
-            if referrers is not None and _referrer_kind(manifest) not in referrers:
-                continue
-            before = len(walk.plan.manifests)
-            walk.tree(manifest, manifest.descriptor())
-            found.append(_Tree(walk.plan.manifests[before:], subject=subject))
+        for subject in subjects:
+            budget = FetchBudget(f"signatures of {subject}")
+            for suffix in kinds:
+                head = answers[subject, suffix]
+                if head is None:
+                    continue
+                assert isinstance(head, Manifest)
+                tag = signature_tag(subject, suffix)
+                limit = MAX_SIGNATURE_SIZE if suffix == "sig" else MAX_ATTESTATION_SIZE
+                walk = _Walk(self.client, registry, repository, _Plan(tag), self.sources, budget, limit)
+                manifest = walk.manifest(head.digest)
+                walk.tree(manifest, manifest.descriptor())
+                found.append(_Tree(walk.plan.manifests, tag=tag))
+            listed = answers.get((subject, None)) or []
+            walk = _Walk(self.client, registry, repository, _Plan(subject), self.sources, budget, MAX_ATTESTATION_SIZE)
+            for item in listed:
+                assert isinstance(item, dict)
+                manifest = walk.manifest(item["digest"])
+                if referrers is not None and _referrer_kind(manifest) not in referrers:
+                    continue
+                before = len(walk.plan.manifests)
+                walk.tree(manifest, manifest.descriptor())
+                found.append(_Tree(walk.plan.manifests[before:], subject=subject))
         return found
 
 
@@ -202,10 +218,9 @@ def copy(client, source: Reference, destination: Reference, *, only: Sequence[st
     trees: list[_Tree] = []
     if not kinds:  # the image itself (its tag is written last of all)
         trees.append(_Tree(image, tag=None if destination.digest else destination.tag or DEFAULT_TAG, image=True))
-    for subject in subjects:
-        trees += planner.attachments(subject, kinds or KINDS, set(kinds) if kinds else None)
+    trees += planner.attachments(subjects, kinds or KINDS, set(kinds) if kinds else None, jobs)
 
-    tags = _check_tags(client, registry, repository, trees, force)
+    tags = _check_tags(client, registry, repository, trees, force, jobs)
     present = _present(client, registry, repository, trees, jobs)
     needed: dict[str, dict] = {}
     for tree in trees:
@@ -255,14 +270,15 @@ def copy(client, source: Reference, destination: Reference, *, only: Sequence[st
     return result
 
 
-def _check_tags(client, registry: str, repository: str, trees: list[_Tree], force: bool) -> dict[str, str | None]:
+def _check_tags(client, registry: str, repository: str, trees: list[_Tree], force: bool, jobs: int
+                ) -> dict[str, str | None]:
     """Every tag this copy writes either is free, or names what it would name; else (without
     ``force``) nothing is written at all. Returns what each tag names now (None: free)."""
+    tagged = [tree for tree in trees if tree.tag is not None]
+    answers = run_bounded(jobs, tagged, lambda tree: client.head_manifest(registry, repository, tree.tag))
     found: dict[str, str | None] = {}
-    for tree in trees:
-        if tree.tag is None:
-            continue
-        there = client.head_manifest(registry, repository, tree.tag)
+    for tree, there in zip(tagged, answers, strict=True):
+        assert tree.tag is not None
         found[tree.tag] = there.digest if there is not None else None
         ours = tree.top[0]["digest"]
         if there is not None and there.digest != ours and not force:
