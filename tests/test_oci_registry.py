@@ -381,12 +381,26 @@ def test_add_referrer_derives_the_artifact_type(client, registry):
 def test_fallback_tag_holding_something_else_is_refused(client, registry):
     repository = "referrers/squatted"
     image = Image(client, registry, repository, "v1", content=b"squatted")
-    client.put_manifest(registry, repository, referrers_tag(image.digest), image.manifest, OCI_MANIFEST)
+    other = Image(client, registry, repository, "v2", content=b"another image")
+    client.put_manifest(registry, repository, referrers_tag(image.digest), other.manifest, OCI_MANIFEST)
     with pytest.raises(RegistryError, match=f"holds {re.escape(OCI_MANIFEST)}, not a referrers index"):
         client.referrers(registry, repository, image.digest)
     referrer = push_referrer(client, registry, repository, image.descriptor, b"x", BUNDLE_TYPE)
     with pytest.raises(RegistryError, match="not a referrers index"):
         client.add_referrer(registry, repository, image.digest, referrer)
+
+
+def test_fallback_tag_holding_its_subject_is_cosign_copy_and_no_referrers_index(client, registry):
+    """cosign copy (v3.1.2) tags each image it copies ``sha256-<hex>``, the referrers fallback tag's
+    name: that is the subject itself, so no referrers; a referrer added takes the tag."""
+    repository = "referrers/cosign-copied"
+    image = Image(client, registry, repository, "v1", content=b"copied by cosign")
+    client.put_manifest(registry, repository, referrers_tag(image.digest), image.manifest, OCI_MANIFEST)
+    assert client.referrers(registry, repository, image.digest) == []
+    referrer = push_referrer(client, registry, repository, image.descriptor, b"x", BUNDLE_TYPE)
+    index = client.add_referrer(registry, repository, image.digest, referrer)
+    assert client.head_manifest(registry, repository, referrers_tag(image.digest)).digest == index
+    assert [r["digest"] for r in client.referrers(registry, repository, image.digest)] == [referrer["digest"]]
 
 
 # --- fake registries: what a real one should never do -----------------------------------------------
