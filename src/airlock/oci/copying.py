@@ -233,7 +233,6 @@ def copy(client, source: Reference, destination: Reference, *, only: Sequence[st
                     needed.setdefault(item["digest"], item)
     result = Copied(digest, f"{registry}/{repository}@{digest}")
     lock = threading.Lock()
-    same_registry = source.registry == registry
     progress.begin(1, sum(item["size"] for item in needed.values()))
 
     def move(blob_digest: str) -> Callable[[], None]:
@@ -243,7 +242,7 @@ def copy(client, source: Reference, destination: Reference, *, only: Sequence[st
             if client.blob_exists(registry, repository, blob_digest):
                 sent, how = 0, "present"
             else:
-                mount = origin.repository if same_registry and origin.registry == registry else None
+                mount = origin.repository if origin.registry == registry else None  # one registry: no bytes move
                 sent = client.copy_blob((origin.registry, origin.repository), (registry, repository), blob_digest,
                                         size, mount_from=mount, progress=progress.bytes)
                 how = "sent" if sent or not mount else "mounted"
