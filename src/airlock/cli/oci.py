@@ -71,7 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     bool_flag(copy, "--sig-only", "deprecated: --only=sig")
     copy.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
                       help="copy only this platform's image of an index (and its signatures); the tag then names it")
-    bool_flag(copy, "--force", "overwrite tags at the destination that name other content")
+    bool_flag(copy, "--force", "overwrite tags at the destination that name other content (-f for short)")
     copy.add_argument("-f", dest="force", action="store_true", help=argparse.SUPPRESS)
     _transfer_flags(copy)
     bool_flag(copy, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registries")
