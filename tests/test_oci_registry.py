@@ -381,12 +381,26 @@ def test_add_referrer_derives_the_artifact_type(client, registry):
 def test_fallback_tag_holding_something_else_is_refused(client, registry):
     repository = "referrers/squatted"
     image = Image(client, registry, repository, "v1", content=b"squatted")
-    client.put_manifest(registry, repository, referrers_tag(image.digest), image.manifest, OCI_MANIFEST)
+    other = Image(client, registry, repository, "v2", content=b"another image")
+    client.put_manifest(registry, repository, referrers_tag(image.digest), other.manifest, OCI_MANIFEST)
     with pytest.raises(RegistryError, match=f"holds {re.escape(OCI_MANIFEST)}, not a referrers index"):
         client.referrers(registry, repository, image.digest)
     referrer = push_referrer(client, registry, repository, image.descriptor, b"x", BUNDLE_TYPE)
     with pytest.raises(RegistryError, match="not a referrers index"):
         client.add_referrer(registry, repository, image.digest, referrer)
+
+
+def test_fallback_tag_holding_its_subject_is_cosign_copy_and_no_referrers_index(client, registry):
+    """cosign copy (v3.1.2) tags each image it copies ``sha256-<hex>``, the referrers fallback tag's
+    name: that is the subject itself, so no referrers; a referrer added takes the tag."""
+    repository = "referrers/cosign-copied"
+    image = Image(client, registry, repository, "v1", content=b"copied by cosign")
+    client.put_manifest(registry, repository, referrers_tag(image.digest), image.manifest, OCI_MANIFEST)
+    assert client.referrers(registry, repository, image.digest) == []
+    referrer = push_referrer(client, registry, repository, image.descriptor, b"x", BUNDLE_TYPE)
+    index = client.add_referrer(registry, repository, image.digest, referrer)
+    assert client.head_manifest(registry, repository, referrers_tag(image.digest)).digest == index
+    assert [r["digest"] for r in client.referrers(registry, repository, image.digest)] == [referrer["digest"]]
 
 
 # --- fake registries: what a real one should never do -----------------------------------------------
@@ -716,6 +730,8 @@ def test_tls_is_verified_unless_insecure(tmp_path, monkeypatch):
         assert "CERTIFICATE_VERIFY_FAILED" in message
         assert message.endswith("(use insecure registry access for a self-signed certificate)")
         assert [r[1] for r in tls.requests] == []  # and no downgrade to plain http was tried
+        with pytest.raises(RegistryError, match="CERTIFICATE_VERIFY_FAILED"):  # --allow-http-registry: TLS verified
+            RegistryClient(timeout=5, docker_config=config, allow_http=True).get_manifest(tls.host, "tls/repo", "v1")
 
         insecure = RegistryClient(timeout=5, docker_config=config, insecure=True)
         assert insecure.get_manifest(tls.host, "tls/repo", "v1").data == MANIFEST
@@ -752,6 +768,8 @@ def test_plain_http_only_for_loopback_or_when_insecure(tmp_path, monkeypatch):
     assert attempts(RegistryClient(docker_config=config), "registry.example:5000") == [
         "https://registry.example:5000/v2/"]
     assert attempts(RegistryClient(docker_config=config, insecure=True), "registry.example:5000") == [
+        "https://registry.example:5000/v2/", "http://registry.example:5000/v2/"]
+    assert attempts(RegistryClient(docker_config=config, allow_http=True), "registry.example:5000") == [
         "https://registry.example:5000/v2/", "http://registry.example:5000/v2/"]
     for host in ("localhost:5000", "127.0.0.1:5000", "[::1]:5000", "localhost"):
         assert attempts(RegistryClient(docker_config=config), host) == [

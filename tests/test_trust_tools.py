@@ -243,3 +243,43 @@ def test_mirror_import_pinned_to_the_public_good_bootstrap_root(mirror_archive, 
     assert status.returncode == 2 and json.loads(status.stdout)["problems"] == [
         f"TUF mirror: trust anchor mismatch: AIRLOCK_TUF_ROOT_SHA256 pins root SHA-256 {'0' * 64}, the mirror's "
         f"bootstrap root (version 5) has SHA-256 {anchor}"]
+
+
+def test_import_streams_so_memory_does_not_grow_with_the_archive(tmp_path):
+    """A real mirror's archive is about 16 KB (90 KB unpacked); a hostile one may unpack to 256 MiB
+    from a few hundred KB of gzip. Import streams each member to a staging file: the peak RSS of
+    an archive of 15 x 16 MiB is that of one of 16 MiB (both are refused later, as no mirror), and
+    nothing is left behind. (Read whole, the larger took 293 MiB.)"""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import airlock_exe
+
+    wrapper = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(p.stderr.strip().splitlines()[-1]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)")
+    peaks = []
+    for count in (1, 15):
+        files = {f"targets/f{n}": bytes(16 << 20) for n in range(count)}
+        manifest = {"format": "airlock-trust-pack/v1", "kind": "tuf-mirror",
+                    "files": [{"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                              for name, data in files.items()]}
+        archive = tmp_path / f"{count}.tar.gz"
+        with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+            for name, data in [("MANIFEST.json", json.dumps(manifest).encode()), *files.items()]:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        del files
+        work = tmp_path / f"work{count}"
+        work.mkdir()
+        process = subprocess.run([sys.executable, "-c", wrapper, *airlock_exe(), "trust", "import", str(archive)],
+                                 capture_output=True, text=True, timeout=120,
+                                 env={**os.environ, "TUF_ROOT": str(work / "root"),
+                                      "PYTHONPATH": os.pathsep.join(sys.path)})
+        error, peak = process.stdout.strip().splitlines()
+        assert error.startswith("Error: TUF mirror: "), error  # read whole and matched; then no mirror
+        assert os.listdir(work) == []  # no staging directory left, no root
+        peaks.append(int(peak))
+    assert peaks[1] - peaks[0] < 16, peaks

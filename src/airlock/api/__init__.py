@@ -4,6 +4,7 @@
   ``verify_image`` / ``verify_target``: discovery, the loop over signatures, the predicate rules,
   returning an ``ImageVerdict``;
 - ``airlock.api.packs``: ``pack`` and ``unpack`` (checked, verified, then put in place);
+- ``airlock.api.transfer``: ``copy_image`` (registry to registry, streamed, with the signatures);
 - ``airlock.api.blobs``: ``verify_blob`` and ``verify_blob_attestation``, returning a ``Verdict``;
 - ``airlock.api.signing``: ``sign_image``, ``attest_image``, ``attest_blob``, ``attach_signature``,
   ``attach_bundle`` (a layout or a registry), returning what was made.
@@ -54,9 +55,11 @@ if TYPE_CHECKING:
         signing_batch,
         signing_targets,
     )
+    from airlock.api.transfer import copy_image
     from airlock.artifact import Artifact
     from airlock.errors import Check
     from airlock.material import Material
+    from airlock.oci.copying import Copied
     from airlock.oci.sources import LayoutSource, RegistrySource, layout_source, registry_client
     from airlock.trust.trusted_root import TrustedRoot
     from airlock.verify.policy import (
@@ -81,6 +84,8 @@ _EXPORTS = {
     # packs
     "pack": "airlock.api.packs", "unpack": "airlock.api.packs", "Unpacked": "airlock.api.packs",
     "check_destination": "airlock.api.packs",
+    # transfers
+    "copy_image": "airlock.api.transfer", "Copied": "airlock.oci.copying",
     # blobs
     "blob_artifact": "airlock.api.blobs", "verify_blob": "airlock.api.blobs",
     "verify_blob_attestation": "airlock.api.blobs", "attestation_material": "airlock.api.blobs",

@@ -145,7 +145,10 @@ def registry_client(args: argparse.Namespace):
     if getattr(args, "allow_insecure_registry", False):
         print("WARNING: --allow-insecure-registry: plain HTTP and unverified TLS to the registry",
               file=sys.stderr)
+    elif getattr(args, "allow_http_registry", False):
+        print("WARNING: --allow-http-registry: plain HTTP to the registry when HTTPS fails", file=sys.stderr)
     return client(insecure=bool(getattr(args, "allow_insecure_registry", False)),
+                  allow_http=bool(getattr(args, "allow_http_registry", False)),
                   timeout=getattr(args, "timeout", None))
 
 

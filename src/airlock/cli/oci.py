@@ -1,4 +1,4 @@
-"""``airlock save``, ``load``, ``triangulate``, ``tree`` and ``download signature`` (cosign-compatible)."""
+"""``airlock save``, ``load``, ``copy``, ``triangulate``, ``tree`` and ``download signature`` (cosign-compatible)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,19 @@ Blobs the registry has are not sent again, so an interrupted load can simply be 
 
   airlock load --dir ./transfer registry.internal/app:1.0
   airlock load --dir ./transfer --all registry.internal/mirror
+"""
+COPY_HELP = """\
+Copy an image and its signatures from one registry to another, as cosign copy does: the image
+(every platform, or the one --platform names), the sha256-<hex>.sig, .att and .sbom tags of it
+and of every manifest under it, and their Sigstore bundle referrers (which cosign copy leaves
+behind). Blobs stream from source to destination (never to disk, never whole in memory), each
+digest-checked before its upload is committed; the destination's blobs and manifests are not
+sent again, and the tag is written last. A tag at the destination that names other content
+stops the copy before anything is written, unless --force.
+
+  airlock copy registry.example/app:1.0 registry.internal/app:1.0
+  airlock copy --only=sig,att registry.example/app:1.0 registry.internal/app
+  airlock copy --platform=linux/arm64 registry.example/app:1.0 registry.internal/app:1.0-arm64
 """
 
 TREE_HELP = """\
@@ -55,6 +68,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     _transfer_flags(load)
     bool_flag(load, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registry")
     load.set_defaults(run=run_load)
+
+    copy = commands.add_parser("copy", help="copy an image and its signatures to another registry",
+                               description=COPY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    copy.add_argument("source", metavar="SRC", help="the image to copy (registry/repo:tag or @digest)")
+    copy.add_argument("destination", metavar="DST", help="where to (registry/repo[:tag]; no tag: latest)")
+    copy.add_argument("--only", action="append", default=[], metavar="sig,att,sbom",
+                      help="copy only these signature tags (and bundle referrers of those kinds), not the image; "
+                      "comma-separated, or repeated")
+    bool_flag(copy, "--sig-only", "deprecated: --only=sig")
+    copy.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                      help="copy only this platform's image of an index (and its signatures); the tag then names it")
+    bool_flag(copy, "--force", "overwrite tags at the destination that name other content (-f for short)")
+    copy.add_argument("-f", dest="force", action="store_true", help=argparse.SUPPRESS)
+    _transfer_flags(copy)
+    bool_flag(copy, "--allow-insecure-registry", "allow plain HTTP and unverified TLS to the registries")
+    bool_flag(copy, "--allow-http-registry", "allow plain HTTP to the registries when HTTPS fails (TLS, when "
+              "used, is still verified)")
+    copy.set_defaults(run=run_copy)
 
     triangulate = commands.add_parser("triangulate", help="print where an image's signatures live")
     triangulate.add_argument("image", metavar="IMAGE")
@@ -199,6 +230,20 @@ def run_load(args: argparse.Namespace) -> int:
         destinations = targets(layout, parse_reference(args.image), image=args.which)
     jobs = args.jobs or default_jobs()
     load(_client(args, jobs), layout, destinations, jobs=jobs, progress=_progress(args, "load"))
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    from airlock.api import copy_image
+    from airlock.cli.common import registry_client
+
+    only = list(args.only)
+    if args.sig_only:
+        _say("WARNING: --sig-only is deprecated, use --only=sig")
+        only.append("sig")
+    jobs = args.jobs or None
+    copy_image(args.source, args.destination, only=only, platform=args.platform, force=args.force, jobs=jobs,
+               progress=_progress(args, "copy"), client=registry_client(args))
     return 0
 
 

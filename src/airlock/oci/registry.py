@@ -97,6 +97,7 @@ MANIFEST_MEDIA_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFES
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024  # what registries accept (distribution, ggcr); also bounds indexes
 DEFAULT_BLOB_LIMIT = 128 * 1024 * 1024  # cosign's default attachment limit (FORMATS.md 1.2)
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024  # for uploads of streams whose size is unknown
+COPY_IN_MEMORY = 1024 * 1024  # copy_blob: a blob up to this size is read whole (one PUT); larger ones stream
 _MAX_ERROR_BODY = 64 * 1024
 MAX_LIST_PAGES = 100  # pages of one tag list or referrers listing
 MAX_LIST_BYTES = 16 * 1024 * 1024  # all pages of one listing together
@@ -791,7 +792,9 @@ class RegistryClient:
 
     ``insecure=True`` is cosign's ``--allow-insecure-registry``: TLS certificates are not verified
     and plain http is tried when https fails, for every registry (loopback registries may always
-    fall back to plain http). ``docker_config`` overrides where credentials are read from.
+    fall back to plain http). ``allow_http=True`` is cosign's ``--allow-http-registry``: plain http
+    is tried when https fails, and TLS, when used, is still verified. ``docker_config`` overrides
+    where credentials are read from.
 
     ``timeout`` (seconds; default ``$AIRLOCK_REGISTRY_TIMEOUT``, else 60) is the deadline of each
     request as a whole: connecting, the status line, the headers and the body. A blob transfer
@@ -803,12 +806,14 @@ class RegistryClient:
         self,
         *,
         insecure: bool = False,
+        allow_http: bool = False,
         docker_config: str | os.PathLike | None = None,
         timeout: float | None = None,
         min_rate: int = MIN_TRANSFER_RATE,
         user_agent: str = "airlock",
     ) -> None:
         self.insecure = insecure
+        self.allow_http = allow_http
         if timeout is None:
             configured = os.environ.get(TIMEOUT_ENV)
             timeout = parse_timeout(configured) if configured else DEFAULT_TIMEOUT
@@ -829,6 +834,7 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._referrers_api: dict[tuple[str, str], bool] = {}
+        self._tls: Any = None  # one verifying TLS context for every connection of this client
 
     def close(self) -> None:
         """Close pooled connections (the client stays usable; new connections are made on demand)."""
@@ -864,8 +870,11 @@ class RegistryClient:
                     "num_pools": 16,
                     "maxsize": self.connections,
                     "timeout": urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                    "blocksize": _READ_SIZE,  # a streamed upload is read in these (16 KiB: ~20% slower)
                 }
-                if not verify:
+                if verify:
+                    options["ssl_context"] = self._tls_context()
+                else:
                     import warnings
 
                     # the user asked for it by name; one warning in our log beats one per request
@@ -876,6 +885,18 @@ class RegistryClient:
                 manager.pool_classes_by_scheme = _pool_classes()
                 self._managers[key] = manager
             return manager
+
+    def _tls_context(self) -> Any:
+        """The certificate-verifying TLS context, made once: urllib3 makes one per connection
+        otherwise, each loading the system's CA certificates (about 0.1 s of CPU each)."""
+        with self._lock:
+            if self._tls is None:
+                from urllib3.util.ssl_ import create_urllib3_context
+
+                context = create_urllib3_context()  # CERT_REQUIRED; urllib3 matches the host name itself
+                context.load_default_certs()
+                self._tls = context
+            return self._tls
 
     @staticmethod
     def _retries(method: str) -> Any:
@@ -928,7 +949,7 @@ class RegistryClient:
         if endpoint is not None:
             return endpoint
         host = _api_host(_check_registry(registry))
-        schemes = ["https", "http"] if self.insecure or _is_loopback(host) else ["https"]
+        schemes = ["https", "http"] if self.insecure or self.allow_http or _is_loopback(host) else ["https"]
         failure: _TransportError | None = None
         for scheme in schemes:
             url = f"{scheme}://{host}/v2/"
@@ -1394,22 +1415,85 @@ class RegistryClient:
         if skip_existing and upload.digest is not None and self.blob_exists(registry, repository, upload.digest):
             _log().debug("blob %s already in %s/%s", upload.digest, registry, repository)
             return upload.digest
+        location = self._start_upload(registry, repository, upload.digest, mount_from)
+        if location is None:
+            return upload.digest  # type: ignore[return-value]
+        if upload.size is not None and chunk_size is None:
+            return self._put_monolithic(registry, repository, location, upload)
+        return self._put_chunked(registry, repository, location, upload, chunk_size or DEFAULT_CHUNK_SIZE)
+
+    def _start_upload(self, registry: str, repository: str, digest: str | None, mount_from: str | None
+                      ) -> str | None:
+        """Open an upload session; returns its location, or None when the registry mounted
+        ``digest`` from ``mount_from`` (another repository of the same registry) instead."""
         push = _scope(repository, "pull,push")
         start = f"/v2/{repository}/blobs/uploads/"
-        if mount_from and upload.digest is not None and mount_from != repository:
+        if mount_from and digest is not None and mount_from != repository:
             scope = f"{push} {_scope(mount_from, 'pull')}"
-            mount = _with_query(start, ("mount", upload.digest), ("from", mount_from))
+            mount = _with_query(start, ("mount", digest), ("from", mount_from))
             response = self._request("POST", registry, mount, scope=scope, ok=(201, 202))
         else:
             response = self._request("POST", registry, start, scope=push, ok=(202,))
         _discard(response)
         if response.status == 201:
-            self._check_sent_digest(registry, response, upload.digest)
-            return upload.digest  # type: ignore[return-value]
-        location = self._location(registry, response, start)
-        if upload.size is not None and chunk_size is None:
-            return self._put_monolithic(registry, repository, location, upload)
-        return self._put_chunked(registry, repository, location, upload, chunk_size or DEFAULT_CHUNK_SIZE)
+            self._check_sent_digest(registry, response, digest)
+            return None
+        return self._location(registry, response, start)
+
+    def copy_blob(self, source: tuple[str, str], destination: tuple[str, str], digest: str, size: int, *,
+                  mount_from: str | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Copy a blob from ``source`` to ``destination`` (each ``(registry, repository)``), never
+        on disk and never whole in memory (past ``COPY_IN_MEMORY`` bytes); returns the bytes sent.
+
+        The caller has checked that the destination lacks it. Mounted from ``mount_from`` (a
+        repository of the destination's registry that has it) when the registry agrees. Else the
+        bytes stream from the source's GET into one PATCH of the destination's upload session,
+        hashed as they pass and never past ``size``: the chunk that completes the blob is sent
+        only once the digest and size matched, and the upload is committed (the final PUT) only
+        after that. A mismatch, a short body or a broken source raises; the upload session is
+        left uncommitted (registries expire it), so the destination never holds the blob.
+        """
+        _check_digest(digest)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise RegistryError(f"blob {digest}: invalid size {_show(size)}")
+        (src_registry, src_repository), (registry, repository) = source, destination
+        location = self._start_upload(registry, _check_repository(repository), digest, mount_from)
+        if location is None:
+            return 0
+        if size <= COPY_IN_MEMORY:  # small: one GET, one PUT (its digest checked before it is sent)
+            data = self.get_blob(src_registry, src_repository, digest, limit=size)
+            self._check_size(src_registry, digest, len(data), size)
+            self._put_monolithic(registry, repository, location, _Upload(data, None, size, digest))
+            if progress is not None:
+                progress(size)
+            return size
+        path = f"/v2/{_check_repository(src_repository)}/blobs/{digest}"
+        response = self._request("GET", src_registry, path, scope=_scope(src_repository, "pull"),
+                                 seconds=self._transfer_seconds(size))
+        reader = _CheckedReader(self, response, src_registry, src_repository, digest, size, progress)
+        scope = _scope(repository, "pull,push")
+        try:
+            answer = self._request(
+                "PATCH", registry, location, scope=scope, ok=(202, 204), body=reader,
+                seconds=self._transfer_seconds(size),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size),
+                         "Content-Range": f"0-{size - 1}"},
+            )
+        except RegistryError as exc:
+            if reader.failure is not None:  # the source failed mid-body: that is the reason, not the cut upload
+                raise reader.failure from None
+            raise exc from None
+        finally:
+            reader.close()
+        _discard(answer)
+        if not reader.verified:  # never reached: the reader raises first (kept: fail closed)
+            raise DigestMismatchError(f"registry {src_registry}: blob {digest} was not verified before its commit")
+        location = self._location(registry, answer, location)
+        done = self._request("PUT", registry, _with_query(location, ("digest", digest)), scope=scope, ok=(201, 204),
+                             body=b"", headers={"Content-Length": "0", "Content-Type": "application/octet-stream"})
+        _discard(done)
+        self._check_sent_digest(registry, done, digest)
+        return size
 
     def _put_monolithic(self, registry: str, repository: str, location: str, upload: _Upload) -> str:
         assert upload.digest is not None, "a monolithic upload knows its digest"
@@ -1538,6 +1622,9 @@ class RegistryClient:
             if exc.status == 404:
                 return []
             raise
+        if manifest.digest == digest:  # the subject itself, tagged so by ``cosign copy``: no referrers index
+            _log().debug("tag %s of %s/%s holds its subject, not a referrers index", tag, registry, repository)
+            return []
         if manifest.media_type != OCI_INDEX:
             raise RegistryError(f"registry {registry}: tag {tag} of {repository} holds {manifest.media_type}, "
                                 f"not a referrers index")
@@ -1566,6 +1653,8 @@ class RegistryClient:
             if exc.status != 404:
                 raise
             current = None
+        if current is not None and current.digest == subject_digest:
+            current = None  # the subject itself, tagged so by ``cosign copy``: the referrers index takes the tag
         if current is not None and current.media_type != OCI_INDEX:
             raise RegistryError(f"registry {registry}: tag {tag} of {repository} holds {current.media_type}, "
                                 f"not a referrers index")
@@ -1668,6 +1757,77 @@ def _discard(response: BaseHTTPResponse) -> None:
         _finish(response)
     except Exception:  # a connection that failed while draining is simply not reused
         _finish(response, close=True)
+
+
+class _CheckedReader:
+    """A blob's GET body as a file to upload from: read at most ``size`` bytes, hashed as they
+    pass; the read that completes the blob raises instead of returning its last bytes unless
+    the digest matched (and the body ends there). A failure is kept in ``failure`` too: the
+    upload that reads from here turns it into a cut connection, and the caller reports this."""
+
+    def __init__(self, client: RegistryClient, response: BaseHTTPResponse, registry: str, repository: str,
+                 digest: str, size: int, progress: Callable[[int], None] | None) -> None:
+        self.client, self.response = client, response
+        self.registry, self.repository, self.digest, self.size = registry, repository, digest, size
+        self.progress = progress
+        self.where = f"GET {_where(client._url(registry, f'/v2/{repository}/blobs/{digest}'))}"
+        self.hasher = _hasher(digest)
+        self.total = 0
+        self.verified = False
+        self.failure: BaseException | None = None
+        self.closed = False
+        length = response.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) != size:
+            self._fail(RegistryError(f"registry {registry}: blob {digest} is {length} bytes, its descriptor "
+                                     f"says {size}"))
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failure = exc
+        self.close()
+        raise exc
+
+    def _read(self, want: int) -> bytes:
+        try:
+            return self.response.read(want, decode_content=False)
+        except _transport_errors() as exc:
+            if _timed_out(self.response):
+                self._fail(self.client._too_slow(self.registry, self.where, f"blob {self.digest}", self.response))
+            self._fail(RegistryError(f"registry {self.registry}: {self.where}: reading the blob {self.digest}: "
+                                     f"{_describe(exc)}"))
+            raise AssertionError("unreachable") from None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.failure is not None:
+            raise self.failure
+        if self.total >= self.size:
+            return b""
+        want = self.size - self.total if size is None or size < 0 else min(size, self.size - self.total)
+        chunk = self._read(want)
+        if not chunk or _timed_out(self.response):
+            if _timed_out(self.response):
+                self._fail(self.client._too_slow(self.registry, self.where, f"blob {self.digest}", self.response))
+            self._fail(RegistryError(f"registry {self.registry}: blob {self.digest} is {self.total} bytes, its "
+                                     f"descriptor says {self.size}"))
+        self.total += len(chunk)
+        self.hasher.update(chunk)
+        if self.total == self.size:  # the last bytes: only once the whole blob is proven
+            actual = f"{self.digest.partition(':')[0]}:{self.hasher.hexdigest()}"
+            if actual != self.digest:
+                self._fail(DigestMismatchError(f"registry {self.registry} sent blob {self.digest} of "
+                                               f"{self.repository} with digest {actual}"))
+            if self._read(1):
+                self._fail(RegistryError(f"registry {self.registry}: blob {self.digest} is longer than its "
+                                         f"descriptor's {self.size} bytes"))
+            self.verified = True
+            self.close()
+        if self.progress is not None:
+            self.progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            _finish(self.response, close=not self.verified)
 
 
 def _reporting(write: Callable[[bytes], Any], progress: Callable[[int], None] | None) -> Callable[[bytes], Any]:

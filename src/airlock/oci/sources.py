@@ -135,13 +135,13 @@ def signature_repository() -> tuple[str, str] | None:
     return reference.registry, reference.repository
 
 
-def registry_client(*, insecure: bool = False, timeout: float | None = None) -> Any:
-    """A ``RegistryClient`` (``insecure``: plain HTTP and unverified TLS allowed; ``timeout``: the
-    deadline of each request, else ``$AIRLOCK_REGISTRY_TIMEOUT``, else 60s). Callers say so when
-    ``insecure`` is chosen."""
+def registry_client(*, insecure: bool = False, allow_http: bool = False, timeout: float | None = None) -> Any:
+    """A ``RegistryClient`` (``insecure``: plain HTTP and unverified TLS allowed; ``allow_http``:
+    plain HTTP allowed, TLS still verified; ``timeout``: the deadline of each request, else
+    ``$AIRLOCK_REGISTRY_TIMEOUT``, else 60s). Callers say so when either is chosen."""
     from airlock.oci.registry import RegistryClient
 
-    return RegistryClient(insecure=insecure, timeout=timeout)
+    return RegistryClient(insecure=insecure, allow_http=allow_http, timeout=timeout)
 
 
 def layout_source(path: str) -> LayoutSource:

@@ -3,9 +3,13 @@
 The archive is a gzip'd tar with ``MANIFEST.json`` first: every file's path, size and SHA-256.
 Import is strict (the archive is read by :mod:`airlock.tarsafe`, in linear time): regular files
 only, no absolute paths, no ``..``, no links, no duplicate names, bounded sizes,
-every file present in the manifest with its size and hash and nothing else. A mirror is then
-re-verified offline *before* it replaces the one in ``$TUF_ROOT`` (atomically); a trusted root
-is loaded (so it parses) before it is written.
+every file present in the manifest with its size and hash and nothing else. Import streams:
+each member goes from the archive to a file in a staging directory beside ``$TUF_ROOT``, hashed
+as it passes, so memory does not grow with the archive (a hostile archive may hold 256 MiB; a
+real mirror's is about 16 KB); nothing is placed until every member matched the manifest. A
+mirror is then re-verified offline *before* it replaces the one in ``$TUF_ROOT`` (atomically); a
+trusted root is loaded (so it parses) before it is written. Export reads the mirror it has just
+re-verified into memory: about 100 KB, the local files, so streaming would buy nothing there.
 
 The archive's own bootstrap root proves nothing: an imported mirror must chain, by TUF's rules,
 from the installed mirror's newest root and keeps the installed anchor (``_install``); the
@@ -33,6 +37,7 @@ FORMAT = "airlock-trust-pack/v1"
 MAX_FILE = 16 * 1024 * 1024
 MAX_TOTAL = 256 * 1024 * 1024
 MAX_FILES = 10_000
+MAX_MANIFEST = 4 * 1024 * 1024  # MANIFEST.json is read whole: 10,000 entries take about 1.2 MB
 
 
 def _files(base: str) -> list[str]:
@@ -80,7 +85,8 @@ def export(out: str, *, tuf_root: str | None = None, trusted_root_file: str | No
 
 
 def read(path: str) -> tuple[dict, dict[str, bytes]]:
-    """The manifest and the files of an archive, every one checked against the manifest.
+    """The manifest and the files of an archive, every one checked against the manifest (in
+    memory: for small archives and tests; ``import_`` streams to disk through ``_extract``).
 
     The archive is read by :mod:`airlock.tarsafe` (never ``tarfile``): linear time, bounded sizes,
     regular files with safe, distinct names only.
@@ -93,22 +99,77 @@ def read(path: str) -> tuple[dict, dict[str, bytes]]:
         raise TufError(f"trust import: cannot read {path}: {exc.strerror or exc}") from None
     except FormatError as exc:
         raise TufError(str(exc)) from None
-    if MANIFEST not in files:
+    manifest = _check_members(files.pop(MANIFEST, None),
+                              {name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in files.items()})
+    return manifest, files
+
+
+def _check_members(manifest_data: bytes | None, members: dict[str, tuple[int, str]]) -> dict:
+    """The parsed manifest, once every member (name -> size, SHA-256) is listed with its size and
+    hash and every listed file is a member."""
+    if manifest_data is None:
         raise TufError("trust import: the archive has no MANIFEST.json")
     try:
-        manifest = _wire.loads(files.pop(MANIFEST), "trust import: MANIFEST.json")
+        manifest = _wire.loads(manifest_data, "trust import: MANIFEST.json")
     except FormatError as exc:
         raise TufError(str(exc)) from None
     listed = _manifest_entries(manifest)
-    for name in sorted(set(listed) | set(files)):
-        if name not in files:
+    for name in sorted(set(listed) | set(members)):
+        if name not in members:
             raise TufError(f"trust import: {name!r} is in the manifest but not in the archive")
         if name not in listed:
             raise TufError(f"trust import: {name!r} is not in the manifest")
-        entry, data = listed[name], files[name]
-        if entry["size"] != len(data) or entry["sha256"] != hashlib.sha256(data).hexdigest():
+        entry, (size, digest) = listed[name], members[name]
+        if entry["size"] != size or entry["sha256"] != digest:
             raise TufError(f"trust import: {name!r} does not match its SHA-256 in the manifest")
-    return manifest, files
+    return manifest
+
+
+def _extract(path: str, staging: str) -> tuple[dict, dict[str, str]]:
+    """Stream the archive's members into files in the empty directory ``staging``, each hashed as
+    it passes (one chunk in memory at a time), under numbered names: no member is placed under its
+    own name before the whole archive was read by :mod:`airlock.tarsafe` and matched the
+    manifest. Returns the manifest and member name -> its file."""
+    staged: dict[str, str] = {}
+    members: dict[str, tuple[int, str]] = {}
+    manifest_data: bytes | None = None
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 -- closed below; its errors are told apart from the staging's
+    except OSError as exc:
+        raise TufError(f"trust import: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            reader = tarsafe.TarReader(handle, "trust import", max_files=MAX_FILES, max_file=MAX_FILE,
+                                       max_total=MAX_TOTAL)
+            while (member := reader.next()) is not None:
+                name, size = member
+                if name == MANIFEST:
+                    if size > MAX_MANIFEST:
+                        raise TufError(f"trust import: {MANIFEST} is {size} bytes, more than {MAX_MANIFEST}")
+                    manifest_data = reader.read(size)
+                    continue
+                target = os.path.join(staging, str(len(staged)))
+                hasher = hashlib.sha256()
+                with open(target, "xb") as output:
+                    while chunk := reader.read():
+                        hasher.update(chunk)
+                        output.write(chunk)
+                staged[name] = target
+                members[name] = (size, hasher.hexdigest())
+    except OSError as exc:
+        raise TufError(f"trust import: cannot read {path} into {staging}: {exc.strerror or exc}") from None
+    except FormatError as exc:
+        raise TufError(str(exc)) from None
+    return _check_members(manifest_data, members), staged
+
+
+def _place(staged: dict[str, str], directory: str) -> None:
+    """Move checked members from their numbered files to their names under ``directory`` (a
+    rename; a copy when ``directory`` is on another file system)."""
+    for name, source in staged.items():
+        destination = os.path.join(directory, *name.split("/"))
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.move(source, destination)
 
 
 def _manifest_entries(manifest: object) -> dict[str, dict]:
@@ -142,33 +203,36 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
 
     if replace_anchor and root is None:
         raise TufError("trust import: --replace-anchor needs --root FILE, the new root to anchor to")
-    manifest, files = read(path)
-    if manifest["kind"] == "trusted-root":
-        from airlock.trust.trusted_root import TrustedRoot
-
-        if root is not None or replace_anchor:
-            raise TufError("trust import: --root and --replace-anchor apply to a TUF mirror, not a trusted root")
-        data = files.get("trusted_root.json")
-        if data is None or len(files) != 1:
-            raise TufError("trust import: a trusted-root archive holds exactly trusted_root.json")
-        TrustedRoot.from_json(data, source="imported trusted_root.json")
-        target = out or "trusted_root.json"
-        atomic_write(target, data)
-        return manifest
     root_dir = os.path.abspath(layout.tuf_root(tuf_root))
-    installed = None if replace_anchor else _installed_lineage(root_dir)
     parent = os.path.dirname(root_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".airlock-tuf-", dir=parent)
+    target = out or "trusted_root.json"
+    # beside where it goes: the trusted root's file (--out), else the TUF root
+    beside = os.path.dirname(os.path.abspath(target)) if out else parent
+    os.makedirs(beside, exist_ok=True)
+    incoming = tempfile.mkdtemp(prefix=".airlock-tuf-in-", dir=beside)
+    staging = ""
     try:
-        for name, data in files.items():
-            destination = os.path.join(staging, *name.split("/"))
-            os.makedirs(os.path.dirname(destination), exist_ok=True)
-            with open(destination, "wb") as output:
-                output.write(data)
+        manifest, staged = _extract(path, incoming)
+        if manifest["kind"] == "trusted-root":
+            from airlock.trust.trusted_root import TrustedRoot
+
+            if root is not None or replace_anchor:
+                raise TufError("trust import: --root and --replace-anchor apply to a TUF mirror, not a trusted root")
+            if set(staged) != {"trusted_root.json"}:
+                raise TufError("trust import: a trusted-root archive holds exactly trusted_root.json")
+            with open(staged["trusted_root.json"], "rb") as handle:
+                data = handle.read()  # one file, at most MAX_FILE: it is parsed whole anyway
+            TrustedRoot.from_json(data, source="imported trusted_root.json")
+            atomic_write(target, data)
+            return manifest
+        installed = None if replace_anchor else _installed_lineage(root_dir)
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".airlock-tuf-", dir=parent)
+        _place(staged, staging)
         mirror = _install(staging, root_dir, installed, root, now)
         staging = ""
     finally:
+        shutil.rmtree(incoming, ignore_errors=True)
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
     origin = "installed mirror" if installed else "--root" if root is not None else "archive"
@@ -201,23 +265,23 @@ def carried_trusted_root(path: str, *, tuf_root: str | None = None, root: bytes 
     by itself, so it is refused. The mirror is checked in a temporary directory under ``workdir``."""
     from airlock.trust import layout
 
-    manifest, files = read(path)
-    if manifest["kind"] != "tuf-mirror":
-        raise TufError("the pack carries a trusted root, not a TUF mirror: it proves nothing by itself; "
-                       "pass --trusted-root FILE (or --key) to say what the images must be verified against")
-    root_dir = os.path.abspath(layout.tuf_root(tuf_root))
-    installed = _installed_lineage(root_dir)
-    if not installed and root is None:
-        raise TufError(f"the pack's TUF mirror has nothing to chain from: no mirror is installed under {root_dir}; "
-                       "pass --root FILE (the TUF root to anchor to) or --trusted-root FILE")
     staging = tempfile.mkdtemp(prefix=".airlock-tuf-check-", dir=workdir)
     try:
-        for name, data in files.items():
-            destination = os.path.join(staging, *name.split("/"))
-            os.makedirs(os.path.dirname(destination), exist_ok=True)
-            with open(destination, "wb") as output:
-                output.write(data)
-        return bytes(_anchor(staging, root_dir, installed, root, now).trusted_root)
+        incoming = os.path.join(staging, "in")
+        os.mkdir(incoming)
+        manifest, staged = _extract(path, incoming)
+        if manifest["kind"] != "tuf-mirror":
+            raise TufError("the pack carries a trusted root, not a TUF mirror: it proves nothing by itself; "
+                           "pass --trusted-root FILE (or --key) to say what the images must be verified against")
+        root_dir = os.path.abspath(layout.tuf_root(tuf_root))
+        installed = _installed_lineage(root_dir)
+        if not installed and root is None:
+            raise TufError(f"the pack's TUF mirror has nothing to chain from: no mirror is installed under "
+                           f"{root_dir}; pass --root FILE (the TUF root to anchor to) or --trusted-root FILE")
+        mirror = os.path.join(staging, "mirror")
+        os.mkdir(mirror)
+        _place(staged, mirror)
+        return bytes(_anchor(mirror, root_dir, installed, root, now).trusted_root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
