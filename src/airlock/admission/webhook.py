@@ -172,6 +172,23 @@ def trust_state(trusted_root: str | None, tuf_root: str | None, now: datetime | 
 GateFactory = Callable[[list[str], "str | None"], Decider]
 
 
+def gate_factory(*, no_match: str = "deny", lifetime: float = 10.0) -> GateFactory:
+    """How ``airlock webhook`` makes its gate: the ClusterImagePolicy files loaded
+    (``airlock.admission.policies``), images and signatures read from their registries, a new
+    ``airlock.admission.gate.Gate`` every ``lifetime`` seconds (``Renewed``). The gate enforces:
+    the webhook applies its own ``mode`` (logging what audit mode lets through)."""
+
+    def make_gate(policies: list[str], trusted_root: str | None) -> Decider:
+        from airlock import api
+        from airlock.admission import policies as cip
+        from airlock.admission.gate import Gate
+
+        policy_set, client = cip.load(policy_files(policies)), api.registry_client()
+        return Renewed(lambda: Gate(policy_set, client, trusted_root=trusted_root, no_match=no_match), lifetime)
+
+    return make_gate
+
+
 class Loader:
     """Loads policies and trust into a ``State``, and again whenever their files change."""
 
