@@ -440,6 +440,19 @@ def test_a_burst_of_one_tag_costs_one_resolution_and_one_verification(world, ser
     assert hook.loader.state.gate.calls == 1
 
 
+def test_a_cached_verdict_is_answered_in_the_request_thread(world, serve):
+    """A hit needs no worker: with the pool shut down, cached images are still answered; a new
+    one, which needs a worker, fails closed."""
+    hook = serve([key_policy(world)])
+    pinned = f"{world['registry']}/team/signed@{world['signed_digest']}"
+    assert hook.client.review(pod("a", world["signed"], pinned))["allowed"] is True
+    hook.server.webhook.pool.shutdown()
+    assert hook.client.review(pod("b", world["signed"], pinned))["allowed"] is True
+    assert hook.loader.state.gate.calls == 2  # one verification per image, none for the second Pod
+    denied = hook.client.review(pod("c", world["unsigned"]))
+    assert denied["allowed"] is False and "internal error" in denied["status"]["message"]
+
+
 def test_a_gate_is_renewed_so_its_own_memory_never_outlives_a_short_ttl():
     made = []
 
