@@ -310,7 +310,7 @@ def main() -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "registry").mkdir()
-        with docker_registry(directory=Path(tmp) / "registry") as registry:
+        with docker_registry(directory=Path(tmp) / "registry", blob_cache=True) as registry:
             results = measure(Path(tmp), registry, args, seconds)
     print(f"{os.cpu_count()} cores shared with other processes; CPU: percent of one core used during the "
           "scenario by the webhook, the registry and the load generator; load: 1-minute average after it")
