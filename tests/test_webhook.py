@@ -453,6 +453,26 @@ def test_a_cached_verdict_is_answered_in_the_request_thread(world, serve):
     assert denied["allowed"] is False and "internal error" in denied["status"]["message"]
 
 
+def test_an_answer_goes_out_in_one_send(world, serve, monkeypatch):
+    """Headers and body in one write: one TLS record and one system call per answer, not two."""
+    import ssl
+
+    hook = serve([key_policy(world)])
+    assert hook.client.review(pod("a", world["signed"]))["allowed"] is True
+    sends: list[int] = []
+    for name in ("send", "sendall", "write"):
+        original = getattr(ssl.SSLSocket, name)
+
+        def spy(self, data, *args, original=original):
+            if self.server_side:
+                sends.append(len(data))
+            return original(self, data, *args)
+
+        monkeypatch.setattr(ssl.SSLSocket, name, spy)
+    assert hook.client.review(pod("b", world["signed"]))["allowed"] is True
+    assert len(sends) == 1 and sends[0] > 200
+
+
 def test_a_gate_is_renewed_so_its_own_memory_never_outlives_a_short_ttl():
     made = []
 

@@ -577,6 +577,9 @@ def _describe(request: dict) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # the API server keeps connections open
+    # the answer is buffered and sent by the flush that ends each request: its headers and body
+    # in one TLS record and one send, not two
+    wbufsize = 64 * 1024
     server: _Server
     timeout = 30  # an idle or stalled connection is dropped
 
