@@ -11,6 +11,13 @@ deadline (the ``timeout`` query parameter it sends, less a margin); whatever did
 then, and any internal error, denies, unless the webhook runs in audit mode, where every denial
 becomes a warning and a log line. A policy in ``warn`` mode likewise only warns.
 
+Speed (``benchmarks/bench_webhook.py``): a tag's digest is remembered for ``resolve_ttl`` seconds
+(5 by default), so a burst of Pods naming one tag costs one registry round trip; a tag moved
+within that window is seen once it ends (``/mutate`` pins the digest that was verified; a digest
+reference never moves). A request whose images all have a fresh verdict is answered in its own
+connection thread; only the others go to the ``workers`` pool, under the deadline. The registry
+client keeps one watchdog thread for all request deadlines.
+
 Policies and the trust root are re-read when their files change: the new version replaces the old
 one whole, only after it loaded; a version that does not load leaves the old one in force and is
 reported (log, ``airlock_reload_failures_total``, ``/readyz`` body). An expired trust root denies
