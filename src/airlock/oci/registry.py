@@ -590,6 +590,11 @@ class _Watchdog:
     is rebuilt when most of it is such leftovers."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing kept, no thread (a forked child: its parent's thread and requests are not its own,
+        and a lock the thread held at the fork would stay held)."""
         self._heap: list[tuple[float, int, _Deadline]] = []
         self._wake = threading.Condition(threading.Lock())
         self._order = 0
@@ -604,6 +609,7 @@ class _Watchdog:
             heapq.heappush(self._heap, (when, self._order, deadline))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="airlock-registry-deadlines", daemon=True)
+                self._thread._airlock_fork_safe = True  # type: ignore[attr-defined]
                 self._thread.start()
             elif self._heap[0][2] is deadline:
                 self._wake.notify()  # sooner than what the thread sleeps until
@@ -647,6 +653,14 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG.reset)
+
+
+def fork_safe(thread: threading.Thread) -> bool:
+    """Whether ``thread`` may be running when this process forks: the deadline watchdog is (the
+    child starts afresh, see ``_Watchdog.reset``), so a process that made registry requests may
+    still fork workers (``verify_images``)."""
+    return bool(getattr(thread, "_airlock_fork_safe", False))
 
 
 class _Deadline:
