@@ -473,6 +473,17 @@ def test_an_answer_goes_out_in_one_send(world, serve, monkeypatch):
     assert len(sends) == 1 and sends[0] > 200
 
 
+def test_a_tag_that_moves_while_it_is_verified_is_denied(world, serve):
+    """The verdict is kept under the digest the webhook resolved: one about another digest (the gate
+    saw the tag elsewhere) is not kept as if it were about that one."""
+    elsewhere = "sha256:" + "0" * 64
+    hook = serve([key_policy(world)], resolve=lambda image: elsewhere)
+    denied = hook.client.review(pod("p", world["signed"]))
+    assert denied["allowed"] is False
+    assert f"moved from {elsewhere} to {world['signed_digest']} while it was being verified" in \
+        denied["status"]["message"]
+
+
 def test_a_gate_is_renewed_so_its_own_memory_never_outlives_a_short_ttl():
     made = []
 

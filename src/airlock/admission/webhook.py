@@ -426,7 +426,14 @@ class Webhook:
             if len(decisions) != 1:
                 raise AirlockError(f"the gate gave {len(decisions)} decisions for one image")
             found = decisions[0]
-            return Decision(*found) if not isinstance(found, Decision) else found
+            found = Decision(*found) if not isinstance(found, Decision) else found
+            if found.digest is not None and found.digest != digest:
+                # the gate resolved the tag again and saw another digest: its verdict is not about
+                # the digest it would be kept under (a denial, kept briefly; resolved anew after resolve_ttl)
+                return Decision(image, found.digest, False, "enforce", found.policy, found.authority,
+                                f"{image} moved from {digest} to {found.digest} while it was being verified; "
+                                "try again", [])
+            return found
 
         decision = self.cache.get(key, compute)
         self.metrics.cache.labels("hit" if hit[0] else "miss").inc()
