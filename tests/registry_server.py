@@ -92,7 +92,7 @@ def htpasswd_auth(directory: Path, users: dict[str, str]) -> dict:
     return {"htpasswd": {"realm": "airlock-test", "path": str(path)}}
 
 
-def _config(storage: Path, port: int, auth: dict | None) -> dict:
+def _config(storage: Path, port: int, auth: dict | None, blob_cache: bool = False) -> dict:
     config = {
         "version": 0.1,
         "log": {"level": "error", "accesslog": {"disabled": True}, "formatter": "text"},
@@ -105,6 +105,8 @@ def _config(storage: Path, port: int, auth: dict | None) -> dict:
     }
     if auth:
         config["auth"] = auth
+    if blob_cache:  # as Debian's /etc/docker/registry/config.yml ships it
+        config["storage"]["cache"] = {"blobdescriptor": "inmemory"}
     return config
 
 
@@ -146,8 +148,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def docker_registry(*, auth: dict | None = None, directory: Path | None = None) -> Iterator[str]:
-    """Run ``docker-registry serve`` on 127.0.0.1 with fresh storage; yields ``host:port``."""
+def docker_registry(*, auth: dict | None = None, directory: Path | None = None,
+                    blob_cache: bool = False) -> Iterator[str]:
+    """Run ``docker-registry serve`` on 127.0.0.1 with fresh storage; yields ``host:port``.
+    ``blob_cache``: blob descriptors cached in memory, as Debian's packaged config does (the
+    benchmarks; tests that delete blobs leave it off)."""
     exe = need(DOCKER_REGISTRY)
     with contextlib.ExitStack() as stack:
         if directory is None:
@@ -157,7 +162,7 @@ def docker_registry(*, auth: dict | None = None, directory: Path | None = None) 
             port = free_port()
             host = f"127.0.0.1:{port}"
             config = directory / f"config-{port}.yml"
-            config.write_text(json.dumps(_config(directory / "storage", port, auth), indent=1))
+            config.write_text(json.dumps(_config(directory / "storage", port, auth, blob_cache), indent=1))
             log = directory / f"registry-{port}.log"
             with open(log, "wb") as out:
                 process = subprocess.Popen([exe, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,6 +114,48 @@ def test_processes_are_used_and_threads_are_never_forked(mixed, monkeypatch):
         stop.set()
         thread.join()
     assert pids == [os.getpid()] * len(targets) and [v.digest for v in threaded if v.ok] == good
+
+
+def _deadline_in_child(_: int) -> bool:
+    from airlock.oci import registry
+
+    deadline = registry._Deadline(0.2)
+    time.sleep(0.6)
+    return deadline.expired
+
+
+def test_the_registry_deadline_watchdog_does_not_keep_workers_from_forking(mixed, monkeypatch):
+    """The one thread a registry client leaves running (its deadline watchdog) is fork-safe: the
+    process still forks its workers, and a worker's own deadlines expire under a watchdog of its own."""
+    import multiprocessing
+    import os
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from airlock.api import images
+    from airlock.oci import registry
+
+    pending = registry._Deadline(60)  # the watchdog runs from here on, as after any registry request
+    try:
+        assert [t.name for t in threading.enumerate() if registry.fork_safe(t)] == ["airlock-registry-deadlines"]
+        pids: list[int] = []
+        real = images.verify_target
+
+        def recording(*args, **kwargs):
+            pids.append(os.getpid())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(images, "verify_target", recording)
+        layout, pub, good, _ = mixed
+        targets = airlock.layout_targets(airlock.layout_source(str(layout)))
+        options = {"key": Path(pub).read_bytes(), "options": airlock.VerificationOptions(insecure_ignore_tlog=True)}
+        forked = list(images.verify_images(targets, airlock.api.Verifier(None), jobs=2, **options))
+        assert pids == [] and [v.digest for v in forked if v.ok] == good
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            assert list(pool.map(_deadline_in_child, [0])) == [True]
+        assert not pending.expired
+    finally:
+        pending.done()
 
 
 def test_keyless_verdicts_cross_processes_whole():

@@ -151,6 +151,45 @@ def test_the_connection_is_reused_after_a_deadline_elsewhere(client, hostile):
     assert client.get_manifest(hostile.host, "ok/repo", "v1").data == MANIFEST
 
 
+def test_deadlines_share_one_watchdog_thread(client, hostile, monkeypatch):
+    """A request starts no thread of its own (a Timer each cost more than a loopback round trip),
+    and a short deadline set while a long one is pending still expires on time."""
+    import threading
+
+    hostile.routes["GET", "/v2/ok/repo/manifests/v1"] = (200, {"Content-Type": OCI_MANIFEST}, MANIFEST)
+    assert client.get_manifest(hostile.host, "ok/repo", "v1").data == MANIFEST  # the watchdog runs from here on
+    started: list[str] = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), start(self))[1])
+    for _ in range(20):
+        assert client.get_manifest(hostile.host, "ok/repo", "v1").data == MANIFEST
+    assert started == []
+    monkeypatch.undo()
+    pending = module._Deadline(60)  # the watchdog sleeps until this one, unless told of a sooner one
+    try:
+        head = HostileRegistry.head(200, {"Content-Type": OCI_MANIFEST, "Content-Length": str(len(MANIFEST))})
+        hostile.routes["GET", "/v2/slow/repo/manifests/v1"] = lambda handler: hostile.drip(handler, head, DRIP)
+        with Elapsed() as elapsed, pytest.raises(RegistryError, match="timed out"):
+            client.get_manifest(hostile.host, "slow/repo", "v1")
+        assert elapsed.seconds < 3 * TIMEOUT
+        assert not pending.expired
+    finally:
+        pending.done()
+
+
+def test_an_extended_deadline_expires_at_its_new_time_only():
+    short, extended = module._Deadline(0.2), module._Deadline(0.2)
+    extended.extend(1.0)
+    time.sleep(0.5)
+    assert short.expired and not extended.expired
+    time.sleep(0.8)
+    assert extended.expired
+    finished = module._Deadline(0.2)
+    finished.done()
+    time.sleep(0.4)
+    assert not finished.expired  # a request that finished in time is never cut short
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("1.5", 1.5), ("90s", 90.0), ("5m", 300.0),
                                                ("1h", 3600.0), ("1m30s", 90.0)])
 def test_timeout_durations(text, seconds, monkeypatch):

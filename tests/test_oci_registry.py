@@ -994,3 +994,31 @@ def test_referrers_pushed_by_the_client_are_seen_by_skopeo(client, registry, sko
     assert sha256(raw) == index_digest
     assert json.loads(raw)["manifests"][0]["digest"] == bundle["digest"]
 
+
+
+def test_a_signature_tag_is_read_with_one_get(client, registry, monkeypatch):
+    """Discovery reads the ``sha256-<hex>.sig`` manifest by its tag in one GET, as cosign does (a
+    HEAD for its digest, then a GET by digest, cost the registry two requests for the same bytes);
+    the manifest is still digest-checked, and a missing tag is no signature, not an error."""
+    from airlock.oci import discovery
+    from airlock.oci.reference import signature_tag
+    from airlock.oci.sources import RegistrySource
+
+    payload = b'{"critical": {}}'
+    client.put_blob(registry, "sig/repo", EMPTY_CONFIG)
+    client.put_blob(registry, "sig/repo", payload)
+    layer = {"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "size": len(payload),
+             "digest": sha256(payload), "annotations": {"dev.cosignproject.cosign/signature": "c2ln"}}
+    manifest = compact({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [layer],
+                        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
+                                   "digest": EMPTY_DIGEST}})
+    subject = sha256(b"the image")
+    client.put_manifest(registry, "sig/repo", signature_tag(subject, "sig"), manifest, OCI_MANIFEST)
+    source = RegistrySource(client, registry, "sig/repo")
+    assert source.tagged_manifest(signature_tag(subject, "sig")) == (sha256(manifest), manifest)
+    spy = Spy(client, monkeypatch)
+    found = list(discovery.legacy_layers(source, subject))
+    assert [(f.where, f.error, f.layer is not None) for f in found] == [(f"{signature_tag(subject, 'sig')} layer 0",
+                                                                        None, True)]
+    assert spy.methods() == ["GET", "GET"]  # the manifest by its tag, then the layer
+    assert list(discovery.legacy_layers(source, sha256(b"unsigned"))) == []

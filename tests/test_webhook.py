@@ -440,6 +440,50 @@ def test_a_burst_of_one_tag_costs_one_resolution_and_one_verification(world, ser
     assert hook.loader.state.gate.calls == 1
 
 
+def test_a_cached_verdict_is_answered_in_the_request_thread(world, serve):
+    """A hit needs no worker: with the pool shut down, cached images are still answered; a new
+    one, which needs a worker, fails closed."""
+    hook = serve([key_policy(world)])
+    pinned = f"{world['registry']}/team/signed@{world['signed_digest']}"
+    assert hook.client.review(pod("a", world["signed"], pinned))["allowed"] is True
+    hook.server.webhook.pool.shutdown()
+    assert hook.client.review(pod("b", world["signed"], pinned))["allowed"] is True
+    assert hook.loader.state.gate.calls == 2  # one verification per image, none for the second Pod
+    denied = hook.client.review(pod("c", world["unsigned"]))
+    assert denied["allowed"] is False and "internal error" in denied["status"]["message"]
+
+
+def test_an_answer_goes_out_in_one_send(world, serve, monkeypatch):
+    """Headers and body in one write: one TLS record and one system call per answer, not two."""
+    import ssl
+
+    hook = serve([key_policy(world)])
+    assert hook.client.review(pod("a", world["signed"]))["allowed"] is True
+    sends: list[int] = []
+    for name in ("send", "sendall", "write"):
+        original = getattr(ssl.SSLSocket, name)
+
+        def spy(self, data, *args, original=original):
+            if self.server_side:
+                sends.append(len(data))
+            return original(self, data, *args)
+
+        monkeypatch.setattr(ssl.SSLSocket, name, spy)
+    assert hook.client.review(pod("b", world["signed"]))["allowed"] is True
+    assert len(sends) == 1 and sends[0] > 200
+
+
+def test_a_tag_that_moves_while_it_is_verified_is_denied(world, serve):
+    """The verdict is kept under the digest the webhook resolved: one about another digest (the gate
+    saw the tag elsewhere) is not kept as if it were about that one."""
+    elsewhere = "sha256:" + "0" * 64
+    hook = serve([key_policy(world)], resolve=lambda image: elsewhere)
+    denied = hook.client.review(pod("p", world["signed"]))
+    assert denied["allowed"] is False
+    assert f"moved from {elsewhere} to {world['signed_digest']} while it was being verified" in \
+        denied["status"]["message"]
+
+
 def test_a_gate_is_renewed_so_its_own_memory_never_outlives_a_short_ttl():
     made = []
 

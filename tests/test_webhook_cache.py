@@ -114,3 +114,33 @@ def test_the_oldest_entries_go_first_past_max_entries():
     assert len(cache) == 3
     assert cache.get(0, lambda: -1) == -1  # evicted, recomputed
     assert cache.get(4, lambda: -1) == 4
+
+
+def test_peek_answers_only_a_finished_fresh_verdict():
+    clock = Clock()
+    cache: VerdictCache[str] = VerdictCache(ttl=60, failure_ttl=5, failed=lambda v: v == "denied", clock=clock)
+    assert cache.peek("k") is None  # never computed
+    assert cache.get("k", lambda: "allowed") == "allowed"
+    assert cache.peek("k") == "allowed"
+    clock.now += 61
+    assert cache.peek("k") is None  # stale: the caller computes it again
+    assert cache.get("d", lambda: "denied") == "denied"
+    assert cache.peek("d") == "denied"
+    clock.now += 6
+    assert cache.peek("d") is None  # a denial is kept only failure_ttl
+
+    def broken() -> str:
+        raise OSError("registry down")
+
+    with pytest.raises(OSError):
+        cache.get("e", broken)
+    assert cache.peek("e") is None  # a cached exception is get()'s to raise
+
+    started, release = threading.Event(), threading.Event()
+    worker = threading.Thread(target=cache.get, args=("slow", lambda: started.set() or (release.wait() and "late")))
+    worker.start()
+    started.wait(5)
+    assert cache.peek("slow") is None  # still being computed: peek never waits
+    release.set()
+    worker.join(5)
+    assert cache.peek("slow") == "late"

@@ -81,6 +81,17 @@ class VerdictCache(Generic[V]):
             raise entry.error
         return entry.value  # type: ignore[return-value]
 
+    def peek(self, key: Hashable) -> V | None:
+        """The verdict for ``key`` when one is cached and fresh, else None (never computes, never
+        waits: a caller answers a hit in its own thread and hands only a miss to a worker). A
+        cached exception is None too: ``get`` raises it."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not entry.done.is_set() or entry.error is not None or entry.expires <= self.clock():
+                return None
+            self.hits += 1
+            return entry.value
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

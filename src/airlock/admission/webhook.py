@@ -11,6 +11,13 @@ deadline (the ``timeout`` query parameter it sends, less a margin); whatever did
 then, and any internal error, denies, unless the webhook runs in audit mode, where every denial
 becomes a warning and a log line. A policy in ``warn`` mode likewise only warns.
 
+Speed (``benchmarks/bench_webhook.py``): a tag's digest is remembered for ``resolve_ttl`` seconds
+(5 by default), so a burst of Pods naming one tag costs one registry round trip; a tag moved
+within that window is seen once it ends (``/mutate`` pins the digest that was verified; a digest
+reference never moves). A request whose images all have a fresh verdict is answered in its own
+connection thread; only the others go to the ``workers`` pool, under the deadline. The registry
+client keeps one watchdog thread for all request deadlines.
+
 Policies and the trust root are re-read when their files change: the new version replaces the old
 one whole, only after it loaded; a version that does not load leaves the old one in force and is
 reported (log, ``airlock_reload_failures_total``, ``/readyz`` body). An expired trust root denies
@@ -172,6 +179,26 @@ def trust_state(trusted_root: str | None, tuf_root: str | None, now: datetime | 
 GateFactory = Callable[[list[str], "str | None"], Decider]
 
 
+def gate_factory(*, no_match: str = "deny", lifetime: float = 10.0, connections: int = 16) -> GateFactory:
+    """How ``airlock webhook`` makes its gate: the ClusterImagePolicy files loaded
+    (``airlock.admission.policies``), images and signatures read from their registries, a new
+    ``airlock.admission.gate.Gate`` every ``lifetime`` seconds (``Renewed``). The gate enforces:
+    the webhook applies its own ``mode`` (logging what audit mode lets through). ``connections``:
+    kept alive per registry, as many as the webhook's workers, so none of them opens a new one
+    per request."""
+
+    def make_gate(policies: list[str], trusted_root: str | None) -> Decider:
+        from airlock import api
+        from airlock.admission import policies as cip
+        from airlock.admission.gate import Gate
+
+        policy_set, client = cip.load(policy_files(policies)), api.registry_client()
+        client.connections = connections
+        return Renewed(lambda: Gate(policy_set, client, trusted_root=trusted_root, no_match=no_match), lifetime)
+
+    return make_gate
+
+
 class Loader:
     """Loads policies and trust into a ``State``, and again whenever their files change."""
 
@@ -298,21 +325,25 @@ def digest_patch(obj: dict, pinned: dict[str, str]) -> list[dict]:
     return ops
 
 
-def default_resolver() -> Callable[[str], str]:
-    """Tag -> digest through the registry (a digest reference is its own answer); one client per thread."""
+def default_resolver(connections: int = 16) -> Callable[[str], str]:
+    """Tag -> digest through the registry (a digest reference is its own answer). One client for
+    every thread (it is thread-safe; a client each cost every worker its own TLS context and
+    connections), keeping ``connections`` alive per registry: as many as the threads using it."""
     from airlock.oci.reference import parse_reference
     from airlock.oci.registry import RegistryClient
 
-    local = threading.local()
+    lock = threading.Lock()
+    shared: list[RegistryClient] = []
 
     def resolve(image: str) -> str:
         reference = parse_reference(image)
         if reference.digest:
             return reference.digest
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = RegistryClient(timeout=MAX_TIMEOUT)
-        found = client.head_manifest(reference.registry, reference.repository, reference.identifier)
+        with lock:
+            if not shared:
+                shared.append(RegistryClient(timeout=MAX_TIMEOUT))
+                shared[0].connections = connections
+        found = shared[0].head_manifest(reference.registry, reference.repository, reference.identifier)
         if found is None:
             raise AirlockError(f"{image}: no such image in the registry")
         return str(found.digest)
@@ -356,7 +387,7 @@ class Webhook:
             raise AirlockError(f"--mode {mode!r}: use enforce or audit")
         self.loader, self.mode = loader, mode
         self.images_of = images_of or _default_images_of
-        self.resolve = resolve or default_resolver()
+        self.resolve = resolve or default_resolver(workers)
         self.cache: VerdictCache = cache or VerdictCache(failed=lambda d: not d.allowed)
         # tag -> digest, briefly: a burst of Pods of one Deployment costs one registry round trip
         # (a tag is a moving name at any rate; /mutate pins what was verified)
@@ -366,9 +397,19 @@ class Webhook:
 
     # -- one image ---------------------------------------------------------------------------
     def _digest(self, image: str) -> str:
-        if "@" in image:
-            return self.resolve(image)
-        return self.resolutions.get(image, lambda: self.resolve(image))
+        return self.resolutions.get(image, lambda: self.resolve(image))  # a digest's: its parse, remembered
+
+    def _key(self, state: State, image: str, digest: str, resource: Resource | None) -> tuple:
+        return (image, digest, state.policy_version, state.trust_version, resource.key() if resource else None)
+
+    def _known(self, state: State, image: str, resource: Resource | None) -> Decision | None:
+        """The verdict the caches hold for ``image`` (its digest known, its verdict fresh), or None:
+        answered in the request's own thread, without a hand-off to a worker and back."""
+        digest = self.resolutions.peek(image)
+        decision = self.cache.peek(self._key(state, image, digest, resource)) if digest is not None else None
+        if decision is not None:
+            self.metrics.cache.labels("hit").inc()
+        return decision
 
     def _judge(self, state: State, image: str, resource: Resource | None) -> Decision:
         try:
@@ -376,7 +417,7 @@ class Webhook:
         except Exception as exc:
             return Decision(image, None, False, "enforce", None, None,
                             f"cannot resolve {image} to a digest: {_one_line(str(exc), 300)}", [])
-        key = (image, digest, state.policy_version, state.trust_version, resource.key() if resource else None)
+        key = self._key(state, image, digest, resource)
         hit = [True]
 
         def compute() -> Decision:
@@ -385,7 +426,14 @@ class Webhook:
             if len(decisions) != 1:
                 raise AirlockError(f"the gate gave {len(decisions)} decisions for one image")
             found = decisions[0]
-            return Decision(*found) if not isinstance(found, Decision) else found
+            found = Decision(*found) if not isinstance(found, Decision) else found
+            if found.digest is not None and found.digest != digest:
+                # the gate resolved the tag again and saw another digest: its verdict is not about
+                # the digest it would be kept under (a denial, kept briefly; resolved anew after resolve_ttl)
+                return Decision(image, found.digest, False, "enforce", found.policy, found.authority,
+                                f"{image} moved from {digest} to {found.digest} while it was being verified; "
+                                "try again", [])
+            return found
 
         decision = self.cache.get(key, compute)
         self.metrics.cache.labels("hit" if hit[0] else "miss").inc()
@@ -402,11 +450,16 @@ class Webhook:
             return [Decision(i, None, False, "enforce", None, None,
                              f"the trust root has expired ({state.trust.expired})", []) for i in images]
         end = time.monotonic() + budget
-        futures = [self.pool.submit(self._judge, state, image, resource) for image in dict.fromkeys(images)]
+        known = {image: self._known(state, image, resource) for image in dict.fromkeys(images)}
+        futures = {image: self.pool.submit(self._judge, state, image, resource)
+                   for image, decision in known.items() if decision is None}
         out = []
-        for image, future in zip(dict.fromkeys(images), futures, strict=True):
+        for image, decision in known.items():
+            if decision is not None:
+                out.append(decision)
+                continue
             try:
-                out.append(future.result(timeout=max(end - time.monotonic(), 0)))
+                out.append(futures[image].result(timeout=max(end - time.monotonic(), 0)))
             except (concurrent.futures.TimeoutError, CacheTimeout):
                 out.append(Decision(image, None, False, "enforce", None, None,
                                     f"verification did not finish within the {budget:.1f}s deadline", []))
@@ -538,6 +591,9 @@ def _describe(request: dict) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # the API server keeps connections open
+    # the answer is buffered and sent by the flush that ends each request: its headers and body
+    # in one TLS record and one send, not two
+    wbufsize = 64 * 1024
     server: _Server
     timeout = 30  # an idle or stalled connection is dropped
 

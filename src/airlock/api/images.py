@@ -564,8 +564,11 @@ def verify_images(targets: list[ImageTarget], verifier: Verifier, *, jobs: int |
         raise UsageError(f"--jobs {jobs!r}: expected a whole number of worker processes, at least 1")
     import threading
 
+    from airlock.oci.registry import fork_safe
+
     jobs = min(jobs, len(targets))
-    if jobs <= 1 or threading.active_count() > 1:  # forking a process that runs threads can deadlock the child
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not fork_safe(t)]
+    if jobs <= 1 or others:  # forking a process that runs threads can deadlock the child
         intact: set[tuple] = set()
         for target in targets:
             yield verify_target(target, verifier, intact=intact, **options)

@@ -56,18 +56,8 @@ def run(args: argparse.Namespace) -> int:
         print("WARNING: --mode audit: nothing is denied; what enforce mode would deny is logged and warned",
               file=sys.stderr)
 
-    def make_gate(policies: list[str], trusted_root: str | None) -> webhook.Decider:
-        from airlock import api
-        from airlock.admission import policies as cip  # type: ignore[attr-defined, unused-ignore]
-        from airlock.admission.gate import Gate  # type: ignore[import-not-found, unused-ignore]
-
-        policy_set, client = cip.load(webhook.policy_files(policies)), api.registry_client()
-        # the webhook applies --mode itself (logging what audit mode lets through), so the gate enforces
-        return webhook.Renewed(lambda: Gate(policy_set, client, trusted_root=trusted_root,
-                                            no_match=args.no_match_policy))
-
-    loader = webhook.Loader(args.policy, make_gate, trusted_root=args.trusted_root,
-                            tuf_root=None if args.trusted_root else tuf_root())
+    loader = webhook.Loader(args.policy, webhook.gate_factory(no_match=args.no_match_policy),
+                            trusted_root=args.trusted_root, tuf_root=None if args.trusted_root else tuf_root())
     loader.check()
     if loader.state is None:  # nothing to fall back to at start: refuse to serve rather than deny blindly
         raise AirlockError(f"cannot load the policies: {loader.error}")

@@ -46,6 +46,10 @@ class ImageSource(Protocol):
 
     def referrers(self, digest: str) -> list[dict]: ...
 
+    # optional: ``tagged_manifest(tag) -> (digest, bytes) | None``, the manifest a tag points at in
+    # one read (a registry's GET by tag, digest-checked against its Docker-Content-Digest) instead
+    # of ``tagged`` then ``manifest`` (a HEAD, then a GET by digest)
+
 
 class Found(NamedTuple):
     """One candidate signature. ``error``: it could not even be read (a junk layer, a missing
@@ -97,6 +101,11 @@ def signatures(source: ImageSource, digest: str, *, attestation: bool = False, b
         yield from legacy_layers(source, digest, "att" if attestation else "sig", budget)
 
 
+def _tagged_manifest(source: ImageSource, tag: str) -> tuple[str, bytes] | None:
+    digest = source.tagged(tag)
+    return None if digest is None else (digest, source.manifest(digest))
+
+
 def legacy_layers(source: ImageSource, digest: str, suffix: str = "sig", budget: FetchBudget | None = None
                   ) -> Iterator[Found]:
     """The layers of the ``sha256-<hex>.<suffix>`` manifest: one signature (or attestation) each,
@@ -108,10 +117,11 @@ def legacy_layers(source: ImageSource, digest: str, suffix: str = "sig", budget:
     limit = MAX_ATTESTATION_SIZE if suffix == "att" else MAX_SIGNATURE_SIZE
     tag = signature_tag(digest, suffix)
     try:
-        manifest_digest = source.tagged(tag)
-        if manifest_digest is None:
+        read = getattr(source, "tagged_manifest", None)
+        found = read(tag) if read is not None else _tagged_manifest(source, tag)
+        if found is None:
             return
-        data = source.manifest(manifest_digest)
+        manifest_digest, data = found
         budget.charge(len(data), f"the manifest {manifest_digest}")
         manifest = _document(data, f"the manifest {manifest_digest}")
         layers = manifest.get("layers")

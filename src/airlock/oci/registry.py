@@ -577,14 +577,97 @@ def docker_credentials(
 #
 # urllib3's timeouts bound each socket operation, so a server sending one byte every few seconds
 # (in its headers or its body) is never cut off. Every request therefore runs under a ``_Deadline``:
-# a timer that, when the request is not finished in time, shuts down the sockets the request is
-# using. A read blocked in the status line, the headers or the body then returns at once, and the
-# caller reports "timed out". Connections register themselves with the deadline of the request the
-# current thread is sending (``_sending``); a connection going back to the pool leaves it, so a
-# late timer never touches a connection that another request is using.
+# when the request is not finished in time, the sockets the request is using are shut down. A read
+# blocked in the status line, the headers or the body then returns at once, and the caller reports
+# "timed out". Connections register themselves with the deadline of the request the current thread
+# is sending (``_sending``); a connection going back to the pool leaves it, so a late expiry never
+# touches a connection that another request is using.
+#
+# One watchdog thread keeps every deadline of the process (``_WATCHDOG``): a thread per request
+# (a ``threading.Timer``) cost more to start than a registry round trip on loopback, and under
+# load the admission webhook spent most of an uncached verification starting them.
 
 _sending = threading.local()
-_MAX_DEADLINE = 7 * 86400.0  # what a Timer can wait for; a 16 GiB layer at the minimum rate needs 4.6 hours
+_MAX_DEADLINE = 7 * 86400.0  # a 16 GiB layer at the minimum rate needs 4.6 hours
+
+
+class _Watchdog:
+    """One daemon thread expiring deadlines in order of time (a heap). A deadline that finished, or
+    was extended, leaves its old entry behind; entries are skipped when they come up, and the heap
+    is rebuilt when most of it is such leftovers."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing kept, no thread (a forked child: its parent's thread and requests are not its own,
+        and a lock the thread held at the fork would stay held)."""
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._wake = threading.Condition(threading.Lock())
+        self._order = 0
+        self._stale = 0
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, deadline: _Deadline, when: float) -> None:
+        import heapq
+
+        with self._wake:
+            self._order += 1
+            heapq.heappush(self._heap, (when, self._order, deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="airlock-registry-deadlines", daemon=True)
+                self._thread._airlock_fork_safe = True  # type: ignore[attr-defined]
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._wake.notify()  # sooner than what the thread sleeps until
+
+    def forget(self) -> None:
+        """One entry of the heap is stale now."""
+        import heapq
+
+        with self._wake:
+            self._stale += 1
+            if self._stale > 256 and self._stale * 2 > len(self._heap):
+                self._heap = [entry for entry in self._heap if entry[2].pending(entry[0])]
+                heapq.heapify(self._heap)
+                self._stale = 0
+
+    def _next(self) -> tuple[float, _Deadline]:
+        import heapq
+
+        with self._wake:
+            while True:
+                while self._heap and not self._heap[0][2].pending(self._heap[0][0]):
+                    heapq.heappop(self._heap)
+                    self._stale = max(self._stale - 1, 0)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                when, _, deadline = self._heap[0]
+                delay = when - time.monotonic()
+                if delay <= 0:
+                    heapq.heappop(self._heap)
+                    return when, deadline
+                self._wake.wait(delay)
+
+    def _run(self) -> None:
+        while True:
+            when, deadline = self._next()
+            try:
+                deadline.expire_at(when)
+            except Exception:  # never let one deadline stop the others
+                log.exception("expiring a registry request's deadline failed")
+
+
+_WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG.reset)
+
+
+def fork_safe(thread: threading.Thread) -> bool:
+    """Whether ``thread`` may be running when this process forks: the deadline watchdog is (the
+    child starts afresh, see ``_Watchdog.reset``), so a process that made registry requests may
+    still fork workers (``verify_images``)."""
+    return bool(getattr(thread, "_airlock_fork_safe", False))
 
 
 class _Deadline:
@@ -594,27 +677,30 @@ class _Deadline:
         self.started = time.monotonic()
         self.seconds = seconds
         self.expired = False
+        self._finished = False
         self._connections: set = set()
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._arm(seconds)
+        self._when = self._at(seconds)
+        _WATCHDOG.schedule(self, self._when)
 
-    def _arm(self, seconds: float) -> None:
-        delay = min(max(seconds - (time.monotonic() - self.started), 0), _MAX_DEADLINE)
-        timer = threading.Timer(delay, self._expire)
-        timer.daemon = True
-        self._timer = timer
-        timer.start()
+    def _at(self, seconds: float) -> float:
+        return self.started + min(max(seconds, 0), _MAX_DEADLINE)
+
+    def pending(self, when: float) -> bool:
+        """Whether the watchdog's entry for ``when`` still stands (read without the lock: a stale
+        answer only keeps an entry longer; ``expire_at`` decides under the lock)."""
+        return not self._finished and when == self._when
 
     def extend(self, seconds: float) -> None:
         """Allow ``seconds`` from the start of the request instead (a blob whose size is now known)."""
         with self._lock:
-            if self.expired or seconds <= self.seconds:
+            if self.expired or self._finished or seconds <= self.seconds:
                 return
-            assert self._timer is not None
-            self._timer.cancel()
             self.seconds = seconds
-            self._arm(seconds)
+            self._when = self._at(seconds)
+            when = self._when
+        _WATCHDOG.forget()
+        _WATCHDOG.schedule(self, when)
 
     def watch(self, connection: Any) -> None:
         with self._lock:
@@ -627,8 +713,11 @@ class _Deadline:
         with self._lock:
             self._connections.discard(connection)
 
-    def _expire(self) -> None:
+    def expire_at(self, when: float) -> None:
+        """The watchdog's call: the deadline set for ``when`` has passed (unless it moved or finished)."""
         with self._lock:
+            if self._finished or when != self._when:
+                return
             self.expired = True
             connections, self._connections = list(self._connections), set()
         import socket
@@ -642,9 +731,11 @@ class _Deadline:
 
     def done(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
+            stale = not self._finished and not self.expired
+            self._finished = True
             self._connections = set()
+        if stale:
+            _WATCHDOG.forget()
 
 
 def _watch(connection: Any) -> None:

@@ -118,6 +118,17 @@ class RegistrySource:
         found = self.client.head_manifest(self.signature_registry, self.signature_repository, tag)
         return found.digest if found else None
 
+    def tagged_manifest(self, tag: str) -> tuple[str, bytes] | None:
+        """The manifest ``tag`` points at, and its digest, in one GET (as cosign reads a .sig tag):
+        a HEAD for the digest and a GET by digest cost the registry two requests for the same bytes."""
+        try:
+            found = self.client.get_manifest(self.signature_registry, self.signature_repository, tag)
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+        return found.digest, found.data
+
     def referrers(self, digest: str) -> list[dict[str, Any]]:
         return self.client.referrers(self.signature_registry, self.signature_repository, digest)
 
