@@ -656,7 +656,7 @@ class _Watchdog:
             try:
                 deadline.expire_at(when)
             except Exception:  # never let one deadline stop the others
-                log.exception("expiring a registry request's deadline failed")
+                _log().exception("expiring a registry request's deadline failed")
 
 
 _WATCHDOG = _Watchdog()
