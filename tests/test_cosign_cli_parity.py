@@ -129,6 +129,13 @@ def test_sign_bundle_refuses_several_images(registry, tmp_path, password):
     assert no_signature(registry, "parity/one", one)
     assert "no signatures found" in one_line_error(run_cli("verify", "--key", tmp_path / "k.pub",
                                                            "--insecure-ignore-tlog", f"{registry}/parity/one@{one}"))
+    (tmp_path / "predicate.json").write_text("{}")
+    refused = run_cli("attest", "--key", key, "--predicate", tmp_path / "predicate.json", "--bundle",
+                      tmp_path / "a.json", f"{registry}/parity/one@{one}", f"{registry}/parity/two@{two}")
+    assert one_line_error(refused) == (f"Error: --bundle {tmp_path / 'a.json'}: one bundle file holds the "
+                                       "attestation of one image, and 2 images are to be attested; attest them "
+                                       "one at a time")
+    assert not (tmp_path / "a.json").exists()
 
 
 # -- verify --offline --bundle ----------------------------------------------------------------------

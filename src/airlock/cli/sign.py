@@ -237,6 +237,18 @@ def keyless_signer(args: argparse.Namespace, token: str | None) -> Any:
     return signer
 
 
+def _bundle_targets(args: argparse.Namespace, kind: str) -> list:
+    """The images to sign (``kind``: "signature") or attest ("attestation"); with --bundle, exactly one."""
+    from airlock.errors import UsageError
+
+    targets = _targets(args, args.images)
+    if args.bundle and len(targets) > 1:
+        verb = "signed" if kind == "signature" else "attested"
+        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the {kind} of one image, and "
+                         f"{len(targets)} images are to be {verb}; {verb[:-2]} them one at a time")
+    return targets
+
+
 def _keyless_format(args: argparse.Namespace) -> None:
     from airlock.errors import UsageError
 
@@ -319,10 +331,7 @@ def run_sign(args: argparse.Namespace) -> int:
     if new_format and not args.upload and not args.bundle:  # as cosign: the bundle would go nowhere
         raise UsageError("--upload=false with the new bundle format writes the bundle to a file: add --bundle FILE "
                          "(or attach it: --upload=true)")
-    targets = _targets(args, args.images)
-    if args.bundle and len(targets) > 1:
-        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
-                         f"{len(targets)} images are to be signed; sign them one at a time")
+    targets = _bundle_targets(args, "signature")
     payload = None
     if args.payload:
         from airlock.cli.common import read_file
@@ -365,10 +374,7 @@ def _sign_keyless(args: argparse.Namespace) -> int:
     if args.payload:
         raise UsageError("--payload: keyless signing signs cosign v3's statement about the image (a Sigstore "
                          "bundle), not a payload file")
-    targets = _targets(args, args.images)
-    if args.bundle and len(targets) > 1:
-        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the signature of one image, and "
-                         f"{len(targets)} images are to be signed; sign them one at a time")
+    targets = _bundle_targets(args, "signature")
     signer = keyless_signer(args, token)
     with api.signing_batch(targets):
         for image in targets:
@@ -536,12 +542,9 @@ def run_attest(args: argparse.Namespace) -> int:
     if args.bundle and not new_format:
         raise UsageError(f"--bundle {args.bundle}: a bundle file needs the new bundle format (cosign writes none with "
                          "--new-bundle-format=false)")
-    _say(f"Using payload from: {args.predicate}")  # cosign's line
     predicate = read_file(args.predicate, "--predicate")
-    targets = _targets(args, args.images)
-    if args.bundle and len(targets) > 1:
-        raise UsageError(f"--bundle {args.bundle}: one bundle file holds the attestation of one image, and "
-                         f"{len(targets)} images are to be attested; attest them one at a time")
+    targets = _bundle_targets(args, "attestation")  # a usage error is the one line on stderr
+    _say(f"Using payload from: {args.predicate}")  # cosign's line
     if not args.key:
         _keyless_format(args)
         keyless = keyless_signer(args, token)
