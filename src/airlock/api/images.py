@@ -396,13 +396,14 @@ def registry_targets(client: Any, references: list[str] | tuple[str, ...]) -> li
     return targets
 
 
-def attached_artifacts(target: ImageTarget) -> list[Any]:
+def attached_artifacts(target: ImageTarget, *, name: str = "") -> list[Any]:
     """What is attached to one image, as ``cosign tree`` lists it: ``airlock.oci.discovery.Attached``
     groups (the .att, .sig and .sbom manifests, then the referrers with an artifact type), their
-    layers by digest. Only manifests are read; nothing is verified."""
+    layers by digest. Only manifests are read; nothing is verified. ``name``: the image's
+    repository, as an error names a referrer index in it."""
     from airlock.oci import discovery
 
-    return discovery.attached(target.source, target.digest)
+    return discovery.attached(target.source, target.digest, name=name)
 
 
 def candidates(source: Any, digest: str, *, attestation: bool = False, new_bundle_format: bool | None = None,

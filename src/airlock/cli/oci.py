@@ -274,7 +274,7 @@ def run_tree(args: argparse.Namespace) -> int:
     reference = parse_reference(args.image)
     registry, repository = signature_repository() or (reference.registry, reference.repository)
     groups = []
-    for found in attached_artifacts(target):
+    for found in attached_artifacts(target, name=reference.name):
         if found.error is not None:  # cosign: a message, and the others still listed
             _say(f"Error fetching artifact {reference.name}@{found.where}: {found.error}")
             continue

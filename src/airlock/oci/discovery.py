@@ -29,7 +29,7 @@ from typing import NamedTuple, Protocol
 from airlock import _wire
 from airlock.errors import AirlockError, BudgetExceeded, FormatError
 from airlock.formats.cosign import Layer
-from airlock.media_types import ANNOTATION_BUNDLE_PREDICATE_TYPE, BUNDLE_PREFIX
+from airlock.media_types import ANNOTATION_BUNDLE_PREDICATE_TYPE, BUNDLE_PREFIX, DOCKER_MANIFEST_LIST, OCI_INDEX
 from airlock.oci.reference import is_digest, signature_tag
 from airlock.oci.registry import MAX_ATTESTATION_SIZE, MAX_SIGNATURE_SIZE, FetchBudget
 
@@ -224,11 +224,65 @@ def _layer_digests(data: bytes, what: str) -> tuple[str, ...]:
     return tuple(_descriptor(item, f"a layer descriptor of {what}")[0] for item in layers)
 
 
-def attached(source: ImageSource, digest: str) -> list[Attached]:
+def _is_index(manifest: dict, media_type: str = "") -> bool:
+    """Whether a manifest is an image index (or a Docker manifest list): by its descriptor's or its
+    own media type, or, naming none, by listing manifests and no layers."""
+    if media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST) or manifest.get("mediaType") in (OCI_INDEX,
+                                                                                        DOCKER_MANIFEST_LIST):
+        return True
+    return not manifest.get("mediaType") and "manifests" in manifest and "layers" not in manifest
+
+
+def _for_linux_amd64(item: object, what: str) -> bool:
+    """Whether an index entry is for linux/amd64 as go-containerregistry's default platform
+    matches it (cosign's ``remote.Image`` of an index): an entry naming no platform is taken to be
+    linux/amd64; one naming a platform must name that OS and architecture, whatever its variant,
+    OS version or features."""
+    platform = item.get("platform") if isinstance(item, dict) else None
+    if platform is None:
+        return True
+    if not isinstance(platform, dict) or not all(isinstance(platform.get(key, ""), str)
+                                                 for key in ("os", "architecture")):
+        raise FormatError(f"{what} has a platform that is not an object of strings")
+    return platform.get("os") == "linux" and platform.get("architecture") == "amd64"
+
+
+def _referrer_image(source: ImageSource, budget: FetchBudget, referrer_digest: str, name: str
+                    ) -> tuple[str, bytes]:
+    """The digest and bytes of the image manifest a referrer stands for: the referrer's own
+    manifest, or, for an image index, its first linux/amd64 entry (cosign's default platform). An
+    index whose entry is an index again is not followed (cosign recurses; here one level only), so
+    a referrer costs at most two manifest reads, both charged to the budget."""
+    data = source.manifest(referrer_digest)
+    budget.charge(len(data), f"the manifest of referrer {referrer_digest}")
+    manifest = _document(data, f"the referrer manifest {referrer_digest}")
+    if not _is_index(manifest):
+        return referrer_digest, data
+    entries = manifest.get("manifests")
+    if not isinstance(entries, list):
+        raise FormatError(f"the referrer index {referrer_digest} has no manifests")
+    what = f"an entry of the referrer index {referrer_digest}"
+    chosen = next((item for item in entries if _for_linux_amd64(item, what)), None)
+    if chosen is None:  # cosign's (go-containerregistry's) words
+        raise FormatError(f"no child with platform linux/amd64 in index {name}@{referrer_digest}" if name
+                          else f"no child with platform linux/amd64 in index {referrer_digest}")
+    child_digest, media_type, _, _ = _descriptor(chosen, what)
+    data = source.manifest(child_digest)
+    budget.charge(len(data), f"the manifest {child_digest} of referrer {referrer_digest}")
+    child = _document(data, f"the manifest {child_digest}")
+    if _is_index(child, media_type):
+        raise FormatError(f"the linux/amd64 entry {child_digest} of the referrer index {referrer_digest} is an "
+                          "index again: not followed")
+    return child_digest, data
+
+
+def attached(source: ImageSource, digest: str, *, name: str = "") -> list[Attached]:
     """What is attached to ``digest``: the .att, .sig and .sbom manifests that exist (a legacy
     manifest that cannot be read is an error, as in cosign), then the referrers with an artifact
-    type, in the order listed (one that cannot be read is an ``Attached`` with its ``error``).
-    Manifests only, under one fetch budget; ``BudgetExceeded`` stops discovery."""
+    type, in the order listed (one that cannot be read is an ``Attached`` with its ``error``). A
+    referrer that is an image index stands for its linux/amd64 image, as in cosign. Manifests only,
+    under one fetch budget; ``BudgetExceeded`` stops discovery. ``name``: the image's repository,
+    as cosign names an index in its error."""
     budget = budget_for(digest)
     found: list[Attached] = []
     for kind in LEGACY_KINDS:
@@ -250,12 +304,11 @@ def attached(source: ImageSource, digest: str) -> list[Attached]:
         where = named if isinstance(named, str) and is_digest(named) else f"referrer #{position}"
         try:
             referrer_digest, _, _, _ = _descriptor(item, "the referrer descriptor")
-            data = source.manifest(referrer_digest)
-            budget.charge(len(data), f"the manifest of referrer {referrer_digest}")
-            manifest = _document(data, f"the referrer manifest {referrer_digest}")
+            image_digest, data = _referrer_image(source, budget, referrer_digest, name)
+            manifest = _document(data, f"the referrer manifest {image_digest}")
             annotations = manifest.get("annotations")
             predicate = annotations.get(ANNOTATION_BUNDLE_PREDICATE_TYPE) if isinstance(annotations, dict) else None
-            layers = _layer_digests(data, f"the referrer manifest {referrer_digest}")
+            layers = _layer_digests(data, f"the referrer manifest {image_digest}")
         except BudgetExceeded:
             raise
         except AirlockError as exc:
