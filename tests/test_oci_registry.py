@@ -738,7 +738,35 @@ def test_tls_is_verified_unless_insecure(tmp_path, monkeypatch):
         assert insecure._endpoint(tls.host).base == f"https://{tls.host}"
 
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted: verified https works
-        assert RegistryClient(timeout=5, docker_config=config).get_manifest(tls.host, "tls/repo", "v1").data == MANIFEST
+        loads = count_ca_store_loads(monkeypatch)
+        trusted = RegistryClient(timeout=5, docker_config=config)
+        trusted.connections = 1  # every thread's handshake below is a new connection
+        assert trusted.get_manifest(tls.host, "tls/repo", "v1").data == MANIFEST
+        assert trusted._endpoint(tls.host).base == f"https://{tls.host}"
+        fetched: list[bytes] = []
+        def fetch() -> None:
+            fetched.append(trusted.get_manifest(tls.host, "tls/repo", "v1").data)
+
+        threads = [threading.Thread(target=fetch) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert fetched == [MANIFEST] * 4
+        assert len(loads) == 1  # the CA store, once per client, shared by its connections and threads
+
+
+def count_ca_store_loads(monkeypatch) -> list[int]:
+    """A list that grows by one each time a TLS context loads the system's CA certificates."""
+    loads: list[int] = []
+    original = ssl.SSLContext.load_default_certs
+
+    def load_default_certs(self, *args, **kwargs):
+        loads.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", load_default_certs)
+    return loads
 
 
 def test_credentials_are_not_sent_to_a_plain_http_token_realm(tmp_path, fake):

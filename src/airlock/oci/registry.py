@@ -779,7 +779,10 @@ def _pool_classes() -> dict[str, type]:
         pass
 
     class TLSConnection(Watched, HTTPSConnection):
-        pass
+        def connect(self) -> None:
+            if isinstance(self.ssl_context, _LazyTLS):  # the first handshake loads the CA store
+                self.ssl_context = self.ssl_context.get()
+            super().connect()
 
     class Pool(Released, HTTPConnectionPool):
         ConnectionCls = Connection
@@ -925,7 +928,7 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._referrers_api: dict[tuple[str, str], bool] = {}
-        self._tls: Any = None  # one verifying TLS context for every connection of this client
+        self._tls = _LazyTLS()  # one verifying TLS context for every connection of this client
 
     def close(self) -> None:
         """Close pooled connections (the client stays usable; new connections are made on demand)."""
@@ -964,7 +967,7 @@ class RegistryClient:
                     "blocksize": _READ_SIZE,  # a streamed upload is read in these (16 KiB: ~20% slower)
                 }
                 if verify:
-                    options["ssl_context"] = self._tls_context()
+                    options["ssl_context"] = self._tls  # made on the first TLS handshake, not for plain http
                 else:
                     import warnings
 
@@ -976,18 +979,6 @@ class RegistryClient:
                 manager.pool_classes_by_scheme = _pool_classes()
                 self._managers[key] = manager
             return manager
-
-    def _tls_context(self) -> Any:
-        """The certificate-verifying TLS context, made once: urllib3 makes one per connection
-        otherwise, each loading the system's CA certificates (about 0.1 s of CPU each)."""
-        with self._lock:
-            if self._tls is None:
-                from urllib3.util.ssl_ import create_urllib3_context
-
-                context = create_urllib3_context()  # CERT_REQUIRED; urllib3 matches the host name itself
-                context.load_default_certs()
-                self._tls = context
-            return self._tls
 
     @staticmethod
     def _retries(method: str) -> Any:
@@ -1783,6 +1774,37 @@ def _check_referrer_count(registry: str, digest: str, found: list[dict]) -> list
 
 
 # --- module internals -----------------------------------------------------------------------------
+
+
+class _LazyTLS:
+    """The certificate-verifying TLS context of one client, made on the first TLS handshake and then
+    shared by every connection and thread: urllib3 makes one per connection otherwise, each loading
+    the system's CA certificates (0.03-0.1 s of CPU), and a client that only talks plain http to a
+    loopback registry never needs them. urllib3 reads ``verify_mode`` before connecting."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._context: Any = None
+
+    @property
+    def verify_mode(self) -> Any:
+        import ssl
+
+        return ssl.CERT_REQUIRED
+
+    @property
+    def loaded(self) -> bool:
+        return self._context is not None
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._context is None:
+                from urllib3.util.ssl_ import create_urllib3_context
+
+                context = create_urllib3_context()  # CERT_REQUIRED; urllib3 matches the host name itself
+                context.load_default_certs()
+                self._context = context
+            return self._context
 
 
 class _TransportError(Exception):
