@@ -769,6 +769,17 @@ def count_ca_store_loads(monkeypatch) -> list[int]:
     return loads
 
 
+def test_a_plain_http_loopback_registry_costs_no_ca_store(tmp_path, monkeypatch, fake):
+    fake.routes["GET", "/v2/plain/repo/manifests/v1"] = (
+        200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(MANIFEST)}, MANIFEST)
+    loads = count_ca_store_loads(monkeypatch)
+    client = RegistryClient(timeout=5, docker_config=tmp_path / "none.json")
+    assert client.get_manifest(fake.host, "plain/repo", "v1").data == MANIFEST
+    assert client._endpoint(fake.host).base == f"http://{fake.host}"  # https was tried first, and failed
+    assert loads == [] and not client._tls.loaded
+    assert [r[:2] for r in fake.requests] == [("GET", "/v2/"), ("GET", "/v2/plain/repo/manifests/v1")]
+
+
 def test_credentials_are_not_sent_to_a_plain_http_token_realm(tmp_path, fake):
     config = write_docker_config(tmp_path / "config.json", {fake.host: {"auth": basic("u", "p")}})
     fake.routes["GET", "/v2/"] = (401, {"WWW-Authenticate": 'Bearer realm="http://token.example/token",service="s"'},
@@ -783,8 +794,8 @@ def test_plain_http_only_for_loopback_or_when_insecure(tmp_path, monkeypatch):
     def attempts(client: RegistryClient, host: str) -> list[str]:
         tried: list[str] = []
 
-        def send(method, url, headers, body=None):
-            tried.append(url)
+        def send(method, url, headers, body=None, *, manager=None):
+            tried.append(url if manager is None else f"probe {url}")  # probe: a handshake trusting no CA
             raise module._TransportError(ConnectionRefusedError("refused"))
 
         monkeypatch.setattr(client, "_send", send)
@@ -801,7 +812,9 @@ def test_plain_http_only_for_loopback_or_when_insecure(tmp_path, monkeypatch):
         "https://registry.example:5000/v2/", "http://registry.example:5000/v2/"]
     for host in ("localhost:5000", "127.0.0.1:5000", "[::1]:5000", "localhost"):
         assert attempts(RegistryClient(docker_config=config), host) == [
-            f"https://{host}/v2/", f"http://{host}/v2/"]
+            f"probe https://{host}/v2/", f"http://{host}/v2/"]
+    assert attempts(RegistryClient(docker_config=config, insecure=True), "localhost:5000") == [
+        "https://localhost:5000/v2/", "http://localhost:5000/v2/"]  # nothing verified: nothing to spare
     assert attempts(RegistryClient(docker_config=config), "docker.io") == ["https://index.docker.io/v2/"]
 
 

@@ -5,7 +5,9 @@ How a call travels::
     RegistryClient.get_manifest("127.0.0.1:5000", "team/app", "v1")
       -> endpoint   ping ``GET /v2/`` once per registry: pick the scheme (https; plain http only for
                     loopback registries or ``insecure=True``, after https failed, as
-                    go-containerregistry does) and remember the auth challenge it answered with
+                    go-containerregistry does) and remember the auth challenge it answered with.
+                    On loopback, a first handshake trusting no CA tells a TLS server from a
+                    plain-http one, which then costs no CA store (``_probe_tls``)
       -> auth       anonymous; Basic (credentials from the docker config); or Bearer: a token from
                     the challenge's realm for ``repository:<repo>:<actions>``, cached per scope.
                     A 401 on the real request (new scope, expired token) refreshes once, then fails
@@ -989,12 +991,13 @@ class RegistryClient:
                          allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False)
         return Retry(total=0, redirect=0, raise_on_redirect=False)
 
-    def _send(self, method: str, url: str, headers: dict, body: Any = None, *, seconds: float | None = None
-              ) -> BaseHTTPResponse:
+    def _send(self, method: str, url: str, headers: dict, body: Any = None, *, seconds: float | None = None,
+              manager: Any = None) -> BaseHTTPResponse:
         """One HTTP exchange; a failure with no HTTP answer raises ``_TransportError``.
 
         The whole exchange, the body included, must be over within ``seconds`` (default: the
         client's timeout): the caller reads or discards the response, which stops its deadline.
+        ``manager`` replaces the client's (the TLS probe of ``_endpoint``).
         """
         import urllib3
 
@@ -1002,7 +1005,7 @@ class RegistryClient:
         deadline = _Deadline(self.timeout if seconds is None else seconds)
         _sending.deadline = deadline
         try:
-            response = self._manager(url).urlopen(
+            response = (manager or self._manager(url)).urlopen(
                 method, url, body=body, headers=headers, retries=self._retries(method),
                 redirect=method in ("GET", "HEAD"), preload_content=False,
             )
@@ -1036,6 +1039,8 @@ class RegistryClient:
         for scheme in schemes:
             url = f"{scheme}://{host}/v2/"
             try:
+                if scheme == "https" and _is_loopback(host) and not self.insecure and not self._tls.loaded:
+                    self._probe_tls(url)
                 response = self._send("GET", url, {"User-Agent": self.user_agent})
             except _TransportError as exc:
                 failure = exc
@@ -1056,6 +1061,28 @@ class RegistryClient:
         assert failure is not None
         hint = " (use insecure registry access for a self-signed certificate)" if failure.certificate_error else ""
         raise RegistryError(f"cannot reach registry {registry}: {failure.reason}{hint}") from None
+
+    def _probe_tls(self, url: str) -> None:
+        """Whether ``url``'s server speaks TLS at all, without loading the CA store: a handshake that
+        trusts no certificate. A TLS server fails it on its certificate, and then ``_endpoint``
+        connects again, verifying with the CA store; a plain-http (or absent) server fails it before
+        any certificate, and that failure (a ``_TransportError``) is the https attempt's, so a
+        plain-http loopback registry costs no CA store. Nothing is sent but a ClientHello: no
+        handshake can succeed (if one did, its answer would be dropped and the real attempt made)."""
+        import urllib3
+        from urllib3.util.ssl_ import create_urllib3_context
+
+        context = create_urllib3_context()  # CERT_REQUIRED, and no CA certificate loaded
+        manager = urllib3.PoolManager(num_pools=1, maxsize=1, ssl_context=context,
+                                      timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+        manager.pool_classes_by_scheme = _pool_classes()
+        try:
+            _discard(self._send("GET", url, {"User-Agent": self.user_agent}, manager=manager))
+        except _TransportError as exc:
+            if not exc.certificate_error:
+                raise
+        finally:
+            manager.clear()
 
     def credentials(self, registry: str) -> Credentials | None:
         """The credentials used for ``registry`` (read from the docker config once)."""
