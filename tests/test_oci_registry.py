@@ -733,27 +733,36 @@ def test_tls_is_verified_unless_insecure(tmp_path, monkeypatch):
         with pytest.raises(RegistryError, match="CERTIFICATE_VERIFY_FAILED"):  # --allow-http-registry: TLS verified
             RegistryClient(timeout=5, docker_config=config, allow_http=True).get_manifest(tls.host, "tls/repo", "v1")
 
+        loads = count_ca_store_loads(monkeypatch)
         insecure = RegistryClient(timeout=5, docker_config=config, insecure=True)
-        assert insecure.get_manifest(tls.host, "tls/repo", "v1").data == MANIFEST
+        insecure.connections = 1  # every thread's handshake below is a new connection
+        assert fetch_in_threads(insecure, tls.host, "tls/repo", "v1") == [MANIFEST] * 5
         assert insecure._endpoint(tls.host).base == f"https://{tls.host}"
+        assert loads == []  # nothing is verified: no CA store, for any connection
+        monkeypatch.undo()
 
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted: verified https works
         loads = count_ca_store_loads(monkeypatch)
         trusted = RegistryClient(timeout=5, docker_config=config)
         trusted.connections = 1  # every thread's handshake below is a new connection
-        assert trusted.get_manifest(tls.host, "tls/repo", "v1").data == MANIFEST
+        assert fetch_in_threads(trusted, tls.host, "tls/repo", "v1") == [MANIFEST] * 5
         assert trusted._endpoint(tls.host).base == f"https://{tls.host}"
-        fetched: list[bytes] = []
-        def fetch() -> None:
-            fetched.append(trusted.get_manifest(tls.host, "tls/repo", "v1").data)
-
-        threads = [threading.Thread(target=fetch) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert fetched == [MANIFEST] * 4
         assert len(loads) == 1  # the CA store, once per client, shared by its connections and threads
+
+
+def fetch_in_threads(client: RegistryClient, host: str, repository: str, tag: str) -> list[bytes]:
+    """The manifest fetched once, then by four threads at once (new connections, the pool keeping one)."""
+    fetched = [client.get_manifest(host, repository, tag).data]
+
+    def fetch() -> None:
+        fetched.append(client.get_manifest(host, repository, tag).data)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return fetched
 
 
 def count_ca_store_loads(monkeypatch) -> list[int]:

@@ -976,7 +976,13 @@ class RegistryClient:
                     # the user asked for it by name; one warning in our log beats one per request
                     warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
                     _log().warning("TLS certificate verification is disabled (insecure registry access)")
-                    options.update(cert_reqs="CERT_NONE", assert_hostname=False)
+                    import ssl
+
+                    from urllib3.util.ssl_ import create_urllib3_context
+
+                    # one context, with no CA store: urllib3 would load one per connection, unused
+                    options.update(ssl_context=create_urllib3_context(cert_reqs=ssl.CERT_NONE),
+                                   cert_reqs="CERT_NONE", assert_hostname=False)
                 manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
                 manager.pool_classes_by_scheme = _pool_classes()
                 self._managers[key] = manager
