@@ -235,16 +235,16 @@ def main() -> None:
             small, large, small_bytes, large_bytes = seed(registry, work, args.small, args.large, args.large_mib)
             print(f"# {args.small} small images, {args.large} x {args.large_mib} MiB images; docker-registry on "
                   f"{registry}; {os.cpu_count()} CPUs", flush=True)
-            print(f"# small images ({args.small})", flush=True)
-            if directions & {"save", "load"}:
-                bench("small", small, small_bytes, work, args.jobs)
-            if "copy" in directions:
-                bench_copy("small", small, small_bytes, work, args.jobs)
-            print(f"# large images ({args.large} x {args.large_mib} MiB)", flush=True)
-            if directions & {"save", "load"}:
-                bench("large", large, large_bytes, work, args.jobs)
-            if "copy" in directions:
-                bench_copy("large", large, large_bytes, work, args.jobs)
+            for label, images, size, count in (("small", small, small_bytes, args.small),
+                                               ("large", large, large_bytes, args.large)):
+                if not count:  # --small 0 / --large 0: that group is not measured
+                    continue
+                print(f"# {label} images ({count}{f' x {args.large_mib} MiB' if label == 'large' else ''})",
+                      flush=True)
+                if directions & {"save", "load"}:
+                    bench(label, images, size, work, args.jobs)
+                if "copy" in directions:
+                    bench_copy(label, images, size, work, args.jobs)
         with contextlib.suppress(OSError):
             shutil.rmtree(work)
 
