@@ -656,3 +656,32 @@ def test_connections_beyond_the_bound_are_closed_at_once(world, serve):
             assert time.monotonic() < deadline
             time.sleep(0.1)
 
+
+def test_an_uncached_tag_costs_three_registry_requests(world, tmp_path):
+    """The webhook as ``airlock webhook`` makes it (the real gate), through a proxy that logs every
+    request to the registry: one image never seen, named by its tag, is resolved and verified in
+    three requests (its manifest by tag, the signature's manifest and its one layer) after the
+    client's one ping, not four (the webhook's own HEAD of the tag, from a client of its own that
+    pinged too, was one more); the same image again costs none."""
+    from logging_proxy import LoggingProxy
+
+    with LoggingProxy(world["registry"]) as proxy:
+        image = f"{proxy.host}/team/signed:v1"
+        key = "\n".join("          " + line for line in world["good"].pem.strip().splitlines())
+        (tmp_path / "policy.yaml").write_text(
+            "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: team\n"
+            f"spec:\n  images:\n  - glob: \"{proxy.host}/team/**\"\n  authorities:\n  - name: release-key\n"
+            f"    key:\n      data: |\n{key}\n")
+        hook = webhook.Webhook(webhook.Loader([str(tmp_path / "policy.yaml")], webhook.gate_factory()), workers=2)
+        try:
+            assert hook.loader.check() is True
+            [decision] = hook.decide([image], 10.0)
+            assert decision.allowed is True and decision.digest == world["signed_digest"], decision
+            requests = [f"{e.method} {e.path}" for e in proxy.log]
+            pings = requests.count("GET /v2/")  # the client's first contact with the registry, once
+            assert pings == 1 and len(requests) == 4, requests
+            assert [r for r in requests if r != "GET /v2/"][:1] == ["GET /v2/team/signed/manifests/v1"]
+            [again] = hook.decide([image], 10.0)
+            assert again == decision and len(proxy.log) == 4, [f"{e.method} {e.path}" for e in proxy.log]
+        finally:
+            hook.close()
