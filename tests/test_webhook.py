@@ -233,7 +233,7 @@ def test_registry_down_denies(world, serve):
     response = hook.client.review(pod("p", image))
     assert response["allowed"] is False
     assert response["status"]["message"].startswith(f"Pod default/p: image {image}: denied by no policy: "
-                                                     f"cannot resolve {image} to a digest:")
+                                                     f"{image}: cannot resolve it to a digest:")
 
 
 @contextlib.contextmanager
@@ -426,7 +426,9 @@ def test_the_gate_sees_what_is_admitted_and_the_cache_keeps_them_apart(world, se
                     webhook.Resource("", "v1", "pods", {})]
 
 
-def test_a_burst_of_one_tag_costs_one_resolution_and_one_verification(world, serve):
+def test_a_burst_of_one_tag_costs_one_verification_and_no_lookup_of_its_own(world, serve):
+    """The gate resolves a tag never seen: the webhook does not look it up first, and the Pods
+    after the first are answered from the digest the gate verified."""
     resolved = []
 
     def resolve(image):
@@ -436,6 +438,23 @@ def test_a_burst_of_one_tag_costs_one_resolution_and_one_verification(world, ser
     hook = serve([key_policy(world)], resolve=resolve)
     for name in ("a", "b", "c"):
         assert hook.client.review(pod(name, world["signed"]))["allowed"] is True
+    assert resolved == []
+    assert hook.loader.state.gate.calls == 1
+
+
+def test_a_tag_seen_before_is_looked_up_once_its_digest_is_stale(world, serve):
+    """Past ``resolve_ttl`` a tag is looked up again (one HEAD), and the verdict on the digest it
+    still names is reused, not verified anew."""
+    resolved = []
+
+    def resolve(image):
+        resolved.append(image)
+        return world["signed_digest"]
+
+    hook = serve([key_policy(world)], resolve=resolve)
+    assert hook.client.review(pod("a", world["signed"]))["allowed"] is True
+    hook.server.webhook.resolutions.clear()  # resolve_ttl has passed
+    assert hook.client.review(pod("b", world["signed"]))["allowed"] is True
     assert resolved == [world["signed"]]
     assert hook.loader.state.gate.calls == 1
 
@@ -478,10 +497,13 @@ def test_a_tag_that_moves_while_it_is_verified_is_denied(world, serve):
     saw the tag elsewhere) is not kept as if it were about that one."""
     elsewhere = "sha256:" + "0" * 64
     hook = serve([key_policy(world)], resolve=lambda image: elsewhere)
+    assert hook.client.review(pod("o", world["signed"]))["allowed"] is True  # the gate resolved it
+    hook.server.webhook.resolutions.clear()  # resolve_ttl has passed: the webhook looks it up
     denied = hook.client.review(pod("p", world["signed"]))
     assert denied["allowed"] is False
     assert f"moved from {elsewhere} to {world['signed_digest']} while it was being verified" in \
         denied["status"]["message"]
+    assert hook.loader.state.gate.calls == 2
 
 
 def test_a_gate_is_renewed_so_its_own_memory_never_outlives_a_short_ttl():
@@ -633,3 +655,33 @@ def test_connections_beyond_the_bound_are_closed_at_once(world, serve):
         except (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, AssertionError):
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_an_uncached_tag_costs_three_registry_requests(world, tmp_path):
+    """The webhook as ``airlock webhook`` makes it (the real gate), through a proxy that logs every
+    request to the registry: one image never seen, named by its tag, is resolved and verified in
+    three requests (its manifest by tag, the signature's manifest and its one layer) after the
+    client's one ping, not four (the webhook's own HEAD of the tag, from a client of its own that
+    pinged too, was one more); the same image again costs none."""
+    from logging_proxy import LoggingProxy
+
+    with LoggingProxy(world["registry"]) as proxy:
+        image = f"{proxy.host}/team/signed:v1"
+        key = "\n".join("          " + line for line in world["good"].pem.strip().splitlines())
+        (tmp_path / "policy.yaml").write_text(
+            "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: team\n"
+            f"spec:\n  images:\n  - glob: \"{proxy.host}/team/**\"\n  authorities:\n  - name: release-key\n"
+            f"    key:\n      data: |\n{key}\n")
+        hook = webhook.Webhook(webhook.Loader([str(tmp_path / "policy.yaml")], webhook.gate_factory()), workers=2)
+        try:
+            assert hook.loader.check() is True
+            [decision] = hook.decide([image], 10.0)
+            assert decision.allowed is True and decision.digest == world["signed_digest"], decision
+            requests = [f"{e.method} {e.path}" for e in proxy.log]
+            pings = requests.count("GET /v2/")  # the client's first contact with the registry, once
+            assert pings == 1 and len(requests) == 4, requests
+            assert [r for r in requests if r != "GET /v2/"][:1] == ["GET /v2/team/signed/manifests/v1"]
+            [again] = hook.decide([image], 10.0)
+            assert again == decision and len(proxy.log) == 4, [f"{e.method} {e.path}" for e in proxy.log]
+        finally:
+            hook.close()

@@ -144,3 +144,39 @@ def test_peek_answers_only_a_finished_fresh_verdict():
     release.set()
     worker.join(5)
     assert cache.peek("slow") == "late"
+
+
+def test_put_keeps_a_verdict_computed_elsewhere_for_its_ttl_from_when_it_was_read():
+    clock = Clock()
+    cache: VerdictCache[str] = VerdictCache(ttl=60, failure_ttl=5, failed=lambda v: v == "denied", clock=clock,
+                                            max_entries=2)
+    cache.put("k", "allowed", since=clock.now - 50)  # read 50 s ago: 10 s left
+    assert cache.fresh("k") and cache.get("k", lambda: "recomputed") == "allowed"
+    assert cache.hits == 1  # fresh() is not a hit
+    clock.now += 11
+    assert not cache.fresh("k") and cache.peek("k") is None
+    cache.put("d", "denied")
+    clock.now += 4
+    assert cache.peek("d") == "denied"
+    clock.now += 2
+    assert cache.peek("d") is None  # a denial put is kept only failure_ttl
+    cache.put("d", "allowed")  # replaces what was kept
+    assert cache.peek("d") == "allowed"
+    cache.put("x", "allowed")
+    cache.put("y", "allowed")
+    assert len(cache) == 2 and cache.peek("k") is None and cache.peek("d") is None  # the oldest went
+
+
+def test_put_while_a_computation_runs_answers_later_callers_and_the_waiters_get_theirs():
+    cache: VerdictCache[str] = VerdictCache()
+    started, release = threading.Event(), threading.Event()
+    got: list[str] = []
+    worker = threading.Thread(target=lambda: got.append(cache.get("k", lambda: started.set() or
+                                                                  (release.wait() and "computed"))))
+    worker.start()
+    started.wait(5)
+    cache.put("k", "put")
+    assert cache.get("k", lambda: "again") == "put"
+    release.set()
+    worker.join(5)
+    assert got == ["computed"] and cache.peek("k") == "put"

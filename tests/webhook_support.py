@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from airlock.admission.webhook import Decision
+from airlock.errors import AirlockError
 from airlock.oci import layout as oci
 from airlock.oci.attach import signature_manifest
 from airlock.oci.reference import parse_reference, signature_tag
@@ -133,6 +134,7 @@ class StandInGate:
                 out.append(Decision(image, None, False, "enforce", None, None, "no policy matches the image", []))
                 continue
             decision = None
+            resolved = False
             for policy in matching:
                 mode = policy.get("mode", "enforce")
                 if policy.get("static"):
@@ -141,6 +143,16 @@ class StandInGate:
                                             "static: the policy fails every image", [])
                         break
                     continue
+                if not resolved:  # as the gate does (and says) when the registry cannot be read
+                    reference = parse_reference(image)
+                    try:
+                        self.client.get_manifest(reference.registry, reference.repository,
+                                                 reference.digest or reference.identifier)
+                    except AirlockError as exc:
+                        decision = Decision(image, None, False, "enforce", None, None,
+                                            f"{image}: cannot resolve it to a digest: {exc}", [])
+                        break
+                    resolved = True
                 verdict = airlock.verify_image(self.client, image, key=policy["key"].encode(),
                                                options=VerificationOptions(insecure_ignore_tlog=True))
                 if not verdict.ok:

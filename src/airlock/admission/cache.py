@@ -81,6 +81,21 @@ class VerdictCache(Generic[V]):
             raise entry.error
         return entry.value  # type: ignore[return-value]
 
+    def put(self, key: Hashable, value: V, *, since: float | None = None) -> None:
+        """Keep ``value`` for ``key`` (for ``ttl``, or ``failure_ttl`` when it failed), counted from
+        ``since`` (a time of ``clock``: when what it says was read), else from now. It replaces
+        what was kept; a computation of ``key`` still running answers its own waiters."""
+        entry: _Entry[V] = _Entry()
+        entry.value = value
+        entry.expires = (self.clock() if since is None else since) + (
+            self.failure_ttl if self.failed(value) else self.ttl)
+        entry.done.set()
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = entry
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
     def peek(self, key: Hashable) -> V | None:
         """The verdict for ``key`` when one is cached and fresh, else None (never computes, never
         waits: a caller answers a hit in its own thread and hands only a miss to a worker). A
@@ -91,6 +106,12 @@ class VerdictCache(Generic[V]):
                 return None
             self.hits += 1
             return entry.value
+
+    def fresh(self, key: Hashable) -> bool:
+        """Whether ``peek`` would answer ``key`` (not counted as a hit)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry.done.is_set() and entry.error is None and entry.expires > self.clock()
 
     def clear(self) -> None:
         with self._lock:

@@ -11,12 +11,15 @@ deadline (the ``timeout`` query parameter it sends, less a margin); whatever did
 then, and any internal error, denies, unless the webhook runs in audit mode, where every denial
 becomes a warning and a log line. A policy in ``warn`` mode likewise only warns.
 
-Speed (``benchmarks/bench_webhook.py``): a tag's digest is remembered for ``resolve_ttl`` seconds
-(5 by default), so a burst of Pods naming one tag costs one registry round trip; a tag moved
-within that window is seen once it ends (``/mutate`` pins the digest that was verified; a digest
-reference never moves). A request whose images all have a fresh verdict is answered in its own
-connection thread; only the others go to the ``workers`` pool, under the deadline. The registry
-client keeps one watchdog thread for all request deadlines.
+Speed (``benchmarks/bench_webhook.py``): a tag never seen is resolved by the gate alone (the
+manifest it verifies), its verdict kept under the digest it verified; a tag's digest is then
+remembered for ``resolve_ttl`` seconds (5 by default, from when it was read), so a burst of Pods
+naming one tag costs no more registry round trips; past that, one HEAD of the tag says whether
+the verdict on its last digest still applies. A tag moved within that window is seen once it
+ends (``/mutate`` pins the digest that was verified; a digest reference never moves). A request
+whose images all have a fresh verdict is answered in its own connection thread; only the others
+go to the ``workers`` pool, under the deadline. The registry client keeps one watchdog thread for
+all request deadlines.
 
 Policies and the trust root are re-read when their files change: the new version replaces the old
 one whole, only after it loaded; a version that does not load leaves the old one in force and is
@@ -392,6 +395,15 @@ class Webhook:
         # tag -> digest, briefly: a burst of Pods of one Deployment costs one registry round trip
         # (a tag is a moving name at any rate; /mutate pins what was verified)
         self.resolutions: VerdictCache[str] = VerdictCache(ttl=resolve_ttl, failure_ttl=min(resolve_ttl, 2.0))
+        # the digest each tag last resolved to, as long as a verdict lasts: when its verdict may
+        # still be fresh, one HEAD of the tag says whether it is; when not, the gate resolves the
+        # tag itself and nothing else does (one registry request fewer)
+        self.resolved_before: VerdictCache[str] = VerdictCache(ttl=self.cache.ttl)
+        # a tag the gate resolves: one verification for concurrent requests, its verdict kept only
+        # under the digest verified (above); one with no digest (the registry could not be read,
+        # no policy matched), as briefly as a failed resolution
+        self.lookups: VerdictCache[Decision] = VerdictCache(
+            ttl=0.0, failure_ttl=min(resolve_ttl, 2.0), failed=lambda d: d.digest is None)
         self.pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="airlock-verify")
         self.metrics = Metrics()
 
@@ -411,7 +423,52 @@ class Webhook:
             self.metrics.cache.labels("hit").inc()
         return decision
 
+    def _by_tag(self, state: State, image: str, resource: Resource | None) -> bool:
+        """True when the gate should resolve ``image`` itself: a tag whose digest is not known
+        fresh, nor any verdict that a HEAD of it could reuse (a lookup first would only repeat
+        the gate's own)."""
+        from airlock.oci.reference import parse_reference
+
+        if self.resolutions.peek(image) is not None:
+            return False
+        try:
+            if parse_reference(image).digest is not None:
+                return False  # its own digest: no request
+        except AirlockError:
+            return False  # the resolver says why
+        before = self.resolved_before.peek(image)
+        return before is None or not self.cache.fresh(self._key(state, image, before, resource))
+
+    def _gate(self, state: State, image: str, resource: Resource | None) -> Decision:
+        decisions = list(state.gate.decide([image], resource))
+        if len(decisions) != 1:
+            raise AirlockError(f"the gate gave {len(decisions)} decisions for one image")
+        found = decisions[0]
+        return Decision(*found) if not isinstance(found, Decision) else found
+
+    def _lookup(self, state: State, image: str, resource: Resource | None) -> Decision:
+        """The gate's verdict on a tag it resolves itself, kept under the digest it verified (and
+        that digest as the tag's, for ``resolve_ttl`` from before the gate read it)."""
+        hit = [True]
+
+        def compute() -> Decision:
+            hit[0] = False
+            began = self.resolutions.clock()
+            found = self._gate(state, image, resource)
+            if found.digest is not None:
+                self.cache.put(self._key(state, image, found.digest, resource), found)
+                self.resolutions.put(image, found.digest, since=began)
+                self.resolved_before.put(image, found.digest)
+            return found
+
+        key = ("tag", image, state.policy_version, state.trust_version, resource.key() if resource else None)
+        decision = self.lookups.get(key, compute)
+        self.metrics.cache.labels("hit" if hit[0] else "miss").inc()
+        return decision
+
     def _judge(self, state: State, image: str, resource: Resource | None) -> Decision:
+        if self._by_tag(state, image, resource):
+            return self._lookup(state, image, resource)
         try:
             digest = self._digest(image)
         except Exception as exc:
@@ -422,11 +479,7 @@ class Webhook:
 
         def compute() -> Decision:
             hit[0] = False
-            decisions = list(state.gate.decide([image], resource))
-            if len(decisions) != 1:
-                raise AirlockError(f"the gate gave {len(decisions)} decisions for one image")
-            found = decisions[0]
-            found = Decision(*found) if not isinstance(found, Decision) else found
+            found = self._gate(state, image, resource)
             if found.digest is not None and found.digest != digest:
                 # the gate resolved the tag again and saw another digest: its verdict is not about
                 # the digest it would be kept under (a denial, kept briefly; resolved anew after resolve_ttl)
