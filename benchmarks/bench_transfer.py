@@ -189,12 +189,7 @@ def bench(kind: str, refs: list[str], nbytes: int, work: Path, jobs: int) -> Non
         shutil.rmtree(work / "registry")
         (work / "registry").mkdir()
         with docker_registry(directory=work / "registry") as target:
-            if tool == "airlock copy_image() loop":  # one process: the work without the start-up of each
-                pairs = [(ref, target + "/" + ref.split("/", 1)[1]) for ref in refs]
-                command = [sys.executable, "-c", "import sys; from airlock.api import copy_image, registry_client; "
-                           "c = registry_client(); [copy_image(s, d, client=c, jobs=1) for s, d in "
-                           f"{pairs!r}]"]
-            elif tool.startswith("airlock"):
+            if tool.startswith("airlock"):
                 j = tool.rsplit(" ", 1)[1]
                 command = [*airlock(), "load", "--all", "--dir", str(work / f"{kind}-a{jobs}"), target,
                            "--jobs", j, "-q"]
