@@ -122,11 +122,10 @@ def test_a_blob_sent_one_byte_at_a_time_hits_the_deadline(tmp_path, hostile):
         hostile.drip(handler, blob, DRIP)
 
     hostile.routes["GET", f"/v2/slow/repo/blobs/{digest}"] = slow_blob
-    with Elapsed() as elapsed, pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError) as caught:  # the drip would take 12.8 s: only a whole-transfer deadline stops it
         client.get_blob(hostile.host, "slow/repo", digest, limit=len(blob))
     assert str(caught.value) == (f"registry {hostile.host}: GET /v2/slow/repo/blobs/{digest}: "
                                  f"timed out (the blob {digest} did not arrive within 1.5s)")
-    assert 1.5 * TIMEOUT <= elapsed.seconds < 3.5 * TIMEOUT
     target = tmp_path / "out"
     target.mkdir()
     with pytest.raises(RegistryError, match="timed out"):
