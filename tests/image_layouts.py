@@ -90,3 +90,27 @@ def image_statement(image_digest: str, predicate_type: str = "https://sigstore.d
 
 def new_layout(path: str | os.PathLike) -> oci.OciLayout:
     return oci.OciLayout(os.fspath(path), create=True)
+
+
+GIB = 1 << 30
+
+
+def add_sparse_gib_image(layout: oci.OciLayout, name: str) -> tuple[str, str]:
+    """An image whose one layer is 1 GiB of zeros, written as a sparse file (no GiB on disk to make
+    it): for tests that move a large blob in bounded memory. Returns the digests of the image and of its layer."""
+    hasher = hashlib.sha256()
+    zeros = bytes(16 << 20)
+    for _ in range(GIB // len(zeros)):
+        hasher.update(zeros)
+    layer = f"sha256:{hasher.hexdigest()}"
+    with open(os.path.join(layout.path, "blobs", "sha256", layer[7:]), "wb") as handle:
+        handle.truncate(GIB)
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
+                           "config": {"mediaType": oci.OCI_CONFIG, "size": len(config),
+                                      "digest": layout.write_blob(config)},
+                           "layers": [{"mediaType": oci.OCI_LAYER_TAR_GZIP, "size": GIB, "digest": layer}]}).encode()
+    digest = layout.write_blob(manifest)
+    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(manifest), "digest": digest,
+                         "annotations": {oci.KIND: oci.KIND_IMAGE, oci.REF_NAME: name}})
+    return digest, layer

@@ -21,7 +21,7 @@ from airlock.oci import layout as oci
 from airlock.oci.reference import signature_tag
 from airlock.oci.registry import RegistryClient, referrers_tag
 from conftest import one_line_error, run_cli
-from image_layouts import add_image, attach, key_layer, new_layout
+from image_layouts import GIB, add_image, add_sparse_gib_image, attach, key_layer, new_layout
 from logging_proxy import logging_proxy
 from peers import peer
 from registry_server import docker_registry
@@ -382,25 +382,11 @@ def test_cosign_copy_and_airlock_copy_leave_the_same_tags_but_one(registries, ke
 
 
 def test_a_1gib_layer_is_copied_in_bounded_memory(registries, keys, tmp_path):
-    from test_transfer import GIB, peak_rss
+    from test_transfer import peak_rss
 
     source, dest, storage = registries
     layout = new_layout(tmp_path / "big")
-    hasher = hashlib.sha256()
-    zeros = bytes(16 * MIB)
-    for _ in range(GIB // len(zeros)):
-        hasher.update(zeros)
-    layer = f"sha256:{hasher.hexdigest()}"
-    with open(tmp_path / "big" / "blobs" / "sha256" / layer[7:], "wb") as handle:
-        handle.truncate(GIB)  # sparse
-    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
-                           "config": {"mediaType": oci.OCI_CONFIG, "size": len(config),
-                                      "digest": layout.write_blob(config)},
-                           "layers": [{"mediaType": oci.OCI_LAYER_TAR_GZIP, "size": GIB, "digest": layer}]}).encode()
-    digest = layout.write_blob(manifest)
-    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(manifest), "digest": digest,
-                         "annotations": {oci.KIND: oci.KIND_IMAGE, oci.REF_NAME: "src.example/big/app:v1"}})
+    digest, layer = add_sparse_gib_image(layout, "src.example/big/app:v1")
     signer = ec.generate_private_key(ec.SECP256R1())
     attach(layout, digest, [key_layer(signer, cosign.simplesigning_payload("src.example/big/app", digest))])
     assert run_cli("load", "--dir", tmp_path / "big", f"{source}/big/app:v1", "-q").code == 0

@@ -25,7 +25,7 @@ from airlock.oci import layout as oci
 from airlock.oci.registry import RegistryClient
 from airlock.oci.transfer import run_bounded
 from conftest import airlock_exe, one_line_error, run_cli
-from image_layouts import add_image, attach, key_layer, new_layout
+from image_layouts import GIB, add_image, add_sparse_gib_image, attach, key_layer, new_layout
 from logging_proxy import LoggingProxy, logging_proxy
 from registry_server import docker_registry
 
@@ -427,7 +427,6 @@ def test_load_all_refuses_an_image_reference_as_prefix(key, tmp_path):
 
 # --- streaming: a 1 GiB layer in a bounded memory -------------------------------------------------
 
-GIB = 1 << 30
 RSS_WRAPPER = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
@@ -443,21 +442,7 @@ def peak_rss(*argv) -> int:
 
 def test_a_1gib_layer_goes_through_save_load_verify_in_bounded_memory(fresh, key, pub, tmp_path):
     layout = new_layout(tmp_path / "big")
-    hasher = hashlib.sha256()
-    zeros = bytes(16 << 20)
-    for _ in range(GIB // len(zeros)):
-        hasher.update(zeros)
-    layer = f"sha256:{hasher.hexdigest()}"
-    with open(tmp_path / "big" / "blobs" / "sha256" / layer[7:], "wb") as handle:
-        handle.truncate(GIB)  # sparse: no GiB written to disk to make it
-    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
-                           "config": {"mediaType": oci.OCI_CONFIG, "size": len(config),
-                                      "digest": layout.write_blob(config)},
-                           "layers": [{"mediaType": oci.OCI_LAYER_TAR_GZIP, "size": GIB, "digest": layer}]}).encode()
-    digest = layout.write_blob(manifest)
-    layout.add_manifest({"mediaType": oci.OCI_MANIFEST, "size": len(manifest), "digest": digest,
-                         "annotations": {oci.KIND: oci.KIND_IMAGE, oci.REF_NAME: "src.example/big/app:v1"}})
+    digest, layer = add_sparse_gib_image(layout, "src.example/big/app:v1")
     attach(layout, digest, [key_layer(key, cosign.simplesigning_payload("src.example/big/app", digest))])
 
     loaded = peak_rss("load", "--dir", tmp_path / "big", f"{fresh}/big/app:v1", "-q")
