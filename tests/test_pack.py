@@ -115,6 +115,25 @@ def test_an_image_that_does_not_verify_leaves_nothing(world, tmp_path):
     assert wrong_key.code == 2 and "--key" in one_line_error(wrong_key)
 
 
+def test_a_pack_without_images_is_refused_not_reported_as_unpacked(tmp_path):
+    """A layout with no image (or a pack of no layout) verifies nothing: unpack must not exit 0
+    saying it unpacked, and nothing is put at --dir."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "key.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    new_layout(tmp_path / "empty")
+    assert run_cli("pack", "--dir", tmp_path / "empty", "-o", tmp_path / "empty.tar").code == 0
+    packing.write(str(tmp_path / "none.tar"), [])
+    empty = unpack(tmp_path / "empty.tar", tmp_path / "out")
+    assert empty.code == 2
+    assert one_line_error(empty) == f"Error: {tmp_path / 'out' / 'layouts' / 'empty'}: the layout holds no image"
+    untouched(tmp_path / "out")
+    none = unpack(tmp_path / "none.tar", tmp_path / "out")
+    assert none.code == 1
+    assert one_line_error(none) == "Error: unpack: the pack holds no image; nothing was unpacked"
+    untouched(tmp_path / "out")
+
+
 # -- hostile archives --------------------------------------------------------------------------------------
 
 def _manifest(files: list[tuple[str, bytes]], layouts=("apps",), trust=False, **changes) -> bytes:

@@ -104,6 +104,8 @@ def run_unpack(args: argparse.Namespace) -> int:
     if failed:
         raise VerificationError("unpack", f"{len(failed)} of {len(result.verdicts)} images did not verify; "
                                 f"nothing was unpacked ({api.one_line(failed[0].failure or '')})")
+    if not result.ok:  # no image at all: nothing was verified, so nothing is put in place
+        raise VerificationError("unpack", "the pack holds no image; nothing was unpacked")
     print(f"Unpacked {len(result.verdicts)} verified image(s) into {args.dir}"
           f"{f' (verified against {result.trust})' if result.trust else ''}", file=sys.stderr)
     return 0
