@@ -292,16 +292,12 @@ def attest_blob(path: str, signer: Any, predicate: bytes, predicate_type: str = 
     """Sign an in-toto attestation about a file, as ``airlock attest-blob`` (cosign's) does: the statement's
     subject is the file (its base name and SHA-256), signed as a DSSE envelope; ``new_bundle_format``: a
     Sigstore bundle, else cosign's legacy bundle holding the envelope."""
-    import hashlib
-    import os
-
+    from airlock.artifact import Artifact
     from airlock.sign import bundles
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    statement = bundles.blob_statement(os.path.basename(path), digest.digest(), predicate_type, predicate)
+    digest = Artifact.from_path(path).digest("sha256")
+    assert digest is not None, "a file's digest is computed"
+    statement = bundles.blob_statement(os.path.basename(path), digest, predicate_type, predicate)
     signature = signer.sign(bundles.pae(bundles.IN_TOTO, statement))
     envelope = json.dumps(bundles.dsse_envelope(statement, signature), separators=(",", ":")).encode()
     public_pem = signer.public_key_pem()

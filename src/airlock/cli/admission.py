@@ -45,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from airlock import api
     from airlock.admission import policies, workloads
-    from airlock.admission.gate import Gate, Resource, would_deny
+    from airlock.admission.gate import WOULD_DENY, Gate, Resource, would_deny
     from airlock.cli import common
 
     policy_set = policies.load(args.policy)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     decisions = [entry["decision"] for entry in report.values()]
     denied = [d for d in decisions if not d.allowed]
     flagged = [d for d in decisions if would_deny(d)]
-    for warning in dict.fromkeys(w for d in decisions for w in d.warnings if not w.startswith("would be denied")):
+    for warning in dict.fromkeys(w for d in decisions for w in d.warnings if not w.startswith(WOULD_DENY)):
         print(warning if warning.startswith("WARNING: ") else f"WARNING: {warning}", file=sys.stderr)
     if args.output == "json":
         print(json.dumps({"mode": args.mode, "admitted": not denied, "images": [

@@ -581,8 +581,6 @@ def run_attest_blob(args: argparse.Namespace) -> int:
     signer = load_signer(args.key)
     _say(f"Using payload from: {args.file}\nUsing payload from: {args.predicate}")  # cosign's lines
     predicate = read_file(args.predicate, "--predicate")
-    if not os.path.isfile(args.file):
-        raise UsageError(f"{args.file}: no such file")
     made = api.attest_blob(args.file, signer, predicate, args.type, new_bundle_format=args.new_bundle_format)
     if args.bundle:
         _write(args.bundle, made.bundle, 0o600)
