@@ -309,6 +309,8 @@ def test_pack_refuses_damage_and_links(world, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["apps"]  # no archive, no temp file
     error = one_line_error(run_cli("pack", "--dir", base / "apps", "--dir", tmp_path / "apps", "-o", tmp_path / "o"))
     assert error == "Error: --dir: two layouts have the same directory name; a pack names each layout by it"
+    error = one_line_error(run_cli("pack", "--dir", base / "apps", "-o", tmp_path / "nowhere" / "o.tar"))
+    assert error == f"Error: pack: cannot write {tmp_path / 'nowhere' / 'o.tar'}: No such file or directory"
 
 
 # -- trust carried in the pack ------------------------------------------------------------------------------

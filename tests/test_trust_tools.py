@@ -125,6 +125,16 @@ def test_trusted_root_round_trip(instance_pems, tmp_path):
     result = run_cli("trust", "import", archive, "--out", out)
     assert result.code == 0, result.stderr
     assert out.read_bytes() == Path(source).read_bytes()
+    nowhere = tmp_path / "no-such-dir"
+    refused = run_cli("trust", "export", "--trusted-root", source, "--out", nowhere / "t.tar.gz")
+    assert refused.code == 1
+    assert one_line_error(refused) == (f"Error: trust export: cannot write {nowhere / 't.tar.gz'}: "
+                                       "No such file or directory")
+    refused = run_cli("trust", "import", archive, "--out", nowhere / "t.json")
+    assert refused.code == 1
+    assert one_line_error(refused) == (f"Error: trust import: cannot write {nowhere / 't.json'}: "
+                                       "No such file or directory")
+    assert not nowhere.exists()
 
 
 def rewrite(archive: Path, out: Path, change) -> None:

@@ -127,19 +127,22 @@ def write(out: str, layouts: list[str], *, trust_archive: str | None = None, com
     data = json.dumps(manifest, indent=1).encode()
     from airlock.files import atomic_writer
 
-    with atomic_writer(out) as raw, contextlib.ExitStack() as stack:
-        sink: Any = raw
-        if compress == "gzip":  # a fixed header (no time stamp): extract() requires exactly this one
-            sink = stack.enter_context(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0,
-                                                     compresslevel=6))
-        archive = stack.enter_context(tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT))
-        _add(archive, MANIFEST, len(data), io.BytesIO(data))
-        for (member, path), entry in zip(sources, files, strict=True):
-            with open(path, "rb") as source:
-                reader = _Hashing(source)
-                _add(archive, member, entry["size"], reader)
-                if reader.size != entry["size"] or reader.digest.hexdigest() != entry["sha256"] or source.read(1):
-                    raise PackError(f"pack: {path} changed while it was being packed")
+    try:
+        with atomic_writer(out) as raw, contextlib.ExitStack() as stack:
+            sink: Any = raw
+            if compress == "gzip":  # a fixed header (no time stamp): extract() requires exactly this one
+                sink = stack.enter_context(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0,
+                                                         compresslevel=6))
+            archive = stack.enter_context(tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT))
+            _add(archive, MANIFEST, len(data), io.BytesIO(data))
+            for (member, path), entry in zip(sources, files, strict=True):
+                with open(path, "rb") as source:
+                    reader = _Hashing(source)
+                    _add(archive, member, entry["size"], reader)
+                    if reader.size != entry["size"] or reader.digest.hexdigest() != entry["sha256"] or source.read(1):
+                        raise PackError(f"pack: {path} changed while it was being packed")
+    except OSError as exc:
+        raise PackError(f"pack: cannot write {out}: {exc.strerror or exc}") from None
     return manifest
 
 

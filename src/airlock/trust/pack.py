@@ -76,11 +76,15 @@ def export(out: str, *, tuf_root: str | None = None, trusted_root_file: str | No
     manifest = {"format": FORMAT, "kind": kind,
                 "files": [{"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                           for name, data in contents.items()]}
-    with atomic_writer(out) as stream, tarfile.open(fileobj=stream, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
-        for name, data in [(MANIFEST, json.dumps(manifest, indent=2).encode()), *contents.items()]:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-            archive.addfile(info, io.BytesIO(data))
+    try:
+        with atomic_writer(out) as stream, \
+                tarfile.open(fileobj=stream, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+            for name, data in [(MANIFEST, json.dumps(manifest, indent=2).encode()), *contents.items()]:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+                archive.addfile(info, io.BytesIO(data))
+    except OSError as exc:
+        raise TufError(f"trust export: cannot write {out}: {exc.strerror or exc}") from None
     return manifest
 
 
@@ -206,10 +210,9 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
     root_dir = os.path.abspath(layout.tuf_root(tuf_root))
     parent = os.path.dirname(root_dir)
     target = out or "trusted_root.json"
-    # beside where it goes: the trusted root's file (--out), else the TUF root
-    beside = os.path.dirname(os.path.abspath(target)) if out else parent
-    os.makedirs(beside, exist_ok=True)
-    incoming = tempfile.mkdtemp(prefix=".airlock-tuf-in-", dir=beside)
+    # the members are checked in a private scratch directory (what kind of archive it is is not known
+    # yet); they are moved (copied across file systems) to where they go only once all are checked
+    incoming = tempfile.mkdtemp(prefix="airlock-trust-import-")
     staging = ""
     try:
         manifest, staged = _extract(path, incoming)
@@ -223,7 +226,10 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
             with open(staged["trusted_root.json"], "rb") as handle:
                 data = handle.read()  # one file, at most MAX_FILE: it is parsed whole anyway
             TrustedRoot.from_json(data, source="imported trusted_root.json")
-            atomic_write(target, data)
+            try:
+                atomic_write(target, data)
+            except OSError as exc:
+                raise TufError(f"trust import: cannot write {target}: {exc.strerror or exc}") from None
             return manifest
         installed = None if replace_anchor else _installed_lineage(root_dir)
         os.makedirs(parent, exist_ok=True)
@@ -231,6 +237,8 @@ def import_(path: str, *, tuf_root: str | None = None, out: str | None = None,
         _place(staged, staging)
         mirror = _install(staging, root_dir, installed, root, now)
         staging = ""
+    except OSError as exc:
+        raise TufError(f"trust import: cannot install the mirror under {root_dir}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
         if staging:
