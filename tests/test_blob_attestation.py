@@ -89,3 +89,15 @@ def test_check_claims_false_still_needs_a_subject(signed, tmp_path):
     assert one_line_error(result) == ("Error: artifact: the in-toto statement has no subject with a "
                                       "sha256/384/512 digest")
     assert "WARNING: --check-claims=false: only the envelope is verified" in result.stderr
+
+
+def test_attest_blob_without_a_key_is_refused_in_one_line(tmp_path):
+    (tmp_path / "file").write_bytes(b"data")
+    (tmp_path / "predicate.json").write_text("{}")
+    result = run_cli("attest-blob", tmp_path / "file", "--predicate", tmp_path / "predicate.json",
+                     "--bundle", tmp_path / "out.json")
+    assert result.code == 2
+    assert one_line_error(result) == ("Error: attest-blob needs --key: keyless attestations about a file are not "
+                                      "offered yet (sign the file keyless with sign-blob, or attest an image keyless "
+                                      "with attest)")
+    assert not (tmp_path / "out.json").exists()

@@ -571,6 +571,9 @@ def run_attest_blob(args: argparse.Namespace) -> int:
     from airlock.cli.common import read_file
     from airlock.errors import UsageError
 
+    if not args.key:
+        raise UsageError("attest-blob needs --key: keyless attestations about a file are not offered yet (sign the "
+                         "file keyless with sign-blob, or attest an image keyless with attest)")
     _no_tlog(args)
     if args.new_bundle_format and not args.bundle:
         raise UsageError("--bundle FILE is required: the attestation is written there as a Sigstore bundle (or print "
