@@ -718,6 +718,26 @@ def test_signing_config_picks_what_airlock_speaks():
         services_from_signing_config(b'{"mediaType": "application/json"}', now=now)
     assert str(raised.value) == ("--signing-config: not a Sigstore signing config "
                                  "(application/vnd.dev.sigstore.signingconfig.v0.2+json)")
+    config["rekorTlogUrls"] = [{"url": "https://rekor.v2", "majorApiVersion": 2, "validFor": "always"}]
+    with pytest.raises(UsageError) as raised:
+        services_from_signing_config(json.dumps(config).encode(), now=now)
+    assert str(raised.value) == "--signing-config: rekorTlogUrls[0]: validFor is not an object"
+
+
+def test_a_trusted_root_without_the_log_or_the_tsa_is_refused_first(instance, trusted_root, tmp_path):
+    """Keyless signing against a trusted root that could not verify the bundle would still make a
+    public log entry; it is refused when the session is set up, before anything is signed."""
+    document = json.loads(Path(trusted_root).read_text())
+    for field in ("tlogs", "timestampAuthorities"):
+        crippled = tmp_path / f"no-{field}.json"
+        crippled.write_text(json.dumps({**document, field: []}))
+        result, _, bundle = sign_blob(instance, crippled, tmp_path)
+        assert result.code == 2
+        assert one_line_error(result) == (
+            "Error: keyless signing needs a trusted root with the Rekor log and the timestamp authority "
+            "(--trusted-root): without them the bundle could not be verified, and the log entry would be made "
+            "for nothing")
+        assert not bundle.exists()
 
 
 def test_the_ambient_github_actions_token_is_used(instance, trusted_root, tmp_path, monkeypatch):

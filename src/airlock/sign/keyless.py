@@ -229,6 +229,8 @@ def services_from_signing_config(data: bytes, *, now: datetime | None = None, ti
             if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
                 raise UsageError(f"{where} has no url")
             window = entry.get("validFor") or {}
+            if not isinstance(window, dict):
+                raise UsageError(f"{where}: validFor is not an object")
             start, end = _when(window.get("start"), where), _when(window.get("end"), where)
             if entry.get("majorApiVersion") in versions and (start is None or start <= moment) \
                     and (end is None or moment < end):
@@ -273,6 +275,10 @@ class KeylessSigner:
                              "--timestamp-server-url (or a --signing-config with a TSA)")
         if trusted_root is None or not trusted_root.certificate_authorities:
             raise UsageError("keyless signing needs a trusted root with the Fulcio CA (--trusted-root)")
+        if not trusted_root.tlogs or not trusted_root.timestamp_authorities:  # checked before any log entry
+            raise UsageError("keyless signing needs a trusted root with the Rekor log and the timestamp authority "
+                             "(--trusted-root): without them the bundle could not be verified, and the log entry "
+                             "would be made for nothing")
         self.services = services
         self.token = token
         self.trusted_root = trusted_root
