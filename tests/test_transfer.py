@@ -425,6 +425,19 @@ def test_load_all_refuses_an_image_reference_as_prefix(key, tmp_path):
                                   "--image", "x")) == "Error: --all and --image cannot be used together"
 
 
+@pytest.mark.parametrize(("prefix", "where"), [
+    ("docker.io", ("index.docker.io", "")),  # not docker.io/library/<repository>: Hub's library/ is for one name
+    ("index.docker.io/", ("index.docker.io", "")),
+    ("docker.io/myorg", ("index.docker.io", "myorg")),
+    ("127.0.0.1:5000", ("127.0.0.1:5000", "")),
+    ("registry.internal/mirror/team/", ("registry.internal", "mirror/team")),
+])
+def test_load_all_destination_prefix(prefix, where):
+    from airlock.cli.oci import load_prefix
+
+    assert load_prefix(prefix) == where
+
+
 # --- streaming: a 1 GiB layer in a bounded memory -------------------------------------------------
 
 RSS_WRAPPER = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "

@@ -221,11 +221,7 @@ def run_load(args: argparse.Namespace) -> int:
     if args.all:
         if args.which:
             raise UsageError("--all and --image cannot be used together")
-        prefix = args.image.rstrip("/")
-        if any(mark in prefix.partition("/")[2] for mark in ":@"):
-            raise UsageError(f"--all takes a registry[/path], not an image: {args.image}")
-        probe = parse_reference(f"{prefix}/probe")  # registry[/path], checked as a name
-        destinations = targets(layout, None, prefix=(probe.registry, probe.repository[:-len("probe")].rstrip("/")))
+        destinations = targets(layout, None, prefix=load_prefix(args.image))
     else:
         destinations = targets(layout, parse_reference(args.image), image=args.which)
     jobs = args.jobs or default_jobs()
@@ -245,6 +241,20 @@ def run_copy(args: argparse.Namespace) -> int:
     copy_image(args.source, args.destination, only=only, platform=args.platform, force=args.force, jobs=jobs,
                progress=_progress(args, "copy"), client=registry_client(args))
     return 0
+
+
+def load_prefix(text: str) -> tuple[str, str]:
+    """``load --all``'s destination ``registry[/path]`` as (registry, path), checked as an image name
+    would be. The name checked has two components after it, so that Docker Hub's ``library/`` (added
+    to one-component names) is not taken for part of the path."""
+    from airlock.errors import UsageError
+    from airlock.oci.reference import parse_reference
+
+    prefix = text.rstrip("/")
+    if any(mark in prefix.partition("/")[2] for mark in ":@"):
+        raise UsageError(f"--all takes a registry[/path], not an image: {text}")
+    probe = parse_reference(f"{prefix}/probe/probe")
+    return probe.registry, probe.repository[:-len("probe/probe")].rstrip("/")
 
 
 def run_triangulate(args: argparse.Namespace) -> int:
