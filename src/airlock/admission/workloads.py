@@ -14,10 +14,6 @@ from airlock.admission import documents
 from airlock.errors import FormatError
 
 CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
-TEMPLATE_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController")
-RESOURCES = {"Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets", "StatefulSet": "statefulsets",
-             "DaemonSet": "daemonsets", "Job": "jobs", "CronJob": "cronjobs",
-             "ReplicationController": "replicationcontrollers"}
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -37,9 +33,7 @@ def pod_spec(obj: dict[str, Any]) -> Any:
         return _get(obj, "spec", "jobTemplate", "spec", "template", "spec")
     if kind == "PodTemplate":
         return _get(obj, "template", "spec")
-    if kind in TEMPLATE_KINDS or _get(obj, "spec", "template", "spec") is not None:
-        return _get(obj, "spec", "template", "spec")
-    return None
+    return _get(obj, "spec", "template", "spec")  # Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, ...
 
 
 def images_of(obj: dict[str, Any]) -> list[str]:
@@ -71,7 +65,7 @@ class Workload(NamedTuple):
 
     @property
     def resource(self) -> str:
-        return RESOURCES.get(self.kind, self.kind.lower() + "s")
+        return self.kind.lower() + "s"  # the kinds that run pods: Pod -> pods, CronJob -> cronjobs, ...
 
 
 def _flatten(doc: Any, where: str) -> list[tuple[dict[str, Any], str]]:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from airlock import _wire
 from airlock.errors import AirlockError, KeylessError, ServiceError, UsageError
 from airlock.media_types import BUNDLE_V03, IN_TOTO, SIGNING_CONFIG_V02
+from airlock.sign import bundles
 
 KEY_DETAILS = "PKIX_ECDSA_P256_SHA_256"
 TIMEOUT = 30.0
@@ -259,10 +260,6 @@ def _when(value: Any, where: str) -> datetime | None:
 
 # -- the session ------------------------------------------------------------------------------------
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 class KeylessSigner:
     """One keyless signing session: an ephemeral P-256 key and its Fulcio certificate (asked for
     on first use, checked against ``trusted_root``). ``message_bundle`` and ``dsse_bundle`` sign,
@@ -302,7 +299,7 @@ class KeylessSigner:
         proof = self.key.sign(self.token.challenge.encode(), ec.ECDSA(hashes.SHA256()))
         body = {"credentials": {"oidcIdentityToken": self.token.raw},
                 "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": self.public_key_pem().decode()},
-                                     "proofOfPossession": _b64(proof)}}
+                                     "proofOfPossession": bundles.b64(proof)}}
         answer = _post_json(self.http, self.services.fulcio_url.rstrip("/") + "/api/v2/signingCert", body, "Fulcio")
         chain = _issued_chain(answer)
         self.check_certificate(chain[0])
@@ -360,15 +357,15 @@ class KeylessSigner:
         return answer
 
     def _hashedrekord(self, digest: bytes, signature: bytes) -> dict:
-        verifier = {"x509Certificate": {"rawBytes": _b64(self.certificate.public_bytes(serialization.Encoding.DER))},
-                    "keyDetails": KEY_DETAILS}
-        return {"hashedRekordRequestV002": {"digest": _b64(digest),
-                                            "signature": {"content": _b64(signature), "verifier": verifier}}}
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
+        verifier = {"x509Certificate": {"rawBytes": bundles.b64(der)}, "keyDetails": KEY_DETAILS}
+        return {"hashedRekordRequestV002": {"digest": bundles.b64(digest),
+                                            "signature": {"content": bundles.b64(signature), "verifier": verifier}}}
 
     def _material(self, entry: dict, timestamp: bytes) -> dict:
-        return {"certificate": {"rawBytes": _b64(self.certificate.public_bytes(serialization.Encoding.DER))},
+        return {"certificate": {"rawBytes": bundles.b64(self.certificate.public_bytes(serialization.Encoding.DER))},
                 "tlogEntries": [entry],
-                "timestampVerificationData": {"rfc3161Timestamps": [{"signedTimestamp": _b64(timestamp)}]}}
+                "timestampVerificationData": {"rfc3161Timestamps": [{"signedTimestamp": bundles.b64(timestamp)}]}}
 
     def message_bundle(self, data: bytes) -> dict:
         """Sign ``data`` (a hashedrekord entry): the bundle of a blob signature."""
@@ -378,16 +375,15 @@ class KeylessSigner:
         timestamp = self.timestamp(signature)
         entry = self._log(self._hashedrekord(digest, signature))
         return {"mediaType": BUNDLE_V03, "verificationMaterial": self._material(entry, timestamp),
-                "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": _b64(digest)},
-                                     "signature": _b64(signature)}}
+                "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": bundles.b64(digest)},
+                                     "signature": bundles.b64(signature)}}
 
     def dsse_bundle(self, payload: bytes, payload_type: str = IN_TOTO) -> dict:
         """Sign ``payload`` in a DSSE envelope (a DSSE entry): the bundle of an in-toto statement."""
         self.certificate  # noqa: B018
-        kind = payload_type.encode()
-        pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+        pae = bundles.pae(payload_type, payload)
         signature = self.sign(pae)
-        envelope = {"payload": _b64(payload), "payloadType": payload_type, "signatures": [{"sig": _b64(signature)}]}
+        envelope = bundles.dsse_envelope(payload, signature, payload_type)
         timestamp = self.timestamp(signature)
         # Rekor v2 logs hashedrekord entries only (its DSSE type is deprecated): the digest is of the PAE
         entry = self._log(self._hashedrekord(hashlib.sha256(pae).digest(), signature))
